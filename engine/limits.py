@@ -1,0 +1,36 @@
+"""Engine limits: one frozen object, passed explicitly (never module-level mutable state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may ask of the engine; every one is checked before work."""
+
+    max_expression_length: int = 10_000
+    """Characters in ``expression``."""
+    max_depth: int = 200
+    """Nesting depth of the parsed expression (parentheses, calls, operators)."""
+    max_nodes: int = 20_000
+    """Primitive nodes in the compiled graph, derivatives included."""
+    max_tensor_elements: int = 1_000_000
+    """Elements of any one input, constant or intermediate tensor (per point)."""
+    max_batch: int = 1_000_000
+    """Points in one ``points`` batch."""
+    max_order: int = 1000
+    """Order of a single-variable derivative or Taylor expansion."""
+    max_mixed_order: int = 20
+    """Total order of a mixed partial or multivariate Taylor expansion."""
+    max_coefficients: int = 10_000
+    """Taylor coefficients (multi-indices) or interpolation rays in one request."""
+    max_work: float = 2e9
+    """Work estimate (element operations) of one request."""
+
+    def as_dict(self) -> dict[str, float]:
+        """Every limit by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+DEFAULT_LIMITS = Limits()
