@@ -1,0 +1,36 @@
+"""diffapi's autodiff engine: parse, compile to a graph, transform, evaluate with numpy."""
+
+from engine.api import (
+    derivative,
+    evaluate,
+    execute,
+    functions_table,
+    gradient,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    plan,
+    taylor,
+    vjp,
+    work_estimate,
+)
+from engine.limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "derivative",
+    "evaluate",
+    "execute",
+    "functions_table",
+    "gradient",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "plan",
+    "taylor",
+    "vjp",
+    "work_estimate",
+]

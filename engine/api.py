@@ -1,0 +1,340 @@
+"""The engine's public functions, one per operation of API.md §2.
+
+Each takes keyword arguments named like the JSON fields and returns a dict keyed by the JSON
+field names (numpy arrays allowed as values). A request is compiled (or found in the cache),
+planned, checked against the work limit, and only then evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from engine.compiled import Compiled
+from engine.errors import InputError
+from engine.evaluate import run
+from engine.functions import FUNCTIONS
+from engine.graph import size_of
+from engine.higher_order import plan_derivative, plan_taylor
+from engine.jobs import (
+    Job,
+    Result,
+    base,
+    batch,
+    check_work,
+    prepare,
+    primal_feeds,
+    require_scalar,
+)
+from engine.limits import DEFAULT_LIMITS, Limits
+from engine.requests import Inputs, labels, to_array
+
+
+def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs
+                       ) -> tuple[dict[int, np.ndarray], int]:
+    """Tangent feeds that move each flattened variable entry along its own direction."""
+    n = sum(size_of(inp.shapes[v]) for v in variables)
+    feeds, offset = {}, 0
+    for v in variables:
+        size = size_of(inp.shapes[v])
+        block = np.zeros((n, size))
+        block[offset:offset + size] = np.eye(size)
+        feeds[c.tangent_input(v)] = block.reshape((1, n, *inp.shapes[v]))
+        offset += size
+    return feeds, n
+
+
+def _per_variable(values: list[np.ndarray], variables: list[str], inp: Inputs
+                  ) -> dict[str, np.ndarray]:
+    return {v: batch(a, inp, inp.shapes[v]) for v, a in zip(variables, values, strict=True)}
+
+
+def _flat_blocks(blocks: list[np.ndarray], inp: Inputs, rows: int) -> np.ndarray:
+    """Concatenate per-variable blocks of shape (N|1, rows, *shape_v) into (N, rows, n)."""
+    parts = [np.broadcast_to(b, (inp.n, *b.shape[1:])).reshape(inp.n, rows, -1)
+             for b in blocks]
+    return np.concatenate(parts, axis=-1)
+
+
+def _tangent_feeds(c: Compiled, inp: Inputs, given: Any, field: str, limits: Limits
+                   ) -> dict[int, np.ndarray]:
+    if not isinstance(given, Mapping):
+        raise InputError(f"{field} must be an object mapping variable names to arrays",
+                         loc=("body", field))
+    feeds = {}
+    for name in given:
+        if name not in inp.variables:
+            raise InputError(f"{field} names '{name}', which is not a differentiated variable "
+                             f"({', '.join(inp.variables)})", loc=("body", field, name))
+    for v in inp.variables:
+        shape = inp.shapes[v]
+        arr = (to_array(given[v], ("body", field, v), limits) if v in given
+               else np.zeros(shape))
+        if arr.shape != shape:
+            raise InputError(f"{field}['{v}'] has shape {arr.shape}; variable '{v}' has "
+                             f"shape {shape}", loc=("body", field, v))
+        feeds[c.tangent_input(v)] = arr.reshape((1, *shape))
+    return feeds
+
+
+# ---------------------------------------------------------------- planners
+
+def _plan_evaluate(c: Compiled, inp: Inputs, limits: Limits) -> Job:
+    plan = c.plan("value", lambda: [c.output])
+
+    def compute() -> Result:
+        (value,) = run(c.graph, plan, primal_feeds(c, inp, 1), 1)
+        return base(c, inp, value)
+    return Job(plan.elements * inp.n, compute)
+
+
+def _plan_gradient(c: Compiled, inp: Inputs, limits: Limits) -> Job:
+    require_scalar(c, "gradient")
+    names = tuple(inp.variables)
+    plan = c.plan(("grad", names), lambda: [c.output, *c.gradient_nodes(names)])
+
+    def compute() -> Result:
+        value, *grads = run(c.graph, plan, primal_feeds(c, inp, 1), 1)
+        out = base(c, inp, value)
+        out["gradient"] = _per_variable(grads, inp.variables, inp)
+        return out
+    return Job(plan.elements * inp.n, compute)
+
+
+def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
+    names = tuple(inp.variables)
+    n = sum(size_of(inp.shapes[v]) for v in names)
+    m = size_of(c.shape)
+    columns = [lab for v in names for lab in labels(v, inp.shapes[v])]
+    rows = labels("f", c.shape)
+    if n <= m:
+        # Forward mode: one tangent direction per input entry, all in one pass.
+        plan = c.plan(("jacfwd", names), lambda: [c.output, *c.jvp_nodes((c.output,), names)])
+
+        def compute() -> Result:
+            feeds = primal_feeds(c, inp, 2)
+            tangent_feeds, _ = _identity_tangents(c, names, inp)
+            feeds.update(tangent_feeds)
+            value, tan = run(c.graph, plan, feeds, 2)
+            jac = np.broadcast_to(tan, (inp.n, n, *c.shape)).reshape(inp.n, n, m)
+            return _jacobian_result(c, inp, value[:, 0], np.swapaxes(jac, 1, 2), rows, columns)
+        return Job(plan.elements * inp.n * max(n, 1), compute)
+
+    plan = c.plan(("jacrev", names), lambda: [c.output, *c.vjp_nodes(names)])
+
+    def compute_rev() -> Result:
+        feeds = primal_feeds(c, inp, 2)
+        feeds[c.cotangent_input()] = np.eye(m).reshape((1, m, *c.shape))
+        value, *blocks = run(c.graph, plan, feeds, 2)
+        return _jacobian_result(c, inp, value[:, 0], _flat_blocks(blocks, inp, m), rows,
+                                columns)
+    return Job(plan.elements * inp.n * m, compute_rev)
+
+
+def _jacobian_result(c: Compiled, inp: Inputs, value: np.ndarray, jac: np.ndarray,
+                     rows: list[str], columns: list[str]) -> Result:
+    out = base(c, inp, value)
+    out["jacobian"] = jac[0] if inp.batch is None else jac
+    out["rows"], out["columns"] = rows, columns
+    return out
+
+
+def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
+    require_scalar(c, "hessian")
+    names = tuple(inp.variables)
+    n = sum(size_of(inp.shapes[v]) for v in names)
+
+    def outputs() -> list[int]:
+        grads = c.gradient_nodes(names)
+        return [c.output, *grads, *c.jvp_nodes(tuple(grads), names)]
+    plan = c.plan(("hessian", names), outputs)
+
+    def compute() -> Result:
+        feeds = primal_feeds(c, inp, 2)
+        tangent_feeds, _ = _identity_tangents(c, names, inp)
+        feeds.update(tangent_feeds)
+        value, *rest = run(c.graph, plan, feeds, 2)
+        grads, blocks = rest[:len(names)], rest[len(names):]
+        out = base(c, inp, value[:, 0])
+        flat = _flat_blocks(grads, inp, 1)[:, 0]
+        hess = _flat_blocks(blocks, inp, n)
+        out["gradient"] = flat[0] if inp.batch is None else flat
+        out["hessian"] = hess[0] if inp.batch is None else hess
+        out["columns"] = [lab for v in names for lab in labels(v, inp.shapes[v])]
+        return out
+    return Job(plan.elements * inp.n * max(n, 1), compute)
+
+
+def _plan_jvp(c: Compiled, inp: Inputs, limits: Limits, tangent: Any) -> Job:
+    names = tuple(inp.variables)
+    plan = c.plan(("jvp", names), lambda: [c.output, *c.jvp_nodes((c.output,), names)])
+    tangent_feeds = _tangent_feeds(c, inp, tangent, "tangent", limits)
+
+    def compute() -> Result:
+        feeds = primal_feeds(c, inp, 1)
+        feeds.update(tangent_feeds)
+        value, tan = run(c.graph, plan, feeds, 1)
+        out = base(c, inp, value)
+        out["jvp"] = batch(tan, inp, c.shape)
+        return out
+    return Job(plan.elements * inp.n, compute)
+
+
+def _plan_vjp(c: Compiled, inp: Inputs, limits: Limits, cotangent: Any) -> Job:
+    names = tuple(inp.variables)
+    if cotangent is None:
+        raise InputError("vjp needs 'cotangent', an array of the output's shape",
+                         loc=("body", "cotangent"))
+    ct = to_array(cotangent, ("body", "cotangent"), limits)
+    if ct.shape != c.shape:
+        raise InputError(f"cotangent has shape {ct.shape}; the expression's value has shape "
+                         f"{c.shape}", loc=("body", "cotangent"))
+    plan = c.plan(("vjp", names), lambda: [c.output, *c.vjp_nodes(names)])
+
+    def compute() -> Result:
+        feeds = primal_feeds(c, inp, 1)
+        feeds[c.cotangent_input()] = ct.reshape((1, *c.shape))
+        value, *cts = run(c.graph, plan, feeds, 1)
+        out = base(c, inp, value)
+        out["vjp"] = _per_variable(cts, inp.variables, inp)
+        return out
+    return Job(plan.elements * inp.n, compute)
+
+
+def _plan_hvp(c: Compiled, inp: Inputs, limits: Limits, vector: Any) -> Job:
+    require_scalar(c, "hvp")
+    names = tuple(inp.variables)
+
+    def outputs() -> list[int]:
+        grads = c.gradient_nodes(names)
+        return [c.output, *c.jvp_nodes(tuple(grads), names)]
+    plan = c.plan(("hvp", names), outputs)
+    tangent_feeds = _tangent_feeds(c, inp, vector, "vector", limits)
+
+    def compute() -> Result:
+        feeds = primal_feeds(c, inp, 1)
+        feeds.update(tangent_feeds)
+        value, *hv = run(c.graph, plan, feeds, 1)
+        out = base(c, inp, value)
+        out["hvp"] = _per_variable(hv, inp.variables, inp)
+        return out
+    return Job(plan.elements * inp.n, compute)
+
+
+# ---------------------------------------------------------------- warnings and entry points
+
+def _nonfinite(value: Any) -> int:
+    if isinstance(value, np.ndarray | float | np.floating):
+        return int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+    if isinstance(value, Mapping):
+        return sum(_nonfinite(v) for v in value.values())
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        return sum(_nonfinite(v.get("coefficient")) for v in value)
+    return 0
+
+
+_RESULT_FIELDS = ("value", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
+                  "derivative", "derivatives", "coefficients")
+
+
+def _with_warnings(out: Result) -> Result:
+    for field in _RESULT_FIELDS:
+        if field in out:
+            count = _nonfinite(out[field])
+            if count:
+                out["warnings"].append(
+                    f"{field}: {count} non-finite number(s) (NaN or ±Infinity: the function "
+                    f"or its derivative is undefined or overflows float64 here), sent as null")
+    return out
+
+
+PLANNERS: dict[str, Callable[..., Job]] = {
+    "evaluate": _plan_evaluate, "gradient": _plan_gradient, "jacobian": _plan_jacobian,
+    "hessian": _plan_hessian, "jvp": _plan_jvp, "vjp": _plan_vjp, "hvp": _plan_hvp,
+    "derivative": plan_derivative, "taylor": plan_taylor,
+}
+
+
+def plan(operation: str, *, expression: Any, point: Any = None, points: Any = None,
+         constants: Any = None, variables: Any = None, limits: Limits = DEFAULT_LIMITS,
+         **extra: Any) -> Job:
+    """Compile and plan ``operation`` without computing it (errors surface here)."""
+    planner = PLANNERS.get(operation)
+    if planner is None:
+        raise InputError(f"unknown operation '{operation}'", loc=("path",))
+    c, inp = prepare(expression, point, points, constants, variables, limits)
+    return planner(c, inp, limits, **extra)
+
+
+def work_estimate(operation: str, **request: Any) -> float:
+    """Estimated element operations of a request (compiles and caches; computes nothing)."""
+    return plan(operation, **request).work
+
+
+def execute(operation: str, **request: Any) -> Result:
+    """Plan, admit against ``max_work``, compute, and flag non-finite results."""
+    limits = request.get("limits", DEFAULT_LIMITS)
+    job = plan(operation, **request)
+    check_work(job.work, limits)
+    return _with_warnings(job.compute())
+
+
+def evaluate(**request: Any) -> Result:
+    """The expression's value."""
+    return execute("evaluate", **request)
+
+
+def gradient(**request: Any) -> Result:
+    """Value and gradient (per variable, in its shape) of a scalar-valued expression."""
+    return execute("gradient", **request)
+
+
+def jacobian(**request: Any) -> Result:
+    """Value and Jacobian (outputs flattened × variables flattened), with row/column labels."""
+    return execute("jacobian", **request)
+
+
+def hessian(**request: Any) -> Result:
+    """Value, flat gradient and Hessian (forward over reverse) of a scalar-valued expression."""
+    return execute("hessian", **request)
+
+
+def jvp(*, tangent: Any = None, **request: Any) -> Result:
+    """Value and the directional derivative J·t."""
+    if tangent is None:
+        raise InputError("jvp needs 'tangent': an object mapping variables to arrays",
+                         loc=("body", "tangent"))
+    return execute("jvp", tangent=tangent, **request)
+
+
+def vjp(*, cotangent: Any = None, **request: Any) -> Result:
+    """Value and Jᵀ·c per variable."""
+    return execute("vjp", cotangent=cotangent, **request)
+
+
+def hvp(*, vector: Any = None, **request: Any) -> Result:
+    """Value and the Hessian-vector product H·v per variable (scalar-valued only)."""
+    if vector is None:
+        raise InputError("hvp needs 'vector': an object mapping variables to arrays",
+                         loc=("body", "vector"))
+    return execute("hvp", vector=vector, **request)
+
+
+def derivative(**request: Any) -> Result:
+    """d^n f/dx^n (``variable`` + ``order``, optionally ``all_orders``) or a mixed partial
+    (``wrt``), by Taylor-mode propagation."""
+    return execute("derivative", **request)
+
+
+def taylor(**request: Any) -> Result:
+    """Normalized Taylor coefficients ∂^α f / α! of total degree ≤ ``order``."""
+    return execute("taylor", **request)
+
+
+def functions_table() -> list[dict[str, Any]]:
+    """The language's functions: name, arity, domain, derivative convention at kinks."""
+    return [{"name": f.name, "arity": f.arity, "domain": f.domain,
+             "derivative_at_kinks": f.kinks, "description": f.description}
+            for f in FUNCTIONS.values()]

@@ -1,0 +1,168 @@
+"""Lowering the parsed expression to the graph IR, with static shapes checked before anything runs."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from engine import primitives as P
+from engine.errors import ArityError, EngineError, ExpressionError, ShapeError, UnknownNameError
+from engine.functions import CONSTANTS, FUNCTIONS, power
+from engine.graph import Graph
+from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
+
+_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+_COMPARE = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+
+
+def suggest(name: str, known: list[str]) -> list[str]:
+    """Up to three known names nearest to ``name``."""
+    return difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+
+
+class Lowering:
+    """Turns one AST into nodes of ``graph``; names resolve to the given input nodes."""
+
+    def __init__(self, graph: Graph, expression: str, inputs: dict[str, int]) -> None:
+        self.g = graph
+        self.expression = expression
+        self.inputs = inputs
+
+    def lower(self, e: Expr) -> int:
+        """The node computing ``e``; errors carry the column they happened at."""
+        try:
+            return self._lower(e)
+        except EngineError as err:
+            if err.column is None:
+                self._locate(err, e.col)
+            raise
+
+    def _locate(self, err: EngineError, column: int) -> None:
+        err.column = column
+        err.detail = f"{err.detail} (at column {column}):\n" + self._caret(column)
+        err.args = (err.detail,)
+
+    def _caret(self, column: int) -> str:
+        line = self.expression.replace("\n", " ").replace("\t", " ")
+        return f"{line}\n{' ' * (column - 1)}^"
+
+    def _lower(self, e: Expr) -> int:
+        match e:
+            case Num(value=v):
+                return self.g.const(v)
+            case Name(name=name, col=col):
+                return self._name(name, col)
+            case Unary(op=op, operand=x):
+                node = self.lower(x)
+                return P.neg(self.g, node) if op == "-" else node
+            case Binary(op=op, left=left, right=right, col=col):
+                return self._at(col, self._binary, op, self.lower(left), self.lower(right))
+            case Call(func=func, args=args, col=col):
+                return self._call(func, args, col)
+            case ListLit(items=items, col=col):
+                nodes = [self.lower(i) for i in items]
+                return self._at(col, self._list, nodes)
+            case Index(target=target, items=items, col=col):
+                node = self.lower(target)
+                return self._at(col, self._index, node, items)
+        raise AssertionError(f"unknown syntax node {e!r}")
+
+    def _at(self, column: int, fn: Any, *args: Any) -> int:
+        try:
+            return fn(*args)
+        except EngineError as err:
+            if err.column is None:
+                self._locate(err, column)
+            raise
+
+    def _name(self, name: str, col: int) -> int:
+        if name in self.inputs:
+            return self.inputs[name]
+        if name in CONSTANTS:
+            return self.g.const(CONSTANTS[name])
+        known = [*self.inputs, *CONSTANTS]
+        what = "function (call it with parentheses)" if name in FUNCTIONS else "name"
+        if name in FUNCTIONS:
+            raise UnknownNameError(name, [f"{name}(...)"], column=col, what=what,
+                                   expression=self.expression)
+        raise UnknownNameError(name, suggest(name, known), column=col, what=what,
+                               expression=self.expression)
+
+    def _binary(self, op: str, a: int, b: int) -> int:
+        if op in _BINARY:
+            return P.emit(self.g, _BINARY[op], a, b)
+        if op == "**":
+            return power(self.g, a, b)
+        if op == "@":
+            return P.matmul(self.g, a, b)
+        return P.cmp(self.g, _COMPARE[op], a, b)
+
+    def _call(self, func: str, args: tuple[Expr, ...], col: int) -> int:
+        fn = FUNCTIONS.get(func)
+        if fn is None:
+            raise UnknownNameError(func, suggest(func, list(FUNCTIONS)), column=col,
+                                   what="function", expression=self.expression)
+        if len(args) != fn.arity:
+            plural = "s" if fn.arity != 1 else ""
+            raise ArityError(
+                f"{func}() takes {fn.arity} argument{plural}, got {len(args)}"
+                f" (at column {col}):\n{self._caret(col)}",
+                loc=("body", "expression"), column=col)
+        nodes = [self.lower(a) for a in args]
+        return self._at(col, fn.build, self.g, *nodes)
+
+    def _list(self, nodes: list[int]) -> int:
+        shapes = {self.g.nodes[n].shape for n in nodes}
+        if len(shapes) > 1:
+            raise ShapeError("list entries must all have the same shape, got "
+                             + ", ".join(str(s) for s in sorted(shapes)))
+        return P.stack(self.g, nodes)
+
+    def _int(self, e: Expr | None, what: str) -> int | None:
+        if e is None:
+            return None
+        sign = 1
+        while isinstance(e, Unary):
+            sign = -sign if e.op == "-" else sign
+            e = e.operand
+        if isinstance(e, Num) and float(e.value).is_integer():
+            return sign * int(e.value)
+        raise ShapeError(f"{what} must be an integer literal such as 0, -1 or 2")
+
+    def _index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
+        shape = self.g.nodes[node].shape
+        if len(items) > len(shape):
+            raise ShapeError(f"too many indices ({len(items)}) for a value of shape {shape}")
+        key: list[Any] = []
+        out: list[int] = []
+        for axis, item in enumerate(items):
+            n = shape[axis]
+            if isinstance(item, Slice):
+                step = self._int(item.step, "a slice step")
+                if step == 0:
+                    raise ShapeError("slice step cannot be zero")
+                start, stop, step = slice(self._int(item.start, "a slice bound"),
+                                          self._int(item.stop, "a slice bound"),
+                                          step).indices(n)
+                key.append(("s", start, stop, step))
+                out.append(len(range(start, stop, step)))
+            else:
+                i = self._int(item, "an index")
+                assert i is not None
+                if not -n <= i < n:
+                    raise ShapeError(f"index {i} is out of bounds for axis {axis} "
+                                     f"with size {n} (shape {shape})")
+                key.append(i % n)
+        out.extend(shape[len(items):])
+        full = tuple(key) + tuple(("s", 0, n, 1) for n in shape[len(items):])
+        if all(isinstance(k, tuple) and k[1:] == (0, shape[i], 1) for i, k in enumerate(full)):
+            return node
+        return P.index(self.g, node, full, tuple(out))
+
+
+def lower(graph: Graph, expression: str, tree: Expr, inputs: dict[str, int]) -> int:
+    """Lower ``tree`` into ``graph`` and return the output node."""
+    try:
+        return Lowering(graph, expression, inputs).lower(tree)
+    except RecursionError:
+        raise ExpressionError("expression nested too deeply", expression, 1) from None
