@@ -1,0 +1,211 @@
+"""Higher-order operations by Taylor-mode propagation: ``derivative`` and ``taylor``.
+
+A d-th derivative along one variable is the d-th normalized coefficient of the series
+t -> f(x0 + t·e) times d!; a mixed partial interpolates the d-th coefficients along the integer
+rays of :mod:`engine.interpolation`, all rays propagated together as one batch axis. Factorials
+are applied only at the end, exactly (n! as a big integer, scaled into float64 range).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.compiled import Compiled
+from engine.errors import InputError, LimitError
+from engine.interpolation import compositions, weights
+from engine.jobs import Job, Result, base, batch
+from engine.limits import Limits
+from engine.requests import Inputs, labels, parse_label
+from engine.taylor import constant_series, propagate
+
+Entry = tuple[str, tuple[int, ...]]
+
+
+def times_factorial(c: np.ndarray, n: int) -> np.ndarray:
+    """``c · n!`` without forming n! in float64 (it overflows past 170!)."""
+    f = math.factorial(n)
+    shift = max(f.bit_length() - 62, 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ldexp(c * float(f >> shift), shift)
+
+
+def _order(value: Any, field: str, limit: int, limit_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"{field} must be a non-negative integer", loc=("body", field))
+    if value < 0:
+        raise InputError(f"{field} must be a non-negative integer, got {value}",
+                         loc=("body", field))
+    if value > limit:
+        raise LimitError(limit_name, limit, int(value), loc=("body", field),
+                         what=f"the requested {field}")
+    return int(value)
+
+
+def _series_feeds(c: Compiled, inp: Inputs, order: int, directions: dict[str, np.ndarray]
+                  ) -> dict[int, np.ndarray]:
+    """Input series x0 + t·direction, with prefix (N or 1, rays); constants are constant."""
+    feeds = {}
+    for name, arr in inp.values.items():
+        x0 = arr.reshape(arr.shape[:1] + (1,) + arr.shape[1:])
+        direction = directions.get(name)
+        shape = x0.shape if direction is None else np.broadcast_shapes(x0.shape,
+                                                                        direction.shape)
+        series = np.zeros((order + 1, *shape))
+        series[0] = x0
+        if direction is not None and order >= 1:
+            series[1] = direction
+        feeds[c.inputs[name]] = series
+    for name, arr in inp.constants.items():
+        feeds[c.inputs[name]] = constant_series(arr.reshape((1, 1) + arr.shape), order)
+    return feeds
+
+
+def _ray_directions(inp: Inputs, entries: list[Entry], rays: np.ndarray
+                    ) -> dict[str, np.ndarray]:
+    """Per variable, the (1, R, *shape) array whose ray r moves entry e by rays[r, e]."""
+    out: dict[str, np.ndarray] = {}
+    for e, (name, idx) in enumerate(entries):
+        d = out.setdefault(name, np.zeros((1, len(rays), *inp.shapes[name])))
+        d[(0, slice(None), *idx)] = rays[:, e]
+    return out
+
+
+def _univariate(c: Compiled, inp: Inputs, entry: Entry, order: int, limits: Limits
+                ) -> tuple[float, Any]:
+    """Work estimate and a function giving the series of f along ``entry`` (K+1, N|1, *shape)."""
+    name, idx = entry
+    plan = c.plan("value", lambda: [c.output])
+    direction = np.zeros((1, 1, *inp.shapes[name]))
+    direction[(0, 0, *idx)] = 1.0
+
+    def series() -> np.ndarray:
+        feeds = _series_feeds(c, inp, order, {name: direction})
+        (out,) = propagate(c.graph, plan, feeds, order, 2)
+        return out[:, :, 0]
+    return plan.elements * inp.n * (order + 1) ** 2, series
+
+
+def _entries(labels_: list[Any], inp: Inputs, field: str) -> list[Entry]:
+    return [parse_label(lab, inp.shapes, ("body", field, i)) for i, lab in enumerate(labels_)]
+
+
+def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any = None,
+                    order: Any = None, wrt: Any = None, all_orders: bool = False) -> Job:
+    """d^n f/dx^n (``variable`` + ``order``) or a mixed partial (``wrt``)."""
+    if (wrt is None) == (variable is None and order is None):
+        raise InputError("give either 'variable' and 'order', or 'wrt'", loc=("body",))
+    if wrt is not None:
+        if isinstance(wrt, str) or not isinstance(wrt, list | tuple) or not wrt:
+            raise InputError("wrt must be a non-empty list of variables or entries such as "
+                             "'v[0]'", loc=("body", "wrt"))
+        entries = _entries(list(wrt), inp, "wrt")
+        distinct = list(dict.fromkeys(entries))
+        if len(distinct) > 1:
+            if all_orders:
+                raise InputError("all_orders applies to 'variable' + 'order', not to a mixed "
+                                 "partial", loc=("body", "all_orders"))
+            _order(len(entries), "wrt", limits.max_mixed_order, "max_mixed_order")
+            return _plan_mixed(c, inp, limits, entries, distinct)
+        entry, n = distinct[0], _order(len(entries), "wrt", limits.max_order, "max_order")
+    else:
+        if variable is None or order is None:
+            raise InputError("'variable' and 'order' go together", loc=("body",))
+        (entry,) = _entries([variable], inp, "variable")
+        n = _order(order, "order", limits.max_order, "max_order")
+    work, series = _univariate(c, inp, entry, n, limits)
+
+    def compute() -> Result:
+        s = series()
+        out = base(c, inp, s[0])
+        out["derivative"] = batch(times_factorial(s[n], n), inp, c.shape)
+        if all_orders:
+            ders = np.stack([times_factorial(s[k], k) for k in range(n + 1)])
+            ders = np.broadcast_to(ders, (n + 1, inp.n, *c.shape))
+            out["derivatives"] = ders[:, 0] if inp.batch is None else np.moveaxis(ders, 0, 1)
+        return out
+    return Job(work, compute)
+
+
+def _propagate_rays(c: Compiled, inp: Inputs, entries: list[Entry], rays: np.ndarray,
+                    order: int) -> np.ndarray:
+    """Series of f along every ray, shape (K+1, N|1, R, *shape)."""
+    plan = c.plan("value", lambda: [c.output])
+    feeds = _series_feeds(c, inp, order, _ray_directions(inp, entries, rays))
+    (out,) = propagate(c.graph, plan, feeds, order, 2)
+    return out
+
+
+def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
+                distinct: list[Entry]) -> Job:
+    d = len(entries)
+    target = tuple(entries.count(e) for e in distinct)
+    rays, gamma = weights(len(distinct), d, (target,))
+    plan = c.plan("value", lambda: [c.output])
+
+    def compute() -> Result:
+        s = _propagate_rays(c, inp, distinct, rays, d)
+        out = base(c, inp, s[0, :, 0])
+        value = np.tensordot(gamma[:, 0], s[d], axes=([0], [1]))
+        out["derivative"] = batch(value, inp, c.shape)
+        return out
+    return Job(plan.elements * inp.n * len(rays) * (d + 1) ** 2, compute)
+
+
+def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) -> Job:
+    """Normalized Taylor coefficients ∂^α f / α! for every |α| ≤ order."""
+    entries: list[Entry] = [parse_label(lab, inp.shapes, ("body", "variables"))
+                            for v in inp.variables for lab in labels(v, inp.shapes[v])]
+    names = [lab for v in inp.variables for lab in labels(v, inp.shapes[v])]
+    if not entries:
+        raise InputError("taylor needs at least one variable", loc=("body", "variables"))
+    n = len(entries)
+    if n == 1:
+        k = _order(order, "order", limits.max_order, "max_order")
+        work, series = _univariate(c, inp, entries[0], k, limits)
+
+        def compute_one() -> Result:
+            s = series()
+            out = base(c, inp, s[0])
+            out["coefficients"] = [{"powers": {names[0]: d},
+                                    "coefficient": batch(s[d], inp, c.shape)}
+                                   for d in range(k + 1)]
+            return out
+        return Job(work, compute_one)
+    k = _order(order, "order", limits.max_mixed_order, "max_mixed_order")
+    count = math.comb(n + k, k)
+    if count > limits.max_coefficients:
+        raise LimitError("max_coefficients", limits.max_coefficients, count,
+                         loc=("body", "order"),
+                         what=f"the number of coefficients of degree ≤ {k} in {n} variables")
+    blocks = []
+    for d in range(1, k + 1):
+        targets = tuple(map(tuple, compositions(d, n).tolist()))
+        rays, gamma = weights(n, d, targets)
+        blocks.append((d, targets, rays, gamma))
+    # Order 0 still propagates one (zero) ray: it carries the value.
+    all_rays = (np.concatenate([b[2] for b in blocks]) if blocks
+                else np.zeros((1, n), dtype=np.int64))
+    plan = c.plan("value", lambda: [c.output])
+
+    def compute() -> Result:
+        s = _propagate_rays(c, inp, entries, all_rays, k)
+        out = base(c, inp, s[0, :, 0])
+        coefficients = [{"powers": dict.fromkeys(names, 0), "coefficient": out["value"]}]
+        start = 0
+        for d, targets, rays, gamma in blocks:
+            cd = s[d][:, start:start + len(rays)]
+            start += len(rays)
+            derivs = np.tensordot(gamma, cd, axes=([0], [1]))
+            for t, target in enumerate(targets):
+                scale = math.prod(math.factorial(x) for x in target)
+                coefficients.append({
+                    "powers": dict(zip(names, target, strict=True)),
+                    "coefficient": batch(derivs[t] / scale, inp, c.shape)})
+        out["coefficients"] = coefficients
+        return out
+    work = plan.elements * inp.n * max(len(all_rays), 1) * (k + 1) ** 2
+    return Job(work, compute)
+

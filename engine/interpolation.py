@@ -1,0 +1,86 @@
+"""Exact interpolation of mixed partials from univariate Taylor series along integer rays.
+
+After Griewank, Utke & Walther, "Evaluating higher derivative tensors by forward propagation of
+univariate Taylor series", Math. Comp. 69 (2000). With c_d(i) the d-th normalized Taylor
+coefficient of t -> f(x0 + t·Σ_v i_v e_v) along a ray i (|i| = d), the homogeneous polynomial
+p(z) = Σ_{|j|=d} (∂^j f / j!) z^j takes the value c_d(i) at z = i. Its values on the simplex
+lattice {i/d} determine it through the lattice's Lagrange basis, homogenized,
+
+    L_i(z) = Π_v Π_{m<i_v} (d·z_v − m·|z|) / (i_v − m),
+
+so  ∂^j f = Σ_i γ_ij c_d(i)  with  γ_ij = j! / d^d · [z^j] L_i(z).
+For ∂³f/∂x²∂y this gives rays (3,0), (2,1), (1,2), (0,3) with weights −5/27, 2/3, −1/3, 2/27.
+A ray whose support is not inside the target's has weight 0 and is dropped.
+
+We chose this over multivariate truncated Taylor arithmetic because it reuses the univariate
+rules unchanged: all rays are one batch axis of a single propagation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from engine.errors import LimitError
+
+MAX_EXPANSION = 20_000_000
+"""Bound on the polynomial-expansion entries (rays × monomials) behind one set of weights."""
+
+
+def compositions(total: int, parts: int) -> np.ndarray:
+    """All multi-indices of ``parts`` non-negative ints summing to ``total``, as rows.
+
+    Ordered with the first component descending: (d,0,…) first, (…,0,d) last.
+    """
+    rows = []
+    for bars in itertools.combinations(range(total + parts - 1), parts - 1):
+        edges = (-1, *bars, total + parts - 1)
+        rows.append([edges[i + 1] - edges[i] - 1 for i in range(parts)])
+    return np.array(rows[::-1], dtype=np.int64).reshape(-1, parts)
+
+
+def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...]) -> np.ndarray:
+    """Coefficients of every L_i(z), truncated to exponents ≤ ``top``: shape (R, *(top+1))."""
+    n_rays, n = rays.shape
+    poly = np.zeros((n_rays, *(t + 1 for t in top)))
+    poly[(slice(None), *(0,) * n)] = 1.0
+    # Factor number `step` of ray r is (d·z_v − m·|z|)/(i_v − m) for its step-th (v, m) pair.
+    factors = [[(v, m) for v in range(n) for m in range(int(ray[v]))] for ray in rays]
+    for step in range(d):
+        alpha = np.empty((n_rays, n))
+        for r, pairs in enumerate(factors):
+            v, m = pairs[step]
+            alpha[r] = -m / (rays[r, v] - m)
+            alpha[r, v] += d / (rays[r, v] - m)
+        new = np.zeros_like(poly)
+        for u in range(n):
+            dst = [slice(None)] * (n + 1)
+            src = [slice(None)] * (n + 1)
+            dst[u + 1], src[u + 1] = slice(1, None), slice(None, -1)
+            shape = (n_rays,) + (1,) * n
+            new[tuple(dst)] += alpha[:, u].reshape(shape) * poly[tuple(src)]
+        poly = new
+    return poly
+
+
+@lru_cache(maxsize=64)
+def weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Rays of degree ``d`` in ``n`` variables and γ (rays × targets) for the multi-indices
+    ``targets`` (each of degree ``d``); rays with zero weight for every target are dropped."""
+    top = tuple(max(t[v] for t in targets) for v in range(n))
+    rays = compositions(d, n)
+    rays = rays[np.all((rays == 0) | (np.array(top) > 0), axis=1)]
+    size = len(rays) * math.prod(t + 1 for t in top)
+    if size > MAX_EXPANSION:
+        raise LimitError("max_mixed_order", d, d,
+                         what=f"the interpolation of order-{d} partials in {n} variables "
+                              f"({size} expansion terms, at most {MAX_EXPANSION})")
+    poly = _lagrange_coefficients(rays, d, top)
+    scale = np.array([math.prod(math.factorial(x) for x in t) for t in targets]) / d ** d
+    gamma = np.stack([poly[(slice(None), *t)] for t in targets], axis=1) * scale
+    keep = np.any(gamma != 0, axis=1)
+    return rays[keep], gamma[keep]
