@@ -227,7 +227,8 @@ def _plan_hvp(c: Compiled, inp: Inputs, limits: Limits, vector: Any) -> Job:
 
 def _nonfinite(value: Any) -> int:
     if isinstance(value, np.ndarray | float | np.floating):
-        return int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+        finite = np.isfinite(value)
+        return 0 if finite.all() else int(np.size(value) - np.count_nonzero(finite))
     if isinstance(value, Mapping):
         return sum(_nonfinite(v) for v in value.values())
     if isinstance(value, list) and value and isinstance(value[0], Mapping):

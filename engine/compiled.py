@@ -1,4 +1,4 @@
-"""Compiled expressions: the graph, its inputs, lazily built derivative graphs, and the LRU cache."""
+"""Compiled expressions: the graph, its inputs, lazily built derivative graphs, the LRU cache."""
 
 from __future__ import annotations
 

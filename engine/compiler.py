@@ -1,4 +1,4 @@
-"""Lowering the parsed expression to the graph IR, with static shapes checked before anything runs."""
+"""Lowering the parsed expression to the graph IR; static shapes are checked before any run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from engine import primitives as P
-from engine.errors import ArityError, EngineError, ExpressionError, ShapeError, UnknownNameError
+from engine.errors import ArityError, EngineError, ShapeError, UnknownNameError
 from engine.functions import CONSTANTS, FUNCTIONS, power
 from engine.graph import Graph
 from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
@@ -28,14 +28,25 @@ class Lowering:
         self.expression = expression
         self.inputs = inputs
 
-    def lower(self, e: Expr) -> int:
-        """The node computing ``e``; errors carry the column they happened at."""
-        try:
-            return self._lower(e)
-        except EngineError as err:
-            if err.column is None:
-                self._locate(err, e.col)
-            raise
+    def lower(self, root: Expr) -> int:
+        """The node computing ``root``; errors carry the column they happened at.
+
+        An explicit post-order stack, not recursion: long chains such as a 10,000-term sum make
+        trees far deeper than Python's stack.
+        """
+        done: dict[int, int] = {}
+        stack: list[Expr] = [root]
+        while stack:
+            e = stack[-1]
+            pending = [c for c in _children(e) if id(c) not in done]
+            if pending:
+                stack.extend(reversed(pending))
+                continue
+            stack.pop()
+            if id(e) not in done:
+                done[id(e)] = self._at(e.col, self._combine, e,
+                                       [done[id(c)] for c in _children(e)])
+        return done[id(root)]
 
     def _locate(self, err: EngineError, column: int) -> None:
         err.column = column
@@ -46,25 +57,23 @@ class Lowering:
         line = self.expression.replace("\n", " ").replace("\t", " ")
         return f"{line}\n{' ' * (column - 1)}^"
 
-    def _lower(self, e: Expr) -> int:
+    def _combine(self, e: Expr, args: list[int]) -> int:
+        """The node for ``e`` given the nodes of its children."""
         match e:
             case Num(value=v):
                 return self.g.const(v)
             case Name(name=name, col=col):
                 return self._name(name, col)
-            case Unary(op=op, operand=x):
-                node = self.lower(x)
-                return P.neg(self.g, node) if op == "-" else node
-            case Binary(op=op, left=left, right=right, col=col):
-                return self._at(col, self._binary, op, self.lower(left), self.lower(right))
-            case Call(func=func, args=args, col=col):
+            case Unary(op=op):
+                return P.neg(self.g, args[0]) if op == "-" else args[0]
+            case Binary(op=op):
+                return self._binary(op, *args)
+            case Call(func=func, col=col):
                 return self._call(func, args, col)
-            case ListLit(items=items, col=col):
-                nodes = [self.lower(i) for i in items]
-                return self._at(col, self._list, nodes)
-            case Index(target=target, items=items, col=col):
-                node = self.lower(target)
-                return self._at(col, self._index, node, items)
+            case ListLit():
+                return self._list(args)
+            case Index(items=items):
+                return self._index(args[0], items)
         raise AssertionError(f"unknown syntax node {e!r}")
 
     def _at(self, column: int, fn: Any, *args: Any) -> int:
@@ -97,7 +106,7 @@ class Lowering:
             return P.matmul(self.g, a, b)
         return P.cmp(self.g, _COMPARE[op], a, b)
 
-    def _call(self, func: str, args: tuple[Expr, ...], col: int) -> int:
+    def _call(self, func: str, args: list[int], col: int) -> int:
         fn = FUNCTIONS.get(func)
         if fn is None:
             raise UnknownNameError(func, suggest(func, list(FUNCTIONS)), column=col,
@@ -108,8 +117,7 @@ class Lowering:
                 f"{func}() takes {fn.arity} argument{plural}, got {len(args)}"
                 f" (at column {col}):\n{self._caret(col)}",
                 loc=("body", "expression"), column=col)
-        nodes = [self.lower(a) for a in args]
-        return self._at(col, fn.build, self.g, *nodes)
+        return fn.build(self.g, *args)
 
     def _list(self, nodes: list[int]) -> int:
         shapes = {self.g.nodes[n].shape for n in nodes}
@@ -160,9 +168,22 @@ class Lowering:
         return P.index(self.g, node, full, tuple(out))
 
 
+def _children(e: Expr) -> tuple[Expr, ...]:
+    """The sub-expressions lowered before ``e`` (index entries are literals, read directly)."""
+    match e:
+        case Unary(operand=x):
+            return (x,)
+        case Binary(left=a, right=b):
+            return (a, b)
+        case Call(args=args):
+            return args
+        case ListLit(items=items):
+            return items
+        case Index(target=t):
+            return (t,)
+    return ()
+
+
 def lower(graph: Graph, expression: str, tree: Expr, inputs: dict[str, int]) -> int:
     """Lower ``tree`` into ``graph`` and return the output node."""
-    try:
-        return Lowering(graph, expression, inputs).lower(tree)
-    except RecursionError:
-        raise ExpressionError("expression nested too deeply", expression, 1) from None
+    return Lowering(graph, expression, inputs).lower(tree)

@@ -47,6 +47,8 @@ class Graph:
         self.limits = limits
         self.nodes: list[Node] = []
         self.consts: dict[int, np.ndarray] = {}
+        self.uniform: dict[int, float] = {}
+        """Constants whose entries are all equal, by id: the value (drives simplification)."""
         self.input_names: dict[int, str] = {}
         self._index: dict[Any, int] = {}
 
@@ -67,6 +69,12 @@ class Graph:
 
     def const(self, value: Any) -> int:
         """A constant node (float64); equal constants are one node."""
+        if type(value) is float:
+            # Fast path for the scalar constants derivative rules emit all the time.
+            found = self._index.get(("float", value))
+            if found is None:
+                found = self._index["float", value] = self.const(np.float64(value))
+            return found
         arr = np.asarray(value, dtype=np.float64)
         key = ("const", arr.shape, arr.tobytes())
         found = self._index.get(key)
@@ -78,6 +86,8 @@ class Graph:
         self.nodes.append(Node("const", (), (), arr.shape))
         nid = len(self.nodes) - 1
         self.consts[nid] = arr
+        if arr.size and (arr.size == 1 or bool(np.all(arr == arr.flat[0]))):
+            self.uniform[nid] = float(arr.flat[0])
         self._index[key] = nid
         return nid
 
@@ -91,21 +101,11 @@ class Graph:
         """The value of a constant node, or None for any other node."""
         return self.consts.get(nid)
 
-    def is_const_scalar(self, nid: int, value: float | None = None) -> bool:
-        """Whether ``nid`` is a constant whose entries all equal ``value`` (any, if None)."""
-        arr = self.consts.get(nid)
-        if arr is None or arr.size == 0:
-            return False
-        first = arr.flat[0]
-        if not bool(np.all(arr == first)):
-            return False
-        return value is None or first == value
-
     def _check(self, shape: Shape) -> None:
         if len(self.nodes) >= self.limits.max_nodes:
             raise LimitError("max_nodes", self.limits.max_nodes, len(self.nodes) + 1,
                              what="the compiled graph's node count")
-        elements = size_of(shape)
+        elements = size_of(shape) if shape else 1
         if elements > self.limits.max_tensor_elements:
             raise LimitError("max_tensor_elements", self.limits.max_tensor_elements, elements,
                              what=f"a tensor of shape {shape}")

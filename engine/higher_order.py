@@ -49,7 +49,7 @@ def _series_feeds(c: Compiled, inp: Inputs, order: int, directions: dict[str, np
     """Input series x0 + t·direction, with prefix (N or 1, rays); constants are constant."""
     feeds = {}
     for name, arr in inp.values.items():
-        x0 = arr.reshape(arr.shape[:1] + (1,) + arr.shape[1:])
+        x0 = arr.reshape((*arr.shape[:1], 1, *arr.shape[1:]))
         direction = directions.get(name)
         shape = x0.shape if direction is None else np.broadcast_shapes(x0.shape,
                                                                         direction.shape)
@@ -59,7 +59,7 @@ def _series_feeds(c: Compiled, inp: Inputs, order: int, directions: dict[str, np
             series[1] = direction
         feeds[c.inputs[name]] = series
     for name, arr in inp.constants.items():
-        feeds[c.inputs[name]] = constant_series(arr.reshape((1, 1) + arr.shape), order)
+        feeds[c.inputs[name]] = constant_series(arr.reshape((1, 1, *arr.shape)), order)
     return feeds
 
 

@@ -46,8 +46,11 @@ def primal_feeds(c: Compiled, inp: Inputs, prefix_rank: int) -> dict[int, np.nda
 
 def batch(arr: np.ndarray, inp: Inputs, shape: Shape) -> np.ndarray:
     """Broadcast a result with a (N or 1) leading axis to N and drop it for a single point."""
-    full = np.broadcast_to(arr, (inp.n, *shape))
-    return full[0] if inp.batch is None else full
+    if inp.batch is None:
+        return arr[0]
+    if arr.shape[0] == inp.n:
+        return arr
+    return np.broadcast_to(arr, (inp.n, *shape))
 
 
 def check_work(work: float, limits: Limits) -> None:
