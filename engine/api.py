@@ -23,7 +23,6 @@ from engine.jobs import (
     Result,
     base,
     batch,
-    check_work,
     prepare,
     primal_feeds,
     require_scalar,
@@ -225,32 +224,6 @@ def _plan_hvp(c: Compiled, inp: Inputs, limits: Limits, vector: Any) -> Job:
 
 # ---------------------------------------------------------------- warnings and entry points
 
-def _nonfinite(value: Any) -> int:
-    if isinstance(value, np.ndarray | float | np.floating):
-        finite = np.isfinite(value)
-        return 0 if finite.all() else int(np.size(value) - np.count_nonzero(finite))
-    if isinstance(value, Mapping):
-        return sum(_nonfinite(v) for v in value.values())
-    if isinstance(value, list) and value and isinstance(value[0], Mapping):
-        return sum(_nonfinite(v.get("coefficient")) for v in value)
-    return 0
-
-
-_RESULT_FIELDS = ("value", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
-                  "derivative", "derivatives", "coefficients")
-
-
-def _with_warnings(out: Result) -> Result:
-    for field in _RESULT_FIELDS:
-        if field in out:
-            count = _nonfinite(out[field])
-            if count:
-                out["warnings"].append(
-                    f"{field}: {count} non-finite number(s) (NaN or ±Infinity: the function "
-                    f"or its derivative is undefined or overflows float64 here), sent as null")
-    return out
-
-
 PLANNERS: dict[str, Callable[..., Job]] = {
     "evaluate": _plan_evaluate, "gradient": _plan_gradient, "jacobian": _plan_jacobian,
     "hessian": _plan_hessian, "jvp": _plan_jvp, "vjp": _plan_vjp, "hvp": _plan_hvp,
@@ -266,7 +239,8 @@ def plan(operation: str, *, expression: Any, point: Any = None, points: Any = No
     if planner is None:
         raise InputError(f"unknown operation '{operation}'", loc=("path",))
     c, inp = prepare(expression, point, points, constants, variables, limits)
-    return planner(c, inp, limits, **extra)
+    job = planner(c, inp, limits, **extra)
+    return Job(job.work, job.compute, limits)
 
 
 def work_estimate(operation: str, **request: Any) -> float:
@@ -276,10 +250,7 @@ def work_estimate(operation: str, **request: Any) -> float:
 
 def execute(operation: str, **request: Any) -> Result:
     """Plan, admit against ``max_work``, compute, and flag non-finite results."""
-    limits = request.get("limits", DEFAULT_LIMITS)
-    job = plan(operation, **request)
-    check_work(job.work, limits)
-    return _with_warnings(job.compute())
+    return plan(operation, **request).run()
 
 
 def evaluate(**request: Any) -> Result:

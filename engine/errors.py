@@ -17,6 +17,11 @@ def caret_snippet(expression: str, column: int) -> str:
     return f"{line}\n{' ' * (max(column, 1) - 1)}^"
 
 
+def _number(x: float) -> str:
+    """Integers exactly (8388608, not 8.38861e+06); other numbers compactly."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
 class EngineError(Exception):
     """Base class: a request the engine cannot answer, with a stable ``kind`` and HTTP status."""
 
@@ -124,8 +129,8 @@ class LimitError(EngineError):
         self.value = value
         self.actual = actual
         self.status = status
-        got = "" if actual is None else f" (this request: {actual:g})"
+        got = "" if actual is None else f" (this request: {_number(actual)})"
         subject = what or limit
-        detail = f"{subject} is over the limit {limit} = {value:g}{got}"
+        detail = f"{subject} is over the limit {limit} = {_number(value)}{got}"
         super().__init__(detail, loc=loc, column=column,
                          extra={"limit": limit, "limit_value": value})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,14 @@ class Job:
 
     work: float
     compute: Callable[[], Result]
+    limits: Limits | None = None
+    """Set by :func:`engine.api.plan`; ``run`` admits the job against its ``max_work``."""
+
+    def run(self) -> Result:
+        """Refuse the job if over ``max_work``, else compute it and flag non-finite results."""
+        if self.limits is not None:
+            check_work(self.work, self.limits)
+        return _with_warnings(self.compute())
 
 
 def prepare(expression: Any, point: Any, points: Any, constants: Any, variables: Any,
@@ -60,7 +68,9 @@ def check_work(work: float, limits: Limits) -> None:
 
 
 def base(c: Compiled, inp: Inputs, value: np.ndarray) -> Result:
-    return {"value": batch(value, inp, c.shape), "shape": list(c.shape),
+    """The fields every answer has; ``shape`` is the value's, batch axis included."""
+    shape = list(c.shape) if inp.batch is None else [inp.n, *c.shape]
+    return {"value": batch(value, inp, c.shape), "shape": shape,
             "variables": list(inp.variables), "warnings": []}
 
 
@@ -70,3 +80,29 @@ def require_scalar(c: Compiled, operation: str) -> None:
             f"{operation} needs a scalar-valued expression; this one has shape {c.shape}. "
             f"Use jacobian (or vjp) for vector- and matrix-valued expressions.",
             loc=("body", "expression"), extra={"shape": list(c.shape)})
+
+
+def _nonfinite(value: Any) -> int:
+    if isinstance(value, np.ndarray | float | np.floating):
+        finite = np.isfinite(value)
+        return 0 if finite.all() else int(np.size(value) - np.count_nonzero(finite))
+    if isinstance(value, Mapping):
+        return sum(_nonfinite(v) for v in value.values())
+    if isinstance(value, list) and value and isinstance(value[0], Mapping):
+        return sum(_nonfinite(v.get("coefficient")) for v in value)
+    return 0
+
+
+_RESULT_FIELDS = ("value", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp",
+                  "derivative", "derivatives", "coefficients")
+
+
+def _with_warnings(out: Result) -> Result:
+    for field in _RESULT_FIELDS:
+        if field in out:
+            count = _nonfinite(out[field])
+            if count:
+                out["warnings"].append(
+                    f"{field}: {count} non-finite number(s) (NaN or ±Infinity: the function "
+                    f"or its derivative is undefined or overflows float64 here), sent as null")
+    return out

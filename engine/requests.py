@@ -27,7 +27,10 @@ def to_array(value: Any, loc: tuple[Any, ...], limits: Limits) -> np.ndarray:
                              f"{type(value).__name__}", loc=loc)
         try:
             arr = np.asarray(value, dtype=np.float64)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as err:
+            if "dimensions" in str(err):
+                raise InputError("nested lists may have at most 64 levels (NumPy's limit on "
+                                 "dimensions)", loc=loc) from None
             raise InputError("expected a number or a rectangular nested list of numbers "
                              "(rows of equal length)", loc=loc) from None
     if arr.dtype != np.float64:
