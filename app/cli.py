@@ -1,0 +1,40 @@
+"""The ``diffapi`` console command: ``diffapi serve [--host H] [--port P] [--workers N]``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import uvicorn
+
+from app.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line and run it."""
+    parser = argparse.ArgumentParser(prog="diffapi", description="Differentiation as a web "
+                                     "service; settings come from DIFFAPI_* variables.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the HTTP API with uvicorn")
+    serve.add_argument("--host", help="interface to bind (default: DIFFAPI_HOST, HOST or "
+                                      "127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: DIFFAPI_PORT, PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: "
+                                                   "DIFFAPI_WORKERS, WORKERS or 1)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        parser.error(str(error))
+    uvicorn.run(
+        "app.main:app",
+        host=settings.host if args.host is None else args.host,
+        port=settings.port if args.port is None else args.port,
+        workers=settings.workers if args.workers is None else args.workers,
+        http="httptools",  # uvicorn[standard]: fast parser, and uvloop sets TCP_NODELAY
+        loop="uvloop",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Builds the ASGI application ``app.main:app``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
+
+from app import __version__, problems
+from app.body_limit import BodyLimitMiddleware
+from app.dispatch import Dispatcher
+from app.models import Problem
+from app.routes import meta, operations
+from app.settings import Settings
+
+DESCRIPTION = """\
+Differentiation as a web service: send a math expression (Python/NumPy flavoured), a point and
+what you want — value, gradient, Jacobian, Hessian, n-th derivative, mixed partial, Taylor
+coefficients, directional derivatives — and get JSON exact to float64 rounding (automatic
+differentiation, no finite differences). Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for ``settings`` (default: read from the environment)."""
+    settings = Settings.from_env() if settings is None else settings
+    app = FastAPIOffline(
+        title="diffapi", version=__version__, description=DESCRIPTION,
+        generate_unique_id_function=_operation_id,
+        openapi_tags=[{"name": "operations", "description": "`POST /v1/<operation>`"},
+                      {"name": "meta", "description": "The language, limits and health."}],
+    )
+    app.state.settings = settings
+    app.state.dispatcher = Dispatcher(settings)
+    problems.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(operations.router)
+    app.include_router(meta.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operation ids: the handler's name (``gradient``, ``functions``, …)."""
+    return route.name
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's spec plus the ``Problem`` schema the error responses refer to."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema["components"]["schemas"].update(problem.pop("$defs", {}), Problem=problem)
+    return app.openapi_schema
+
+
+app = create_app()

@@ -1,0 +1,340 @@
+"""Request and response bodies of every operation (API.md §2), with the seed cases as examples.
+
+Requests are strict: unknown fields are rejected, ``false`` is not a number and ``"2"`` is not
+an order. Numbers inside points, constants and vectors are checked by one iterative walk (fast
+for large batches, one clear message per bad entry); the engine checks their shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType
+
+Tensor = TypeAliasType(
+    "Tensor",
+    Annotated[Union[float, list["Tensor"]],  # noqa: UP007 (a recursive alias needs Union)
+              Field(description="A number or a nested list of numbers (vector, matrix, …).")],
+)
+Result = TypeAliasType(
+    "Result",
+    Annotated[Union[float, list["Result"], None],  # noqa: UP007
+              Field(description="A number or nested list of numbers; `null` where the result "
+                                "is not finite (NaN, ±inf), which `warnings` then names.")],
+)
+
+_TENSOR_MSG = "{where}Input should be a finite number or a nested list of finite numbers, got {got}"
+_POINTS_MSG = ("{where}Input should be a list of point objects (name → value) or one object "
+               "name → list of N values, got {got}")
+
+
+def _show(value: Any) -> str:
+    """A short JSON rendering of an offending input."""
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "an object"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_tensor(value: Any, where: str = "") -> Any:
+    """``value`` unchanged if it is a (nested list of) finite float64-representable numbers."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is list:
+            stack.extend(item)
+            continue
+        if kind is float:
+            ok = math.isfinite(item)
+        elif kind is int:
+            ok = abs(item) <= sys.float_info.max
+        else:
+            ok = False
+        if not ok:
+            raise PydanticCustomError("tensor", _TENSOR_MSG, {"where": where, "got": _show(item)})
+    return value
+
+
+def _check_points(value: Any) -> Any:
+    """``value`` unchanged if it is a batch in row form or column form."""
+    if type(value) is dict:
+        for name, column in value.items():
+            if type(column) is not list:
+                raise PydanticCustomError("points", _POINTS_MSG,
+                                          {"where": f"{name}: ", "got": _show(column)})
+            _check_tensor(column, f"{name}: ")
+    elif type(value) is list:
+        for index, row in enumerate(value):
+            if type(row) is not dict:
+                raise PydanticCustomError("points", _POINTS_MSG,
+                                          {"where": f"[{index}]: ", "got": _show(row)})
+            for name, entry in row.items():
+                _check_tensor(entry, f"[{index}].{name}: ")
+    else:
+        raise PydanticCustomError("points", _POINTS_MSG, {"where": "", "got": _show(value)})
+    return value
+
+
+TensorInput = Annotated[Any, PlainValidator(_check_tensor, json_schema_input_type=Tensor)]
+PointsInput = Annotated[Any, PlainValidator(
+    _check_points, json_schema_input_type=Union[list[dict[str, Tensor]],  # noqa: UP007
+                                                dict[str, list[Tensor]]])]
+
+
+class ExpressionRequest(BaseModel):
+    """The fields every operation takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    expression: str = Field(description="The function, Python/NumPy flavoured, e.g. "
+                                        "`x**2 + 3*x + 1` or `(A @ x).sum()`; scalar-, vector- "
+                                        "or matrix-valued.")
+    point: dict[str, TensorInput] | None = Field(
+        None, description="Where to evaluate: variable name → number or nested list.")
+    points: PointsInput | None = Field(
+        None, description="Instead of `point`, a batch of N points computed in one vectorized "
+                          "pass: a list of point objects, or one object name → list of N values "
+                          "(column form, compact and fastest). Every result field then gets a "
+                          "leading axis of length N.")
+    constants: dict[str, TensorInput] | None = Field(
+        None, description="Named parameters that are not differentiated (e.g. the matrix `A`).")
+    variables: list[str] | None = Field(
+        None, description="The variables to differentiate with respect to, in this order; "
+                          "default: the keys of `point`, in the order given.")
+
+
+class DerivativeRequest(ExpressionRequest):
+    """``d^n f/dx^n`` (``variable`` + ``order``) or a mixed partial (``wrt``)."""
+
+    variable: str | None = Field(None, description="x in d^n f/dx^n.")
+    order: int | None = Field(None, ge=0, description="n ≥ 0 in d^n f/dx^n.")
+    wrt: list[str] | None = Field(
+        None, description='Instead of `variable` + `order`, a mixed partial: the variables to '
+                          'differentiate by, in order, e.g. `["x", "y", "x"]` or '
+                          '`["v[0]", "v[1]"]`.')
+    all_orders: bool = Field(False, description="Also answer `derivatives`: "
+                                                "[f, f′, …, f^(n)].")
+
+
+class TaylorRequest(ExpressionRequest):
+    """Normalized Taylor coefficients up to a total degree."""
+
+    order: int = Field(ge=0, description="k: coefficients of total degree ≤ k are answered.")
+
+
+class JvpRequest(ExpressionRequest):
+    """A Jacobian-vector product."""
+
+    tangent: dict[str, TensorInput] = Field(
+        description="The direction t: variable name → array of the variable's shape.")
+
+
+class VjpRequest(ExpressionRequest):
+    """A vector-Jacobian product."""
+
+    cotangent: TensorInput = Field(description="c: an array of the output's shape.")
+
+
+class HvpRequest(ExpressionRequest):
+    """A Hessian-vector product of a scalar-valued expression."""
+
+    vector: dict[str, TensorInput] = Field(
+        description="v: variable name → array of the variable's shape.")
+
+
+class EvaluateResponse(BaseModel):
+    """What every operation answers."""
+
+    value: Result = Field(description="The expression's value (with a leading batch axis "
+                                      "for `points`).")
+    shape: list[int] = Field(description="The shape of `value`.")
+    variables: list[str] = Field(description="The variables actually used, in order.")
+    warnings: list[str] = Field(description="The non-finite results, by field; empty when all "
+                                            "are finite.")
+
+
+class GradientResponse(EvaluateResponse):
+    """The gradient of a scalar-valued expression."""
+
+    gradient: dict[str, Result] = Field(description="Variable name → array of the variable's "
+                                                    "shape.")
+
+
+class JacobianResponse(EvaluateResponse):
+    """The Jacobian matrix."""
+
+    jacobian: Result = Field(description="Rows: outputs flattened (C order); columns: variables "
+                                         "flattened in `variables` order.")
+    rows: list[str] = Field(description="A label per row, e.g. `f[0]`.")
+    columns: list[str] = Field(description="A label per column, e.g. `v[1]`.")
+
+
+class HessianResponse(EvaluateResponse):
+    """The Hessian matrix of a scalar-valued expression."""
+
+    gradient: Result = Field(description="The gradient, flat, aligned with `columns`.")
+    hessian: Result = Field(description="n × n, aligned with `columns`.")
+    columns: list[str] = Field(description="A label per variable entry, e.g. `x`, `v[0]`.")
+
+
+class DerivativeResponse(EvaluateResponse):
+    """An n-th derivative or mixed partial."""
+
+    derivative: Result = Field(description="Same shape as `value`.")
+    derivatives: list[Result] | None = Field(
+        None, description="With `all_orders`: [f, f′, …, f^(n)].")
+
+
+class TaylorTerm(BaseModel):
+    """One coefficient ∂^α f / α! with its multi-index α."""
+
+    powers: dict[str, int] = Field(description="α: variable name → power.")
+    coefficient: Result = Field(description="∂^α f / α! at the point.")
+
+
+class TaylorResponse(EvaluateResponse):
+    """Normalized Taylor coefficients."""
+
+    coefficients: list[TaylorTerm] = Field(description="Every coefficient of total degree ≤ k.")
+
+
+class JvpResponse(EvaluateResponse):
+    """A Jacobian-vector product."""
+
+    jvp: Result = Field(description="J·t, of the output's shape.")
+
+
+class VjpResponse(EvaluateResponse):
+    """A vector-Jacobian product."""
+
+    vjp: dict[str, Result] = Field(description="Jᵀ·c: variable name → array of its shape.")
+
+
+class HvpResponse(EvaluateResponse):
+    """A Hessian-vector product."""
+
+    hvp: dict[str, Result] = Field(description="H·v: variable name → array of its shape.")
+
+
+class FunctionInfo(BaseModel):
+    """One built-in function of the expression language."""
+
+    name: str
+    arity: int
+    domain: str
+    derivative_at_kinks: str
+    description: str
+
+
+class FunctionsResponse(BaseModel):
+    """The expression language's functions."""
+
+    functions: list[FunctionInfo]
+
+
+class LimitInfo(BaseModel):
+    """One limit on a request."""
+
+    name: str
+    value: int | float
+    env: str = Field(description="The environment variable that sets it.")
+    description: str
+
+
+class LimitsResponse(BaseModel):
+    """The limits in force."""
+
+    limits: list[LimitInfo]
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"]
+
+
+class ProblemItem(BaseModel):
+    """One error of a problem document."""
+
+    loc: list[str | int] = Field(description='Where, e.g. `["body", "point", "x"]`.')
+    msg: str
+    column: int | None = Field(None, description="1-based column in `expression`, "
+                                                 "or in the JSON body.")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (`application/problem+json`); more members may appear,
+    e.g. `limit` and `limit_value`, `suggestions`, `column`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItem] | None = None
+
+
+_A = [[2, 1, 0], [0, 3, 1]]
+_F = "x**3 * y**2 + sin(x*y)"
+
+EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "evaluate": {
+        "matmul": {"summary": "A @ x with a constant matrix → [1, -1]",
+                   "value": {"expression": "A @ x", "point": {"x": [1, -1, 2]},
+                             "constants": {"A": _A}}},
+    },
+    "gradient": {
+        "polynomial": {"summary": "x**2 + 3*x + 1 at x = 2 → value 11, gradient 7",
+                       "value": {"expression": "x**2 + 3*x + 1", "point": {"x": 2}}},
+        "matmul": {"summary": "(A @ x).sum() → gradient x = [2, 4, 1]",
+                   "value": {"expression": "(A @ x).sum()", "point": {"x": [1, -1, 2]},
+                             "constants": {"A": _A}}},
+        "batch": {"summary": "A batch in column form → gradients [2, 4, 6]",
+                  "value": {"expression": "x**2", "points": {"x": [1, 2, 3]}}},
+    },
+    "jacobian": {
+        "vector": {"summary": "[v[0]**2, v[0]*v[1], sin(v[1])] at v = [1, 2]",
+                   "value": {"expression": "[v[0]**2, v[0]*v[1], sin(v[1])]",
+                             "point": {"v": [1, 2]}}},
+    },
+    "hessian": {
+        "mixed": {"summary": f"{_F} at (1, 2)",
+                  "value": {"expression": _F, "point": {"x": 1, "y": 2}}},
+    },
+    "derivative": {
+        "fifth": {"summary": "d⁵/dt⁵ sin(t**3) at t = 1 → 24.49392050872576",
+                  "value": {"expression": "sin(t**3)", "point": {"t": 1}, "variable": "t",
+                            "order": 5}},
+        "mixed": {"summary": f"∂³/∂x∂y∂x of {_F} at (1, 2) → 22.027397638885843",
+                  "value": {"expression": _F, "point": {"x": 1, "y": 2},
+                            "wrt": ["x", "y", "x"]}},
+    },
+    "taylor": {
+        "bivariate": {"summary": "exp(x) * sin(y) to degree 3 at (0, 0)",
+                      "value": {"expression": "exp(x) * sin(y)", "point": {"x": 0, "y": 0},
+                                "order": 3}},
+    },
+    "jvp": {
+        "direction": {"summary": "J·t of [x*y, x + y] at (1, 2) along (1, 0) → [2, 1]",
+                      "value": {"expression": "[x*y, x + y]", "point": {"x": 1, "y": 2},
+                                "tangent": {"x": 1, "y": 0}}},
+    },
+    "vjp": {
+        "cotangent": {"summary": "Jᵀ·c of A @ x with c = [1, 1] → x: [2, 4, 1]",
+                      "value": {"expression": "A @ x", "point": {"x": [1, -1, 2]},
+                                "constants": {"A": _A}, "cotangent": [1, 1]}},
+    },
+    "hvp": {
+        "vector": {"summary": f"H·v of {_F} at (1, 2) with v = (1, 0)",
+                   "value": {"expression": _F, "point": {"x": 1, "y": 2},
+                             "vector": {"x": 1, "y": 0}}},
+    },
+}
+"""OpenAPI request examples per operation; the seed cases of API.md §3 among them."""

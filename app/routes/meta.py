@@ -1,0 +1,28 @@
+"""The language, the limits and liveness: ``/v1/functions``, ``/v1/limits``, ``/healthz``."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+import engine
+from app.models import FunctionsResponse, Health, LimitsResponse
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/v1/functions", response_model=FunctionsResponse, summary="The language")
+async def functions() -> dict[str, Any]:
+    """Every built-in function: arity, domain and the derivative convention at kinks."""
+    return {"functions": engine.functions_table()}
+
+
+@router.get("/v1/limits", response_model=LimitsResponse, summary="The limits")
+async def limits(request: Request) -> dict[str, Any]:
+    """Every limit on a request, its value and the environment variable that sets it."""
+    return {"limits": request.app.state.settings.limit_entries()}
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """`{"status": "ok"}` while the process serves requests."""
+    return {"status": "ok"}

@@ -1,0 +1,73 @@
+"""A real browser renders /docs and /redoc from the service alone and lists every operation."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OPERATIONS = ["evaluate", "gradient", "jacobian", "hessian", "derivative", "taylor", "jvp",
+              "vjp", "hvp"]
+COSMETIC = {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
+"""ReDoc's footer logo: always requested, hidden when it fails to load."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium driven by Playwright; missing, it skips (fails under CI=true)."""
+    chromium = shutil.which("chromium")
+    if chromium is None or importlib.util.find_spec("playwright") is None:
+        missing = "needs Debian's chromium and the playwright package"
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def _open_offline(browser: Any, url: str) -> tuple[Any, set[str]]:
+    """A page at ``url`` that can reach nothing but the service, and what else it asked for."""
+    page = browser.new_page()
+    origin = url.split("/", 3)[:3]
+    elsewhere: set[str] = set()
+
+    def only_the_service(route: Any) -> None:
+        target = route.request.url
+        if target.split("/", 3)[:3] == origin or target.startswith(("blob:", "data:")):
+            route.continue_()
+        else:
+            elsewhere.add(target)
+            route.abort()
+
+    page.route("**/*", only_the_service)
+    page.goto(url)
+    return page, elsewhere
+
+
+def test_swagger_ui_lists_every_operation(browser: Any, live_server: str) -> None:
+    page, elsewhere = _open_offline(browser, f"{live_server}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    paths = {text.replace("\u200b", "") for text in
+             page.locator(".opblock-summary-path").all_inner_texts()}
+    assert {f"/v1/{name}" for name in OPERATIONS} | {"/v1/functions", "/healthz"} <= paths
+    assert not elsewhere
+    page.close()
+
+
+def test_redoc_lists_every_operation(browser: Any, live_server: str) -> None:
+    page, elsewhere = _open_offline(browser, f"{live_server}/redoc")
+    selector = '[data-section-id^="tag/operations/operation/"]'
+    page.wait_for_selector(selector, timeout=15_000)
+    sections = {element.get_attribute("data-section-id")
+                for element in page.locator(selector).all()}
+    assert {f"tag/operations/operation/{name}" for name in OPERATIONS} <= sections
+    assert elsewhere <= COSMETIC
+    page.close()
