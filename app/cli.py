@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from collections.abc import Sequence
 
 import uvicorn
@@ -26,11 +28,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings.from_env()
     except ValueError as error:
         parser.error(str(error))
+    workers = settings.workers if args.workers is None else args.workers
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker process counts on its own; a shared directory lets /metrics sum them.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="diffapi-metrics-")
     uvicorn.run(
         "app.main:app",
         host=settings.host if args.host is None else args.host,
         port=settings.port if args.port is None else args.port,
-        workers=settings.workers if args.workers is None else args.workers,
+        workers=workers,
         http="httptools",  # uvicorn[standard]: fast parser, and uvloop sets TCP_NODELAY
         loop="uvloop",
     )

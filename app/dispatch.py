@@ -1,65 +1,48 @@
-"""Runs one engine operation: inline when its work estimate is small, else in a worker thread."""
+"""Runs one engine operation: inline when its work estimate is small, else in a worker process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import Any
+import time
 
-import anyio
-import anyio.to_thread
 from pydantic import BaseModel
 from starlette.responses import Response
 
 import engine
 from app.encoding import encode
+from app.observability import ENGINE
+from app.pool import EnginePool
 from app.settings import Settings
-from engine.errors import LimitError
-
-OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "evaluate": engine.evaluate,
-    "gradient": engine.gradient,
-    "jacobian": engine.jacobian,
-    "hessian": engine.hessian,
-    "derivative": engine.derivative,
-    "taylor": engine.taylor,
-    "jvp": engine.jvp,
-    "vjp": engine.vjp,
-    "hvp": engine.hvp,
-}
 
 
 class Dispatcher:
-    """Calls the engine for validated requests and answers strict JSON."""
+    """Calls the engine for validated requests and answers strict JSON.
+
+    A small body is planned on the event loop (parse, compile, estimate: microseconds to
+    milliseconds); if the estimate is under ``inline_work_threshold`` it also runs there, which
+    serves more requests than a thread hop. Everything else goes to the process pool, where a
+    hard time limit can stop it.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.limiter = anyio.CapacityLimiter(settings.max_concurrent_jobs)
+        self.pool = EnginePool(settings.max_concurrent_jobs, settings.request_timeout_seconds,
+                               settings.worker_memory_mb)
 
     async def run(self, operation: str, request: BaseModel, body_bytes: int) -> Response:
         """The engine's answer to ``request`` (sent as ``body_bytes`` bytes); an EngineError
         propagates to the problem handler."""
         kwargs = {name: getattr(request, name) for name in request.model_fields_set}
-        kwargs["limits"] = self.settings.limits
-        job = partial(_answer, OPERATIONS[operation], kwargs)
-        if (body_bytes <= self.settings.inline_body_bytes
-                and engine.work_estimate(operation, **kwargs)
-                <= self.settings.inline_work_threshold):
-            content = job()
-        else:
-            content = await self._in_thread(job)
+        limits = self.settings.limits
+        start = time.perf_counter()
+        if body_bytes <= self.settings.inline_body_bytes:
+            job = engine.plan(operation, limits=limits, **kwargs)
+            if job.work <= self.settings.inline_work_threshold:
+                content = encode(job.run())
+                ENGINE.labels(operation, "inline").observe(time.perf_counter() - start)
+                return Response(content, media_type="application/json")
+            # Admission before work: an over-budget request is refused here, not in the pool.
+            if job.work > limits.max_work:
+                job.run()
+        content = await self.pool.run(operation, kwargs, limits)
+        ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
         return Response(content, media_type="application/json")
-
-    async def _in_thread(self, job: Callable[[], bytes]) -> bytes:
-        timeout = self.settings.request_timeout_seconds
-        try:
-            with anyio.fail_after(timeout):
-                return await anyio.to_thread.run_sync(job, limiter=self.limiter,
-                                                      abandon_on_cancel=True)
-        except TimeoutError:
-            raise LimitError("request_timeout_seconds", timeout, status=503,
-                             what="computation time (seconds)") from None
-
-
-def _answer(operation: Callable[..., dict[str, Any]], kwargs: dict[str, Any]) -> bytes:
-    return encode(operation(**kwargs))

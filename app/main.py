@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,6 +14,7 @@ from app import __version__, problems
 from app.body_limit import BodyLimitMiddleware
 from app.dispatch import Dispatcher
 from app.models import Problem
+from app.observability import ObservabilityMiddleware
 from app.routes import meta, operations
 from app.settings import Settings
 
@@ -26,16 +29,28 @@ differentiation, no finite differences). Errors are RFC 9457 `application/proble
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: read from the environment)."""
     settings = Settings.from_env() if settings is None else settings
+    dispatcher = Dispatcher(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Engine processes start with the server and stop after in-flight requests finished.
+        await dispatcher.pool.start()
+        try:
+            yield
+        finally:
+            await dispatcher.pool.stop()
+
     app = FastAPIOffline(
-        title="diffapi", version=__version__, description=DESCRIPTION,
+        title="diffapi", version=__version__, description=DESCRIPTION, lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         openapi_tags=[{"name": "operations", "description": "`POST /v1/<operation>`"},
                       {"name": "meta", "description": "The language, limits and health."}],
     )
     app.state.settings = settings
-    app.state.dispatcher = Dispatcher(settings)
+    app.state.dispatcher = dispatcher
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware)
     app.include_router(operations.router)
     app.include_router(meta.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

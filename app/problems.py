@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from app.observability import REJECTED
 from engine.errors import PROBLEM_BASE, EngineError
 
 _BODY_PARSE_FAILED = "There was an error parsing the body"
@@ -37,6 +38,7 @@ def body_too_large(limit: int, declared: int | None) -> ProblemResponse:
     """413 for a body over ``max_body_bytes``, declared by Content-Length or streamed."""
     size = f" (Content-Length: {declared})" if declared is not None else ""
     detail = f"the request body is over the limit max_body_bytes = {limit} bytes{size}"
+    REJECTED.labels("max_body_bytes").inc()
     return ProblemResponse(
         problem(413, "limit-exceeded", "Limit exceeded", detail, [{"loc": ["body"], "msg": detail}],
                 limit="max_body_bytes", limit_value=limit),
@@ -44,8 +46,11 @@ def body_too_large(limit: int, declared: int | None) -> ProblemResponse:
 
 
 async def engine_error(_: Request, exc: EngineError) -> ProblemResponse:
-    """The engine's own problem document, as is."""
-    return ProblemResponse(exc.problem(), status_code=exc.status)
+    """The engine's own problem document, as is; a refusal by a limit is counted."""
+    body = exc.problem()
+    if "limit" in body:
+        REJECTED.labels(body["limit"]).inc()
+    return ProblemResponse(body, status_code=exc.status)
 
 
 async def validation_error(_: Request, exc: RequestValidationError) -> ProblemResponse:

@@ -17,7 +17,7 @@ from engine.limits import Limits
 ENV_PREFIX = "DIFFAPI_"
 PLAIN_ENV = ("host", "port", "workers")
 """Settings that also fall back to the unprefixed variable (``HOST``, ``PORT``, ``WORKERS``)."""
-SERVICE_LIMITS = ("max_body_bytes", "request_timeout_seconds")
+SERVICE_LIMITS = ("max_body_bytes", "request_timeout_seconds", "worker_memory_mb")
 """Service settings that are limits on a request, listed by ``GET /v1/limits``."""
 
 
@@ -30,14 +30,18 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     """Bytes in one request body; a bigger body is answered 413 before it is parsed."""
     request_timeout_seconds: float = 10.0
-    """Seconds a worker-thread computation may take, waiting for a slot included; then 503."""
+    """Seconds a pooled computation may take, waiting for a worker included; then its worker
+    process is killed and replaced and the request gets a 503."""
     inline_work_threshold: float = 2e5
-    """Work estimates (element operations) up to this run inline; bigger ones in a worker thread."""
+    """Work estimates (element operations) up to this run inline; bigger ones in a worker
+    process."""
     inline_body_bytes: int = 64 * 1024
-    """Bodies up to this size are planned on the event loop; bigger ones go to a worker thread
+    """Bodies up to this size are planned on the event loop; bigger ones go to a worker process
     unplanned (reading their points is work too)."""
     max_concurrent_jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
-    """Worker-thread computations running at once per process; more wait for a slot."""
+    """Engine worker processes per server process: pooled computations running at once."""
+    worker_memory_mb: int = 2048
+    """Address-space limit of one engine worker process (MiB); 0 for none."""
     host: str = "127.0.0.1"
     """Interface ``diffapi serve`` binds (also ``HOST``)."""
     port: int = 8000

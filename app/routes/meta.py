@@ -1,10 +1,13 @@
-"""The language, the limits and liveness: ``/v1/functions``, ``/v1/limits``, ``/healthz``."""
+"""The language, limits, liveness and metrics: ``/v1/functions``, ``/v1/limits``, ``/healthz``,
+``/metrics``."""
 
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
 
 import engine
+from app import observability
 from app.models import FunctionsResponse, Health, LimitsResponse
 
 router = APIRouter(tags=["meta"])
@@ -26,3 +29,11 @@ async def limits(request: Request) -> dict[str, Any]:
 async def healthz() -> dict[str, str]:
     """`{"status": "ok"}` while the process serves requests."""
     return {"status": "ok"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {}},
+                             "description": "Prometheus text exposition format"}})
+async def metrics(request: Request) -> Response:
+    """Requests by route and status, latency histograms, engine time, refusals by limit."""
+    return observability.metrics(request)

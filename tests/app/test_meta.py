@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app import cli
-from app.settings import Settings
+from app.settings import SERVICE_LIMITS, Settings
 from engine.limits import Limits
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +39,7 @@ async def test_limits(make_client: Callable[..., httpx.AsyncClient]) -> None:
         response = await client.get("/v1/limits")
     assert response.status_code == 200
     limits = {entry["name"]: entry for entry in response.json()["limits"]}
-    expected = {f.name for f in fields(Limits)} | {"max_body_bytes", "request_timeout_seconds"}
+    expected = {f.name for f in fields(Limits)} | set(SERVICE_LIMITS)
     assert limits.keys() == expected
     assert limits["max_depth"]["value"] == 7
     assert limits["max_depth"]["env"] == "DIFFAPI_MAX_DEPTH"

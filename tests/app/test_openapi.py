@@ -35,7 +35,8 @@ def test_operations_and_ids() -> None:
     paths = app.openapi()["paths"]
     ids = {path: next(iter(item.values()))["operationId"] for path, item in paths.items()}
     assert ids == {f"/v1/{name}": name for name in OPERATIONS} | {
-        "/v1/functions": "functions", "/v1/limits": "limits", "/healthz": "healthz"}
+        "/v1/functions": "functions", "/v1/limits": "limits", "/healthz": "healthz",
+        "/metrics": "metrics"}
 
 
 def test_operations_document_examples_and_problems() -> None:

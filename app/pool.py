@@ -1,0 +1,175 @@
+"""Engine worker processes: expensive requests run here under a hard time limit.
+
+A thread cannot be stopped, so a request that outruns ``request_timeout_seconds`` would hold its
+thread forever; a process can be killed. Each uvicorn worker owns a fixed set of engine
+processes (``max_concurrent_jobs``), which also bounds the engine jobs running at once.
+Requests and answers cross the pipe as JSON bytes — nothing user-supplied is pickled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import resource
+import time
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from typing import Any
+
+from app.encoding import encode
+from engine.errors import EngineError, LimitError
+from engine.limits import Limits
+
+_CTX = multiprocessing.get_context("spawn")
+
+
+def _serve(conn: Connection, memory_mb: int) -> None:
+    """Worker loop: read a JSON job, answer JSON bytes (a result or a problem document)."""
+    import engine  # imported in the child, before it reports ready
+
+    if memory_mb:
+        # A request that slips past the work estimate gets a MemoryError, not the OOM killer.
+        limit = memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    conn.send_bytes(b"ready")
+    while True:
+        try:
+            job = json.loads(conn.recv_bytes())
+        except EOFError:
+            return
+        kwargs = job["kwargs"]
+        kwargs["limits"] = Limits(**job["limits"])
+        try:
+            answer = b"\x00" + encode(getattr(engine, job["operation"])(**kwargs))
+        except EngineError as err:
+            answer = b"\x01" + json.dumps(err.problem()).encode()
+        except MemoryError:
+            err = LimitError("worker_memory_mb", memory_mb, status=413,
+                             what="the memory this request needs")
+            answer = b"\x01" + json.dumps(err.problem()).encode()
+        conn.send_bytes(answer)
+
+
+class RemoteError(EngineError):
+    """An engine error raised in a worker process, carried back as its problem document."""
+
+    def __init__(self, problem: dict[str, Any]) -> None:
+        super().__init__(problem.get("detail", ""))
+        self.status = int(problem["status"])
+        self._problem = problem
+
+    def problem(self) -> dict[str, Any]:
+        """The worker's problem document, unchanged."""
+        return self._problem
+
+
+class _Worker:
+    def __init__(self, memory_mb: int) -> None:
+        self.conn, child = _CTX.Pipe()
+        self.process = _CTX.Process(target=_serve, args=(child, memory_mb), daemon=True)
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+async def _readable(conn: Connection, timeout: float) -> bool:
+    """Wait until ``conn`` has data (or EOF) without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = conn.fileno()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(True))
+    try:
+        await asyncio.wait_for(ready, timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+
+
+class EnginePool:
+    """A fixed number of engine processes; a job past its deadline kills and replaces its worker."""
+
+    def __init__(self, size: int, timeout: float, memory_mb: int = 0) -> None:
+        self.size = max(size, 1)
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._all: set[_Worker] = set()
+        self.restarts = 0
+
+    async def start(self) -> None:
+        """Start every worker and wait until each has imported the engine.
+
+        The pool belongs to one event loop; called from another (tests run one loop per
+        test), it starts afresh. Requests arriving meanwhile wait in the queue.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        await self.stop()
+        self._loop, self._idle = loop, asyncio.Queue()
+        await asyncio.gather(*(self._spawn() for _ in range(self.size)))
+
+    async def _spawn(self) -> None:
+        worker = _Worker(self.memory_mb)
+        self._all.add(worker)
+        # A fresh process imports numpy and the engine before it can work (about a second).
+        if await _readable(worker.conn, 60.0):
+            worker.conn.recv_bytes()
+            assert self._idle is not None
+            self._idle.put_nowait(worker)
+        else:
+            self._all.discard(worker)
+            worker.kill()
+
+    async def stop(self) -> None:
+        """Stop every worker (at shutdown, after in-flight requests finished)."""
+        for worker in list(self._all):
+            worker.kill()
+        self._all.clear()
+        self._loop = self._idle = None
+
+    async def run(self, operation: str, kwargs: dict[str, Any], limits: Limits) -> bytes:
+        """The encoded answer of ``engine.<operation>(**kwargs)``; EngineError on failure."""
+        if self._loop is not asyncio.get_running_loop():
+            await self.start()
+        assert self._idle is not None
+        deadline = time.monotonic() + self.timeout
+        try:
+            worker = await asyncio.wait_for(self._idle.get(), self.timeout)
+        except TimeoutError:
+            raise self._timeout() from None
+        payload = json.dumps({"operation": operation, "kwargs": kwargs,
+                              "limits": asdict(limits)}, allow_nan=False).encode()
+        try:
+            worker.conn.send_bytes(payload)
+            if not await _readable(worker.conn, max(deadline - time.monotonic(), 0.0)):
+                self._replace(worker)
+                raise self._timeout()
+            answer = worker.conn.recv_bytes()
+        except (EOFError, OSError, BrokenPipeError):
+            self._replace(worker)
+            raise self._timeout() from None
+        self._idle.put_nowait(worker)
+        if answer[:1] == b"\x01":
+            raise RemoteError(json.loads(answer[1:]))
+        return answer[1:]
+
+    def _replace(self, worker: _Worker) -> None:
+        self._all.discard(worker)
+        worker.kill()
+        self.restarts += 1
+        asyncio.get_running_loop().create_task(self._spawn())
+
+    def _timeout(self) -> LimitError:
+        return LimitError("request_timeout_seconds", self.timeout, status=503,
+                          what="the computation time (seconds) of this request")
+
