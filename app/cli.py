@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from app.settings import Settings
 
@@ -39,7 +42,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         workers=workers,
         http="httptools",  # uvicorn[standard]: fast parser, and uvloop sets TCP_NODELAY
         loop="uvloop",
+        access_log=False,  # app.observability writes one JSON line per request instead
+        log_config=log_config(),
     )
+
+
+def log_config() -> dict[str, Any]:
+    """Uvicorn's logging set-up plus the ``diffapi.access`` logger (bare JSON lines)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["json_line"] = {"format": "%(message)s"}
+    config["handlers"]["json_line"] = {"class": "logging.StreamHandler",
+                                       "formatter": "json_line",
+                                       "stream": "ext://sys.stdout"}
+    config["loggers"]["diffapi.access"] = {"handlers": ["json_line"], "level": "INFO",
+                                           "propagate": False}
+    return config
 
 
 if __name__ == "__main__":

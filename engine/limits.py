@@ -12,7 +12,8 @@ class Limits:
     max_expression_length: int = 10_000
     """Characters in ``expression``."""
     max_depth: int = 200
-    """Nesting depth of the parsed expression (parentheses, calls, operators)."""
+    """Nesting depth of the expression: parentheses, brackets, calls, signs and right operands
+    (a long chain such as x + x + … + x is not nesting)."""
     max_nodes: int = 20_000
     """Primitive nodes in the compiled graph, derivatives included."""
     max_tensor_elements: int = 1_000_000

@@ -3,11 +3,15 @@
 It builds the frozen nodes of :mod:`engine.syntax` and never evaluates or compiles user text.
 Names are not resolved here: ``f(x)`` is a call whatever ``f`` is, and the compiler decides.
 
-Depth is the nesting of the result, counting one level per operator, call, list, index and
-parenthesis pair (``x`` is 1, ``-(x + 1)`` is 4). It is bounded by ``Limits.max_depth`` both on
-the way down (so the parser never recurses unboundedly) and on the way up (so long
-left-associative chains such as ``x + x + … + x`` or ``v[0][0]…`` cannot build a tree deeper
-than the limit either); the AST handed on is therefore never deeper than ``max_depth``.
+Depth is the nesting of recursive constructs, the whole expression being level 1: the inside
+of a parenthesis pair, of a list, of a call's or method's arguments and of index brackets, the
+operand of a unary sign and the right operand of a binary operator are each one level deeper
+than where the construct stands (``x`` is 1, ``-(x + 1)`` is 4, ``x ** y ** z`` is 3 since
+``**`` is right-associative). Long left-associative chains such as ``x + x + … + x`` and
+postfix chains such as ``v[0][0]…``, ``M.T.T…`` or ``x.sum().sum()…`` are not nesting: every
+link stands at the depth of the first, so they parse whatever their length. Depth is bounded by
+``Limits.max_depth``, so the parser never recurses more than that many levels; the AST handed
+on can be deeper than ``max_depth`` only through such chains.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ class _Parser:
         self.max_depth = max_depth
 
     def parse(self) -> Expr:
-        node, _ = self._expr(0, 0)
+        node = self._expr(0, 0)
         tok = self.tokens[self.pos]
         if tok.kind == END:
             return node
@@ -116,16 +120,13 @@ class _Parser:
 
     # -- the Pratt loop ---------------------------------------------------------------------
 
-    def _expr(self, rbp: int, depth: int) -> tuple[Expr, int]:
-        """Parse operators binding tighter than ``rbp`` below ``depth`` enclosing levels.
-
-        Returns the node and its own depth.
-        """
+    def _expr(self, rbp: int, depth: int) -> Expr:
+        """Parse operators binding tighter than ``rbp`` inside ``depth`` enclosing levels."""
         tokens = self.tokens
         first = self.pos
         if depth >= self.max_depth:
             raise self.too_deep(tokens[first].col)
-        left, height = self._prefix(depth)
+        left = self._prefix(depth)
         compared = False
         while True:
             tok = tokens[self.pos]
@@ -133,22 +134,23 @@ class _Parser:
             if powers is None:
                 if tok.kind == NAME or tok.kind == NUM:
                     raise self._juxtaposed(first)
-                return left, height
+                return left
             lbp, op_rbp = powers
             if lbp <= rbp:
-                return left, height
+                return left
             op = tok.text
             if op == "(":  # only a name can be called; names are handled in _name
                 raise self._juxtaposed(first)
-            if depth + height >= self.max_depth:
-                raise self.too_deep(tok.col)
             self.pos += 1
+            if op == ".":  # .T or a method call: a postfix link, at this same depth
+                left = self._member(left, depth)
+                continue
+            if depth + 1 >= self.max_depth:  # the index or right operand would be too deep:
+                raise self.too_deep(tok.col)  # report it at the operator that nests it
             if op == "[":
-                indices, sub = self._sequence(tok, "]", depth + 1, self._index_item, "an index",
-                                              empty="empty index")
+                indices = self._sequence(tok, "]", depth + 1, self._index_item, "an index",
+                                         empty="empty index")
                 left = Index(left, indices, tok.col)
-            elif op == ".":
-                left, sub = self._member(left, depth)
             else:
                 if op in _COMPARISONS:
                     if compared:
@@ -156,38 +158,36 @@ class _Parser:
                                           "at a time)", tok,
                                           "an arithmetic operator or the end of the comparison")
                     compared = True
-                right, sub = self._expr(op_rbp, depth + 1)
+                right = self._expr(op_rbp, depth + 1)
                 left = Binary("**" if op == "^" else op, left, right, tok.col)
-            height = 1 + max(height, sub)
 
-    def _prefix(self, depth: int) -> tuple[Expr, int]:
+    def _prefix(self, depth: int) -> Expr:
         """An operand: number, name, call, parenthesis, list or signed operand."""
         tok = self.tokens[self.pos]
         self.pos += 1
         if tok.kind == NUM:
-            return Num(float(tok.text), tok.col), 1
+            return Num(float(tok.text), tok.col)
         if tok.kind == NAME:
             return self._name(tok, depth)
         text = tok.text
         if text == "(":
-            inner, height = self._expr(0, depth + 1)
+            inner = self._expr(0, depth + 1)
             close = self.tokens[self.pos]
             if close.text != ")":
                 raise self._unclosed(tok, close, "')'")
             self.pos += 1
-            return inner, height + 1
+            return inner
         if text == "[":
-            items, height = self._sequence(tok, "]", depth + 1, self._operand, "a list entry",
-                                           empty="empty lists are not supported")
-            return ListLit(items, tok.col), height + 1
+            items = self._sequence(tok, "]", depth + 1, self._operand, "a list entry",
+                                   empty="empty lists are not supported")
+            return ListLit(items, tok.col)
         if text in _PREFIX_OPS:
-            operand, height = self._expr(_PREFIX_POWER, depth + 1)
-            return Unary(tok.text, operand, tok.col), height + 1
+            return Unary(text, self._expr(_PREFIX_POWER, depth + 1), tok.col)
         raise self._error(f"unexpected {_describe(tok)}", tok, "an expression")
 
     # -- operands and postfix forms ---------------------------------------------------------
 
-    def _name(self, tok: Token, depth: int) -> tuple[Expr, int]:
+    def _name(self, tok: Token, depth: int) -> Expr:
         """A name or call; a module prefix (``np.``, ``np.linalg.``, …) is dropped."""
         col = tok.col
         if tok.text in _MODULES and self.tokens[self.pos].text == ".":
@@ -195,9 +195,9 @@ class _Parser:
         opening = self.tokens[self.pos]
         if opening.text == "(":
             self.pos += 1
-            args, height = self._sequence(opening, ")", depth + 1, self._operand, "an argument")
-            return Call(tok.text, args, col), height + 1
-        return Name(tok.text, col), 1
+            args = self._sequence(opening, ")", depth + 1, self._operand, "an argument")
+            return Call(tok.text, args, col)
+        return Name(tok.text, col)
 
     def _module_member(self, module: Token) -> Token:
         """The name after ``module.`` (and ``linalg.`` where the module has one)."""
@@ -219,9 +219,9 @@ class _Parser:
         self.pos += 1
         return member
 
-    def _member(self, receiver: Expr, depth: int) -> tuple[Expr, int]:
-        """After ``receiver.``: a method call ``.f(…)`` or ``.T``; returns the node and the
-        depth of its arguments."""
+    def _member(self, receiver: Expr, depth: int) -> Expr:
+        """After ``receiver.``: a method call ``.f(…)`` (its other arguments one level deeper)
+        or ``.T``."""
         tokens = self.tokens
         name = tokens[self.pos]
         if name.kind != NAME:
@@ -229,67 +229,62 @@ class _Parser:
                               "a method name or 'T' after '.'")
         self.pos += 1
         if name.text == "T":
-            return Call("transpose", (receiver,), name.col), 0
+            return Call("transpose", (receiver,), name.col)
         opening = tokens[self.pos]
         if opening.text == "(":
             self.pos += 1
-            args, height = self._sequence(opening, ")", depth + 1, self._operand, "an argument")
-            return Call(name.text, (receiver, *args), name.col), height
+            args = self._sequence(opening, ")", depth + 1, self._operand, "an argument")
+            return Call(name.text, (receiver, *args), name.col)
         raise self._error("attribute access is not supported (only .T and method calls such "
                           "as .sum())", name, f"'T' or a method call such as '.{name.text}()'")
 
     def _sequence(self, opening: Token, close: str, depth: int,
-                  item: Callable[[int], tuple[_Item, int]], what: str, *,
-                  empty: str | None = None) -> tuple[tuple[_Item, ...], int]:
-        """``item``s separated by commas up to ``close``; ``what`` names one in errors."""
+                  item: Callable[[int], _Item], what: str, *,
+                  empty: str | None = None) -> tuple[_Item, ...]:
+        """``item``s at ``depth`` separated by commas up to ``close``; ``what`` names one in
+        errors."""
         tokens = self.tokens
         if tokens[self.pos].text == close:
             if empty is not None:
                 raise self._error(empty, tokens[self.pos], what)
             self.pos += 1
-            return (), 0
+            return ()
         items: list[_Item] = []
-        height = 0
         while True:
-            node, sub = item(depth)
-            items.append(node)
-            height = max(height, sub)
+            items.append(item(depth))
             tok = tokens[self.pos]
             if tok.text == close:
                 self.pos += 1
-                return tuple(items), height
+                return tuple(items)
             if tok.text != ",":
                 raise self._unclosed(opening, tok, f"',' or {close!r}")
             self.pos += 1
             if tokens[self.pos].text == close:
                 raise self._error("trailing comma is not allowed", tokens[self.pos], what)
 
-    def _operand(self, depth: int) -> tuple[Expr, int]:
+    def _operand(self, depth: int) -> Expr:
         """A whole expression: an argument, list entry or slice bound."""
         return self._expr(0, depth)
 
-    def _index_item(self, depth: int) -> tuple[Expr | Slice, int]:
+    def _index_item(self, depth: int) -> Expr | Slice:
         """``i`` or a slice ``start:stop:step`` with any part absent."""
         tokens = self.tokens
         col = tokens[self.pos].col
         start: Expr | None = None
         stop: Expr | None = None
         step: Expr | None = None
-        height = 0
         if tokens[self.pos].text != ":":
-            start, height = self._expr(0, depth)
+            start = self._expr(0, depth)
             if tokens[self.pos].text != ":":
-                return start, height
+                return start
         self.pos += 1
         if tokens[self.pos].text not in (":", ",", "]"):
-            stop, sub = self._expr(0, depth)
-            height = max(height, sub)
+            stop = self._expr(0, depth)
         if tokens[self.pos].text == ":":
             self.pos += 1
             if tokens[self.pos].text not in (",", "]"):
-                step, sub = self._expr(0, depth)
-                height = max(height, sub)
-        return Slice(start, stop, step, col), height
+                step = self._expr(0, depth)
+        return Slice(start, stop, step, col)
 
     # -- errors -----------------------------------------------------------------------------
 
