@@ -18,6 +18,9 @@ from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, 
 
 BIG = Limits(max_expression_length=10**7)
 
+QUICK_SECONDS = 2.0
+"""A guard against super-linear blow-ups, not a benchmark: generous for a loaded CI machine."""
+
 
 def sexp(node: Expr | Slice | None) -> str:
     """A column-free rendering: ``(op a b)`` for operators, ``f(a, b)``, ``v[i]``, ``[a, b]``."""
@@ -480,7 +483,7 @@ def test_long_chains_parse_within_the_default_depth_quickly() -> None:
     start = time.perf_counter()
     polynomial = parse("+".join(["x"] * 10_000), BIG)
     indexed = parse("v" + "[0]" * 5_000, BIG)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < QUICK_SECONDS
     assert left_spine(polynomial, Binary) == (9_999, Name("x", 1))
     assert polynomial == Binary("+", polynomial.left, Name("x", 19_999), 19_998)
     assert left_spine(indexed, Index) == (5_000, Name("v", 1))
@@ -500,7 +503,7 @@ CHAINS = {
 def test_very_long_chains_parse_quickly(name: str) -> None:
     start = time.perf_counter()
     parse(CHAINS[name], BIG)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < QUICK_SECONDS
 
 
 DEEP = {
@@ -520,7 +523,7 @@ def test_deep_nesting_raises_limit_error_quickly(name: str) -> None:
     start = time.perf_counter()
     with pytest.raises(LimitError) as info:
         parse(DEEP[name], BIG)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < QUICK_SECONDS
     assert info.value.limit == "max_depth"
     assert info.value.column is not None
 
