@@ -24,12 +24,12 @@ from engine.taylor import constant_series, propagate
 Entry = tuple[str, tuple[int, ...]]
 
 
-def times_factorial(c: np.ndarray, n: int) -> np.ndarray:
-    """``c · n!`` without forming n! in float64 (it overflows past 170!)."""
+def times_factorial(c: np.ndarray, n: int, less: np.ndarray | int = 0) -> np.ndarray:
+    """``c · n! / 2**less`` without forming n! in float64 (it overflows past 170!)."""
     f = math.factorial(n)
     shift = max(f.bit_length() - 62, 0)
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.ldexp(c * float(f >> shift), shift)
+        return np.ldexp(c * float(f >> shift), shift - less)
 
 
 def _order(value: Any, field: str, limit: int, limit_name: str) -> int:
@@ -75,17 +75,102 @@ def _ray_directions(inp: Inputs, entries: list[Entry], rays: np.ndarray
 
 def _univariate(c: Compiled, inp: Inputs, entry: Entry, order: int, limits: Limits
                 ) -> tuple[float, Any]:
-    """Work estimate and a function giving the series of f along ``entry`` (K+1, N|1, *shape)."""
+    """Work estimate and a function giving the series of f along ``entry`` (K+1, N|1, *shape).
+
+    The function takes an optional exponent per point: the direction is then 2**e (exact), so
+    coefficient k comes out multiplied by 2**(e·k).
+    """
     name, idx = entry
     plan = c.plan("value", lambda: [c.output])
+    rank = len(inp.shapes[name])
     direction = np.zeros((1, 1, *inp.shapes[name]))
     direction[(0, 0, *idx)] = 1.0
 
-    def series() -> np.ndarray:
-        feeds = _series_feeds(c, inp, order, {name: direction})
+    def series(exponent: np.ndarray | None = None) -> np.ndarray:
+        d = direction
+        if exponent is not None:
+            d = d * np.ldexp(1.0, exponent).reshape((-1, 1) + (1,) * rank)
+        feeds = _series_feeds(c, inp, order, {name: d})
         (out,) = propagate(c.graph, plan, feeds, order, 2)
         return out[:, :, 0]
     return plan.elements * inp.n * (order + 1) ** 2, series
+
+
+_TINY = 2.0 ** -900
+"""Below this a coefficient is near float64's underflow and loses its digits."""
+
+
+def _underflowing(s: np.ndarray, n: int) -> np.ndarray:
+    """Per point (rows of ``s`` flattened to (K+1, B, M)): whether coefficient n underflowed.
+
+    A series that ends in exact zeros after a normal-sized coefficient is a polynomial and its
+    zeros are true; one whose last nonzero coefficient is already tiny has underflowed.
+    """
+    mag = np.abs(s)
+    nonzero = mag != 0
+    last = s.shape[0] - 1 - np.argmax(nonzero[::-1], axis=0)
+    has = nonzero.any(axis=0)
+    last_mag = np.take_along_axis(mag, last[None], axis=0)[0]
+    cn = mag[n]
+    bad = ((cn == 0) & has & (last_mag < _TINY)) | ((cn != 0) & (cn < _TINY))
+    return bad.any(axis=1)
+
+
+def _derivative_series(series: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The series and per-point exponent for which coefficient n is not lost to underflow.
+
+    High derivatives of entire functions (order 1000 of sin(t**3)) have normalized
+    coefficients below 1e-308 though the derivative itself is representable or overflows:
+    those points are redone along a direction 2**e, e found by bisection between underflow of
+    coefficient n and overflow of the series' largest coefficient.
+    """
+    s = series()
+    flat = s.reshape(s.shape[0], s.shape[1], -1)
+    bad = _underflowing(flat, n)
+    if not bad.any():
+        return s, np.zeros(s.shape[1], dtype=np.int64)
+    base_finite = np.isfinite(flat).all(axis=(0, 2))
+    lo = np.zeros(s.shape[1], dtype=np.int64)
+    hi = np.full(s.shape[1], 1100, dtype=np.int64)
+    exponent = np.where(bad, _first_guess(flat, n), 0)
+    best_s, best_e = s, np.zeros_like(exponent)
+    for _ in range(12):
+        s = series(exponent)
+        flat = s.reshape(s.shape[0], s.shape[1], -1)
+        under = _underflowing(flat, n) & bad
+        over = ~np.isfinite(flat).all(axis=(0, 2)) & base_finite & bad
+        good = bad & ~under & ~over
+        best_s = np.where(good.reshape((1, -1) + (1,) * (s.ndim - 2)), s, best_s)
+        best_e = np.where(good, exponent, best_e)
+        bad = under | over
+        if not bad.any() or (hi - lo <= 1)[bad].all():
+            break
+        lo = np.where(under, exponent, lo)
+        hi = np.where(over, exponent, hi)
+        exponent = np.where(bad, (lo + hi) // 2, exponent)
+    return best_s, best_e
+
+
+def _first_guess(flat: np.ndarray, n: int) -> np.ndarray:
+    """An exponent per point that lifts coefficient n to about 1, extrapolating the decay of
+    the last normal-sized coefficients (a guess: the bisection corrects it)."""
+    mag = np.abs(flat)
+    with np.errstate(divide="ignore"):
+        logs = np.where(mag >= _TINY, np.log2(np.where(mag > 0, mag, 1.0)), -np.inf)
+    k = np.arange(flat.shape[0]).reshape(-1, 1, 1)
+    m = np.max(np.where(np.isfinite(logs), k, 0), axis=0)
+    half = m // 2
+    lm = np.take_along_axis(logs, m[None], axis=0)[0]
+    lh = np.take_along_axis(logs, half[None], axis=0)[0]
+    slope = np.where(m > half, (lm - lh) / np.maximum(m - half, 1), -1.0)
+    predicted = lm + np.minimum(slope, -1.0) * (n - m)
+    need = np.ceil(-predicted / max(n, 1)).max(axis=1)
+    return np.clip(np.nan_to_num(need, nan=1.0, posinf=1000, neginf=1), 1, 1000).astype(np.int64)
+
+
+def _unscaled_derivative(s: np.ndarray, k: int, exponent: np.ndarray) -> np.ndarray:
+    """d^k f from coefficient k of a series along 2**exponent: c_k · k! / 2**(exponent·k)."""
+    return times_factorial(s[k], k, (exponent * k).reshape((-1,) + (1,) * (s.ndim - 2)))
 
 
 def _entries(labels_: list[Any], inp: Inputs, field: str) -> list[Entry]:
@@ -118,11 +203,11 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
     work, series = _univariate(c, inp, entry, n, limits)
 
     def compute() -> Result:
-        s = series()
+        s, exponent = _derivative_series(series, n)
         out = base(c, inp, s[0])
-        out["derivative"] = batch(times_factorial(s[n], n), inp, c.shape)
+        out["derivative"] = batch(_unscaled_derivative(s, n, exponent), inp, c.shape)
         if all_orders:
-            ders = np.stack([times_factorial(s[k], k) for k in range(n + 1)])
+            ders = np.stack([_unscaled_derivative(s, k, exponent) for k in range(n + 1)])
             ders = np.broadcast_to(ders, (n + 1, inp.n, *c.shape))
             out["derivatives"] = ders[:, 0] if inp.batch is None else np.moveaxis(ders, 0, 1)
         return out
