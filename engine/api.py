@@ -52,7 +52,7 @@ def _per_variable(values: list[np.ndarray], variables: list[str], inp: Inputs
 
 def _flat_blocks(blocks: list[np.ndarray], inp: Inputs, rows: int) -> np.ndarray:
     """Concatenate per-variable blocks of shape (N|1, rows, *shape_v) into (N, rows, n)."""
-    parts = [np.broadcast_to(b, (inp.n, *b.shape[1:])).reshape(inp.n, rows, -1)
+    parts = [np.broadcast_to(b, (inp.n, rows, *b.shape[2:])).reshape(inp.n, rows, -1)
              for b in blocks]
     return np.concatenate(parts, axis=-1)
 

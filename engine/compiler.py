@@ -35,17 +35,15 @@ class Lowering:
         trees far deeper than Python's stack.
         """
         done: dict[int, int] = {}
-        stack: list[Expr] = [root]
+        stack: list[tuple[Expr, bool]] = [(root, False)]
         while stack:
-            e = stack[-1]
-            pending = [c for c in _children(e) if id(c) not in done]
-            if pending:
-                stack.extend(reversed(pending))
+            e, ready = stack.pop()
+            children = _children(e)
+            if not ready:
+                stack.append((e, True))
+                stack.extend((c, False) for c in reversed(children))
                 continue
-            stack.pop()
-            if id(e) not in done:
-                done[id(e)] = self._at(e.col, self._combine, e,
-                                       [done[id(c)] for c in _children(e)])
+            done[id(e)] = self._at(e.col, self._combine, e, [done[id(c)] for c in children])
         return done[id(root)]
 
     def _locate(self, err: EngineError, column: int) -> None:
@@ -152,8 +150,10 @@ class Lowering:
                 start, stop, step = slice(self._int(item.start, "a slice bound"),
                                           self._int(item.stop, "a slice bound"),
                                           step).indices(n)
-                key.append(("s", start, stop, step))
                 out.append(len(range(start, stop, step)))
+                # slice.indices gives stop = -1 for "through index 0" with a negative step;
+                # as a slice bound -1 would mean the last element.
+                key.append(("s", start, None if stop < 0 else stop, step))
             else:
                 i = self._int(item, "an index")
                 assert i is not None

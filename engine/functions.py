@@ -42,8 +42,8 @@ def power(g: Graph, a: int, b: int) -> int:
     p = P.scalar_value(g, b)
     if p is not None:
         out = P.powc(g, a, p)
-        return P.broadcast_to(g, out, P.np.broadcast_shapes(g.nodes[out].shape,
-                                                            g.nodes[b].shape))
+        return P.broadcast_to(g, out, P.broadcast_shapes("**", g.nodes[out].shape,
+                                                         g.nodes[b].shape))
     return P.emit(g, "pow", a, b)
 
 

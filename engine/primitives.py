@@ -47,7 +47,8 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 # ---------------------------------------------------------------- emission and shape rules
 
-def _broadcast_shapes(op: str, a: Shape, b: Shape) -> Shape:
+def broadcast_shapes(op: str, a: Shape, b: Shape) -> Shape:
+    """NumPy's broadcast of two static shapes; ShapeError naming ``op`` and both shapes."""
     # Plain tuple logic: np.broadcast_shapes costs microseconds and this runs per emitted node.
     if a == b or not b:
         return a
@@ -68,18 +69,9 @@ def broadcast_to(g: Graph, x: int, shape: Shape) -> int:
     src = g.nodes[x].shape
     if src == shape:
         return x
-    if _broadcast_shapes("broadcast", src, shape) != shape:
+    if broadcast_shapes("broadcast", src, shape) != shape:
         raise ShapeError(f"cannot broadcast shape {src} to {shape}")
     return g.add(Node("broadcast", (x,), (src, shape), shape))
-
-
-def _fold(g: Graph, op: str, args: tuple[int, ...], params: tuple[Any, ...]) -> int | None:
-    consts = g.consts
-    if op == "broadcast" or any(a not in consts for a in args):
-        return None
-    values = [consts[a] for a in args]
-    with np.errstate(all="ignore"):
-        return g.const(PRIMITIVES[op].forward(params, *values))
 
 
 def emit(g: Graph, op: str, *args: int, params: tuple[Any, ...] = (), shape: Shape | None = None
@@ -87,31 +79,48 @@ def emit(g: Graph, op: str, *args: int, params: tuple[Any, ...] = (), shape: Sha
     """Add ``op(*args)`` to ``g``: broadcast elementwise operands, fold constants, simplify.
 
     ``shape`` must be given for structural and linear-algebra ops (their rules compute it).
+    This runs for every node of every new expression, hence the hand-inlined fast paths.
     """
-    prim = PRIMITIVES[op]
-    if prim.kind == "elementwise":
-        out: Shape = ()
-        for a in args:
-            out = _broadcast_shapes(op, out, g.nodes[a].shape)
-        args = tuple([broadcast_to(g, a, out) for a in args])
-        simple = _simplify(g, op, args)
-        if simple is not None:
-            return simple
+    if PRIMITIVES[op].kind == "elementwise":
+        nodes = g.nodes
+        out: Shape = nodes[args[0]].shape
+        mixed = False
+        for a in args[1:]:
+            s = nodes[a].shape
+            if s != out:
+                out = broadcast_shapes(op, out, s)
+                mixed = True
+        if mixed:
+            args = tuple([broadcast_to(g, a, out) for a in args])
+        if op in _SIMPLIFIABLE:
+            simple = _simplify(g, op, args)
+            if simple is not None:
+                return simple
         shape = out
     assert shape is not None
-    folded = _fold(g, op, args, params)
-    if folded is not None:
-        return folded
+    consts = g.consts
+    if args and op != "broadcast" and all(a in consts for a in args):
+        return _fold(g, op, args, params)
     return g.add(Node(op, args, params, shape))
+
+
+def _fold(g: Graph, op: str, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
+    with np.errstate(all="ignore"):
+        return g.const(PRIMITIVES[op].forward(params, *[g.consts[a] for a in args]))
 
 
 def scalar_value(g: Graph, nid: int) -> float | None:
     """The value of a constant whose entries are all equal (looking through broadcasts)."""
+    if nid in g.uniform:
+        return g.uniform[nid]
     node = g.nodes[nid]
     while node.op == "broadcast":
         nid = node.args[0]
         node = g.nodes[nid]
     return g.uniform.get(nid)
+
+
+_SIMPLIFIABLE = frozenset({"neg", "add", "sub", "mul", "div"})
 
 
 def _simplify(g: Graph, op: str, args: tuple[int, ...]) -> int | None:
@@ -564,7 +573,8 @@ _deflinear("scatter", _scatter_forward, _scatter_transpose)
 def _stack_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
     node = g.nodes[nid]
     item = node.shape[1:]
-    return [index(g, ct, (i,), item) for i in range(len(node.args))]
+    rest = tuple(("s", 0, n, 1) for n in item)
+    return [index(g, ct, (i, *rest), item) for i in range(len(node.args))]
 
 
 _deflinear("stack", _stack_forward, _stack_transpose)

@@ -28,7 +28,7 @@ def to_array(value: Any, loc: tuple[Any, ...], limits: Limits) -> np.ndarray:
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (ValueError, TypeError) as err:
-            if "dimensions" in str(err):
+            if "maximum number of dimension" in str(err):
                 raise InputError("nested lists may have at most 64 levels (NumPy's limit on "
                                  "dimensions)", loc=loc) from None
             raise InputError("expected a number or a rectangular nested list of numbers "

@@ -1,36 +1,17 @@
-"""A real browser renders /docs and /redoc from the service alone and lists every operation."""
+"""A real browser renders /docs and /redoc from the service alone and lists every operation.
+
+The browser and server fixtures are the playground tests' (tests/browser/conftest.py): one
+Playwright instance per session (a second sync one would clash with the first).
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OPERATIONS = ["evaluate", "gradient", "jacobian", "hessian", "derivative", "taylor", "jvp",
               "vjp", "hvp"]
 COSMETIC = {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
 """ReDoc's footer logo: always requested, hidden when it fails to load."""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium driven by Playwright; missing, it skips (fails under CI=true)."""
-    chromium = shutil.which("chromium")
-    if chromium is None or importlib.util.find_spec("playwright") is None:
-        missing = "needs Debian's chromium and the playwright package"
-        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def _open_offline(browser: Any, url: str) -> tuple[Any, set[str]]:
@@ -52,8 +33,8 @@ def _open_offline(browser: Any, url: str) -> tuple[Any, set[str]]:
     return page, elsewhere
 
 
-def test_swagger_ui_lists_every_operation(browser: Any, live_server: str) -> None:
-    page, elsewhere = _open_offline(browser, f"{live_server}/docs")
+def test_swagger_ui_lists_every_operation(browser: Any, server: str) -> None:
+    page, elsewhere = _open_offline(browser, f"{server}/docs")
     page.wait_for_selector(".opblock-summary-path", timeout=15_000)
     paths = {text.replace("\u200b", "") for text in
              page.locator(".opblock-summary-path").all_inner_texts()}
@@ -62,8 +43,8 @@ def test_swagger_ui_lists_every_operation(browser: Any, live_server: str) -> Non
     page.close()
 
 
-def test_redoc_lists_every_operation(browser: Any, live_server: str) -> None:
-    page, elsewhere = _open_offline(browser, f"{live_server}/redoc")
+def test_redoc_lists_every_operation(browser: Any, server: str) -> None:
+    page, elsewhere = _open_offline(browser, f"{server}/redoc")
     selector = '[data-section-id^="tag/operations/operation/"]'
     page.wait_for_selector(selector, timeout=15_000)
     sections = {element.get_attribute("data-section-id")
