@@ -66,19 +66,26 @@ def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...]) -> np
     return poly
 
 
+def ray_count(n: int, d: int, top: tuple[int, ...]) -> int:
+    """Rays of degree ``d`` whose support lies inside that of ``top`` (the nonzero entries)."""
+    support = sum(1 for t in top if t > 0) if top else n
+    return math.comb(support + d - 1, d)
+
+
 @lru_cache(maxsize=64)
 def weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]
             ) -> tuple[np.ndarray, np.ndarray]:
     """Rays of degree ``d`` in ``n`` variables and γ (rays × targets) for the multi-indices
     ``targets`` (each of degree ``d``); rays with zero weight for every target are dropped."""
     top = tuple(max(t[v] for t in targets) for v in range(n))
-    rays = compositions(d, n)
-    rays = rays[np.all((rays == 0) | (np.array(top) > 0), axis=1)]
-    size = len(rays) * math.prod(t + 1 for t in top)
+    # Sized before anything is enumerated: C(39, 20) rays would take hours to list.
+    size = ray_count(n, d, top) * math.prod(t + 1 for t in top)
     if size > MAX_EXPANSION:
         raise LimitError("max_mixed_order", d, d,
                          what=f"the interpolation of order-{d} partials in {n} variables "
                               f"({size} expansion terms, at most {MAX_EXPANSION})")
+    rays = compositions(d, n)
+    rays = rays[np.all((rays == 0) | (np.array(top) > 0), axis=1)]
     poly = _lagrange_coefficients(rays, d, top)
     scale = np.array([math.prod(math.factorial(x) for x in t) for t in targets]) / d ** d
     gamma = np.stack([poly[(slice(None), *t)] for t in targets], axis=1) * scale
