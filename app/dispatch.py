@@ -46,3 +46,12 @@ class Dispatcher:
         content = await self.pool.run(operation, kwargs, limits)
         ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
         return Response(content, media_type="application/json")
+
+    async def run_pooled(self, operation: str, request: BaseModel) -> Response:
+        """``engine.<operation>`` in a worker process, for work without an estimate
+        (symbolic expansion)."""
+        kwargs = {name: getattr(request, name) for name in request.model_fields_set}
+        start = time.perf_counter()
+        content = await self.pool.run(operation, kwargs, self.settings.limits)
+        ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
+        return Response(content, media_type="application/json")

@@ -87,6 +87,10 @@ PointsInput = Annotated[Any, PlainValidator(
                                                 dict[str, list[Tensor]]])]
 
 
+Formula = str | list[Any] | dict[str, Any]
+"""A formula string, or formulas nested like the derivative's shape."""
+
+
 class ExpressionRequest(BaseModel):
     """The fields every operation takes."""
 
@@ -109,7 +113,15 @@ class ExpressionRequest(BaseModel):
                           "default: the keys of `point`, in the order given.")
 
 
-class DerivativeRequest(ExpressionRequest):
+class DifferentiableRequest(ExpressionRequest):
+    """An operation that can also answer its derivative as formulas."""
+
+    symbolic: bool = Field(False, description="Also answer the derivative as `formulas` in the "
+                                              "expression language and as `latex` (orders up "
+                                              "to `max_symbolic_order`).")
+
+
+class DerivativeRequest(DifferentiableRequest):
     """``d^n f/dx^n`` (``variable`` + ``order``) or a mixed partial (``wrt``)."""
 
     variable: str | None = Field(None, description="x in d^n f/dx^n.")
@@ -159,14 +171,24 @@ class EvaluateResponse(BaseModel):
                                             "are finite.")
 
 
-class GradientResponse(EvaluateResponse):
+class Formulas(BaseModel):
+    """The derivative as formulas, when the request asked ``symbolic``."""
+
+    formulas: Formula | None = Field(None, description="The derivative in the expression "
+                                     "language (gradient: name → formula; jacobian, hessian: "
+                                     "rows of formulas; derivative: one formula, or nested "
+                                     "lists for a tensor-valued expression).")
+    latex: Formula | None = Field(None, description="The same formulas in LaTeX.")
+
+
+class GradientResponse(EvaluateResponse, Formulas):
     """The gradient of a scalar-valued expression."""
 
     gradient: dict[str, Result] = Field(description="Variable name → array of the variable's "
                                                     "shape.")
 
 
-class JacobianResponse(EvaluateResponse):
+class JacobianResponse(EvaluateResponse, Formulas):
     """The Jacobian matrix."""
 
     jacobian: Result = Field(description="Rows: outputs flattened (C order); columns: variables "
@@ -175,7 +197,7 @@ class JacobianResponse(EvaluateResponse):
     columns: list[str] = Field(description="A label per column, e.g. `v[1]`.")
 
 
-class HessianResponse(EvaluateResponse):
+class HessianResponse(EvaluateResponse, Formulas):
     """The Hessian matrix of a scalar-valued expression."""
 
     gradient: Result = Field(description="The gradient, flat, aligned with `columns`.")
@@ -183,7 +205,7 @@ class HessianResponse(EvaluateResponse):
     columns: list[str] = Field(description="A label per variable entry, e.g. `x`, `v[0]`.")
 
 
-class DerivativeResponse(EvaluateResponse):
+class DerivativeResponse(EvaluateResponse, Formulas):
     """An n-th derivative or mixed partial."""
 
     derivative: Result = Field(description="Same shape as `value`.")
@@ -220,6 +242,32 @@ class HvpResponse(EvaluateResponse):
     """A Hessian-vector product."""
 
     hvp: dict[str, Result] = Field(description="H·v: variable name → array of its shape.")
+
+
+class DifferentiateRequest(BaseModel):
+    """Formulas only: no point needed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    expression: str = Field(description="The function, in the expression language.")
+    operation: Literal["gradient", "jacobian", "hessian", "derivative"] = Field(
+        description="Which derivative to write out.")
+    variables: list[str] | None = Field(
+        None, description="Variables to differentiate with respect to; default: the "
+                          "expression's free names in order of appearance.")
+    variable: str | None = Field(None, description="For `derivative`: x in d^n f/dx^n.")
+    order: int | None = Field(None, ge=0, description="For `derivative`: n.")
+    wrt: list[str] | None = Field(None, description="For `derivative`: a mixed partial.")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description="Shapes of tensor-valued names (default: scalars), e.g. "
+                          '`{"v": [3]}`; entries print as `v[0]`.')
+
+
+class DifferentiateResponse(BaseModel):
+    """The derivative as formulas."""
+
+    formulas: Formula = Field(description="In the expression language; each parses back.")
+    latex: Formula = Field(description="The same in LaTeX.")
 
 
 class FunctionInfo(BaseModel):
@@ -335,6 +383,14 @@ EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         "vector": {"summary": f"H·v of {_F} at (1, 2) with v = (1, 0)",
                    "value": {"expression": _F, "point": {"x": 1, "y": 2},
                              "vector": {"x": 1, "y": 0}}},
+    },
+    "differentiate": {
+        "derivative": {"summary": "d/dx sin(x**3) → 3*x**2*cos(x**3)",
+                       "value": {"expression": "sin(x**3)", "operation": "derivative",
+                                 "variable": "x", "order": 1}},
+        "hessian": {"summary": f"The Hessian of {_F} as formulas",
+                    "value": {"expression": _F, "operation": "hessian",
+                              "variables": ["x", "y"]}},
     },
 }
 """OpenAPI request examples per operation; the seed cases of API.md §3 among them."""

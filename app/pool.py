@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import multiprocessing
 import resource
 import time
@@ -22,6 +23,7 @@ from engine.errors import EngineError, LimitError
 from engine.limits import Limits
 
 _CTX = multiprocessing.get_context("spawn")
+log = logging.getLogger("diffapi.pool")
 
 
 def _serve(conn: Connection, memory_mb: int) -> None:
@@ -122,11 +124,16 @@ class EnginePool:
         worker = _Worker(self.memory_mb)
         self._all.add(worker)
         # A fresh process imports numpy and the engine before it can work (about a second).
-        if await _readable(worker.conn, 60.0):
-            worker.conn.recv_bytes()
+        try:
+            ready = await _readable(worker.conn, 60.0) and worker.conn.recv_bytes() == b"ready"
+        except (EOFError, OSError):
+            ready = False
+        if ready:
             assert self._idle is not None
             self._idle.put_nowait(worker)
         else:
+            # The worker died while starting; requests wait (up to their deadline) for others.
+            log.error("an engine worker process failed to start")
             self._all.discard(worker)
             worker.kill()
 

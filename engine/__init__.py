@@ -16,11 +16,13 @@ from engine.api import (
     work_estimate,
 )
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.symbolic import differentiate
 
 __all__ = [
     "DEFAULT_LIMITS",
     "Limits",
     "derivative",
+    "differentiate",
     "evaluate",
     "execute",
     "functions_table",

@@ -29,6 +29,8 @@ from engine.jobs import (
 )
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import Inputs, labels, to_array
+from engine.symbolic import OPERATIONS as SYMBOLIC_OPERATIONS
+from engine.symbolic import differentiate
 
 
 def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs
@@ -233,14 +235,33 @@ PLANNERS: dict[str, Callable[..., Job]] = {
 
 def plan(operation: str, *, expression: Any, point: Any = None, points: Any = None,
          constants: Any = None, variables: Any = None, limits: Limits = DEFAULT_LIMITS,
-         **extra: Any) -> Job:
-    """Compile and plan ``operation`` without computing it (errors surface here)."""
+         symbolic: bool = False, **extra: Any) -> Job:
+    """Compile and plan ``operation`` without computing it (errors surface here).
+
+    With ``symbolic`` (gradient, jacobian, hessian, derivative) the answer also carries the
+    derivative as ``formulas`` and ``latex``.
+    """
     planner = PLANNERS.get(operation)
     if planner is None:
         raise InputError(f"unknown operation '{operation}'", loc=("path",))
     c, inp = prepare(expression, point, points, constants, variables, limits)
     job = planner(c, inp, limits, **extra)
-    return Job(job.work, job.compute, limits)
+    if not symbolic:
+        return Job(job.work, job.compute, limits)
+    if operation not in SYMBOLIC_OPERATIONS:
+        raise InputError(f"symbolic formulas are available for "
+                         f"{', '.join(SYMBOLIC_OPERATIONS)}, not {operation}",
+                         loc=("body", "symbolic"))
+    shapes = {**inp.shapes, **{k: v.shape for k, v in inp.constants.items()}}
+    keys = ("variable", "order", "wrt") if operation == "derivative" else ()
+
+    def compute() -> Result:
+        out = job.compute()
+        out.update(differentiate(expression=expression, operation=operation,
+                                 variables=inp.variables, shapes=shapes, limits=limits,
+                                 **{k: extra.get(k) for k in keys}))
+        return out
+    return Job(job.work, compute, limits)
 
 
 def work_estimate(operation: str, **request: Any) -> float:

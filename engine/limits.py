@@ -28,6 +28,12 @@ class Limits:
     """Taylor coefficients (multi-indices) or interpolation rays in one request."""
     max_work: float = 2e9
     """Work estimate (element operations) of one request."""
+    max_symbolic_order: int = 4
+    """Order of a symbolic derivative (``symbolic: true`` or ``/v1/differentiate``)."""
+    max_formula_nodes: int = 200_000
+    """Printed formula nodes across all formulas of one symbolic answer."""
+    max_symbolic_elements: int = 100_000
+    """Scalar entries of the expanded derivative behind one symbolic answer."""
 
     def as_dict(self) -> dict[str, float]:
         """Every limit by name."""

@@ -22,14 +22,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
 EvaluateBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["evaluate"])]
-GradientBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["gradient"])]
-JacobianBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["jacobian"])]
-HessianBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["hessian"])]
+GradientBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["gradient"])]
+JacobianBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["jacobian"])]
+HessianBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["hessian"])]
 DerivativeBody = Annotated[m.DerivativeRequest, Body(openapi_examples=EXAMPLES["derivative"])]
 TaylorBody = Annotated[m.TaylorRequest, Body(openapi_examples=EXAMPLES["taylor"])]
 JvpBody = Annotated[m.JvpRequest, Body(openapi_examples=EXAMPLES["jvp"])]
 VjpBody = Annotated[m.VjpRequest, Body(openapi_examples=EXAMPLES["vjp"])]
 HvpBody = Annotated[m.HvpRequest, Body(openapi_examples=EXAMPLES["hvp"])]
+DifferentiateBody = Annotated[m.DifferentiateRequest,
+                              Body(openapi_examples=EXAMPLES["differentiate"])]
 
 
 async def _run(request: Request, operation: str, body: m.ExpressionRequest) -> Response:
@@ -90,3 +92,11 @@ async def vjp(body: VjpBody, request: Request) -> Response:
 async def hvp(body: HvpBody, request: Request) -> Response:
     """H·v of a scalar-valued expression along `vector`."""
     return await _run(request, "hvp", body)
+
+
+@router.post("/differentiate", response_model=m.DifferentiateResponse,
+             summary="Derivative formulas")
+async def differentiate(body: DifferentiateBody, request: Request) -> Response:
+    """The gradient, Jacobian, Hessian or a derivative as formulas (our language and LaTeX),
+    without a point. The same formulas come with `"symbolic": true` on those operations."""
+    return await request.app.state.dispatcher.run_pooled("differentiate", body)
