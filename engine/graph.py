@@ -51,7 +51,6 @@ class Graph:
         self.consts: dict[int, np.ndarray] = {}
         self.uniform: dict[int, float] = {}
         """Constants whose entries are all equal, by id: the value (drives simplification)."""
-        self.input_names: dict[int, str] = {}
         self._index: dict[Any, int] = {}
 
     def __len__(self) -> int:
@@ -96,13 +95,7 @@ class Graph:
 
     def input(self, name: str, shape: Shape) -> int:
         """A named input (variable, constant parameter, tangent, cotangent)."""
-        nid = self.add(Node("input", (), (name,), tuple(shape)))
-        self.input_names[nid] = name
-        return nid
-
-    def const_value(self, nid: int) -> np.ndarray | None:
-        """The value of a constant node, or None for any other node."""
-        return self.consts.get(nid)
+        return self.add(Node("input", (), (name,), tuple(shape)))
 
     def _check(self, shape: Shape) -> None:
         if len(self.nodes) >= self.limits.max_nodes:
