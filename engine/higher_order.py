@@ -8,6 +8,7 @@ are applied only at the end, exactly (n! as a big integer, scaled into float64 r
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
+from engine.graph import Shape
 from engine.interpolation import compositions, weights
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
@@ -173,8 +175,20 @@ def _unscaled_derivative(s: np.ndarray, k: int, exponent: np.ndarray) -> np.ndar
     return times_factorial(s[k], k, (exponent * k).reshape((-1,) + (1,) * (s.ndim - 2)))
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_labels(labels_: tuple[Any, ...], shapes: tuple[tuple[str, Shape], ...], field: str
+                   ) -> tuple[Entry, ...]:
+    """Entries of valid labels, remembered: a warm request should not re-run the regexes."""
+    table = dict(shapes)
+    return tuple(parse_label(lab, table, ("body", field, i)) for i, lab in enumerate(labels_))
+
+
 def _entries(labels_: list[Any], inp: Inputs, field: str) -> list[Entry]:
-    return [parse_label(lab, inp.shapes, ("body", field, i)) for i, lab in enumerate(labels_)]
+    try:
+        return list(_parsed_labels(tuple(labels_), tuple(inp.shapes.items()), field))
+    except TypeError:  # an unhashable label: parse_label reports it
+        return [parse_label(lab, inp.shapes, ("body", field, i))
+                for i, lab in enumerate(labels_)]
 
 
 def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any = None,
@@ -220,23 +234,79 @@ def _propagate_rays(c: Compiled, inp: Inputs, entries: list[Entry], rays: np.nda
     plan = c.plan("value", lambda: [c.output])
     feeds = _series_feeds(c, inp, order, _ray_directions(inp, entries, rays))
     (out,) = propagate(c.graph, plan, feeds, order, 2)
-    return out
+    return _along_rays(out, len(rays))
+
+
+def _along_rays(s: np.ndarray, rays: int) -> np.ndarray:
+    """``s`` with its ray axis at full length: f that does not depend on the moved entries
+    (``z`` with wrt x, y) comes back with one ray."""
+    if s.shape[2] == rays:
+        return s
+    return np.broadcast_to(s, (*s.shape[:2], rays, *s.shape[3:]))
+
+
+class _MixedSetup:
+    """What a mixed partial needs besides the point, built once per (expression, target).
+
+    The rays and the interpolation weights, the value plan, and per input node a template
+    series (K+1, 1, R|1, *shape) that is zero except for the ray directions in row 1: a warm
+    request copies each template and writes the point into row 0.
+    """
+
+    def __init__(self, c: Compiled, inp: Inputs, distinct: list[Entry], target: tuple[int, ...],
+                 order: int) -> None:
+        self.rays, gamma = weights(len(distinct), order, (target,))
+        self.gamma = np.ascontiguousarray(gamma[:, 0])
+        self.order = order
+        self.plan = c.plan("value", lambda: [c.output])
+        directions = _ray_directions(inp, distinct, self.rays)
+        self.templates: list[tuple[str, int, np.ndarray]] = []
+        for name in inp.values:
+            shape = inp.shapes[name]
+            direction = directions.get(name)
+            tmpl = np.zeros((order + 1, 1, 1 if direction is None else len(self.rays), *shape))
+            if direction is not None and order >= 1:
+                tmpl[1] = direction
+            tmpl.flags.writeable = False
+            self.templates.append((name, c.inputs[name], tmpl))
+
+    def feeds(self, c: Compiled, inp: Inputs) -> dict[int, np.ndarray]:
+        """Input series x0 + t·direction for every ray (as :func:`_series_feeds`)."""
+        feeds = {}
+        values = inp.values
+        for name, nid, tmpl in self.templates:
+            arr = values[name]
+            if arr.shape[0] == 1:
+                series = tmpl.copy()
+                series[0] = arr  # (1, *shape) broadcasts over the rays
+            else:
+                series = np.empty((len(tmpl), arr.shape[0], *tmpl.shape[2:]))
+                series[1:] = tmpl[1:]
+                series[0] = arr.reshape((arr.shape[0], 1, *arr.shape[1:]))
+            feeds[nid] = series
+        for name, arr in inp.constants.items():
+            feeds[c.inputs[name]] = constant_series(arr.reshape((1, 1, *arr.shape)), self.order)
+        return feeds
 
 
 def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
                 distinct: list[Entry]) -> Job:
     d = len(entries)
     target = tuple(entries.count(e) for e in distinct)
-    rays, gamma = weights(len(distinct), d, (target,))
-    plan = c.plan("value", lambda: [c.output])
+    setup: _MixedSetup = c.derived(("mixed", tuple(distinct), target),
+                                   lambda: _MixedSetup(c, inp, distinct, target, d))
+    plan, gamma = setup.plan, setup.gamma
 
     def compute() -> Result:
-        s = _propagate_rays(c, inp, distinct, rays, d)
+        (s,) = propagate(c.graph, plan, setup.feeds(c, inp), d, 2)
+        s = _along_rays(s, len(gamma))
         out = base(c, inp, s[0, :, 0])
-        value = np.tensordot(gamma[:, 0], s[d], axes=([0], [1]))
+        # Σ_r γ_r · c_d(ray r): (N|1, R, *shape) contracted over R
+        top = s[d]
+        value = top @ gamma if top.ndim == 2 else np.tensordot(gamma, top, axes=([0], [1]))
         out["derivative"] = batch(value, inp, c.shape)
         return out
-    return Job(plan.elements * inp.n * len(rays) * (d + 1) ** 2, compute)
+    return Job(plan.elements * inp.n * len(setup.rays) * (d + 1) ** 2, compute)
 
 
 def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) -> Job:

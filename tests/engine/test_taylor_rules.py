@@ -14,6 +14,7 @@ for other BLAS/CPU rounding while still failing on any wrong term.
 
 from __future__ import annotations
 
+import importlib
 import time
 import warnings
 from collections.abc import Callable
@@ -22,7 +23,11 @@ import mpmath as mp
 import numpy as np
 import pytest
 
+from engine import taylor_rules
 from engine.taylor_rules import TAYLOR_RULES, series_bilinear
+
+# the module: ``engine.taylor`` as an attribute is the API function of the same name
+taylor = importlib.import_module("engine.taylor")
 
 K_MAX = 30
 TOL = 1e-13
@@ -438,3 +443,150 @@ def test_timing_sin_of_cube() -> None:
     # generous bounds: the point is O(K²) with a small constant, not a benchmark
     assert timings[100] < 0.05
     assert timings[1000] < 1.0
+
+
+# --- short series: gathered products, powers, compositions and monomial blocks -----------------
+
+def _sequential_monomial(leaves: list[np.ndarray], exponents: tuple[int, ...]) -> np.ndarray:
+    """Π leaves[l]**e_l by one product at a time (the unfused reference)."""
+    out = np.zeros(np.broadcast_shapes(*(leaf.shape for leaf in leaves)))
+    out[0] = 1.0
+    for leaf, e in zip(leaves, exponents, strict=True):
+        for _ in range(e):
+            out = TAYLOR_RULES["mul"](out, leaf)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 9])
+def test_monomial_series_matches_sequential_products(n: int) -> None:
+    rng = np.random.default_rng(n)
+    leaves = [rng.normal(size=(n, 2, 3)), rng.normal(size=(n, 2, 3)), rng.normal(size=(n, 1, 1))]
+    monomials = ((3, 2, 0), (1, 1, 0), (0, 2, 1), (2, 0, 2), (1, 0, 0))
+    got = taylor_rules.monomial_series(leaves, monomials)
+    assert got is not None and got.shape == (len(monomials) * n, 2, 3)
+    for q, exponents in enumerate(monomials):
+        ref = _sequential_monomial(leaves, exponents)
+        np.testing.assert_allclose(got[q * n:(q + 1) * n], ref, rtol=1e-13, atol=1e-13)
+
+
+def test_monomial_series_is_exact_on_integers_and_at_zero() -> None:
+    x = np.zeros((6, 1))
+    x[1] = 2.0  # x(t) = 2t: x³ is exactly 8t³, and the rest exactly 0
+    y = np.array([[3.0], [-1.0], [0.0], [0.0], [0.0], [0.0]])
+    got = taylor_rules.monomial_series([x, y], ((3, 2), (1, 1)))
+    expected_x3y2 = np.array([0, 0, 0, 72.0, -48.0, 8.0]).reshape(6, 1)  # 8t³·(3 − t)²
+    expected_xy = np.array([0, 6.0, -2.0, 0, 0, 0]).reshape(6, 1)
+    assert np.array_equal(got[:6], expected_x3y2)
+    assert np.array_equal(got[6:], expected_xy)
+
+
+def test_monomial_series_keeps_non_finite_terms_where_they_belong() -> None:
+    x = seed(0.5, order=5).reshape(6, 1)
+    x[4] = np.inf  # a coefficient that does not exist
+    y = seed(2.0, Y_TAIL, order=5).reshape(6, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="ignore"):
+            got = taylor_rules.monomial_series([x, y], ((2, 1),))
+            ref = _sequential_monomial([x, y], (2, 1))
+    assert np.isfinite(got[:4]).all() and not np.isfinite(got[4:]).any()
+    np.testing.assert_allclose(got[:4], ref[:4], rtol=1e-14)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+
+
+def test_monomial_series_declines_long_series() -> None:
+    x = seed(1.0, order=40)
+    assert taylor_rules.monomial_series([x, x], ((3, 2),)) is None
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "exp", "sinh", "cosh"])
+def test_composition_of_short_series_matches_the_recurrence(name: str) -> None:
+    """The gathered Faà di Bruno path (≤ 8 terms) against the same rule on a longer series,
+    which runs the recurrence, truncated: both are the same coefficients."""
+    rng = np.random.default_rng(7)
+    long = rng.normal(size=(12, 3, 4))
+    full = TAYLOR_RULES[name](long)
+    for n in range(1, 9):
+        np.testing.assert_allclose(TAYLOR_RULES[name](long[:n]), full[:n], rtol=1e-13,
+                                   atol=1e-13 * np.abs(full[:n]).max())
+
+
+@pytest.mark.parametrize("p", [2, 3, 4, 5, 8])
+def test_gathered_integer_power_matches_binary_exponentiation(p: int) -> None:
+    rng = np.random.default_rng(p)
+    x = rng.normal(size=(7, 5))
+    got = TAYLOR_RULES["powc"](x, p=float(p))
+    ref = _sequential_monomial([x], (p,))
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13 * np.abs(ref).max())
+
+
+def test_series_bilinear_gathered_and_row_by_row_agree() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(9, 2, 3)), rng.normal(size=(9, 3, 2))
+    gathered = series_bilinear(a, b, np.matmul)
+    rows = taylor_rules._bilinear_rows(a, b, np.matmul)
+    np.testing.assert_allclose(gathered, rows, rtol=1e-14, atol=1e-14)
+
+
+# --- propagation: fused monomial blocks against one rule per node -------------------------------
+
+BLOCK_CASES = [
+    ("x**3*y**2 + sin(x*y)", {"x": 1.0, "y": 2.0}, ["x", "x", "y", "y", "y"]),
+    ("x**3*y**2 + sin(x*y)", {"x": 0.0, "y": 0.0}, ["x", "x", "y", "y", "y"]),
+    ("x*y*z*x + (x*y)**2*y - 3*x**2*z", {"x": 0.7, "y": -1.3, "z": 2.1}, ["x", "y", "z", "x"]),
+    ("exp(x*y*y) * x**4 + cos(x**2*y)", {"x": 0.4, "y": 1.1}, ["x", "y", "y"]),
+    ("x**5*y", {"x": 1.5, "y": -0.5}, ["x", "y"]),  # x**5 at K = 2: the block falls back
+    ("sqrt(x)**2*y + x*y", {"x": 0.0, "y": 2.0}, ["x", "y"]),  # non-finite inside the block
+    ("sum(v*v*w) * v[0]**3", {"v": [0.5, -1.0, 2.0], "w": [1.0, 2.0, 3.0]},
+     ["v[0]", "w[1]", "v[0]"]),
+]
+
+
+def _unfused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(taylor, "_MAX_DEGREE", 0)  # every monomial too big: no blocks
+    taylor._PROGRAMS.clear()
+
+
+@pytest.mark.parametrize(("expression", "point", "wrt"), BLOCK_CASES)
+def test_monomial_blocks_change_nothing(expression: str, point: dict, wrt: list[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine
+
+    requests = [{"wrt": wrt}, {"variable": wrt[0], "order": len(wrt)},
+                {"variable": wrt[0], "order": 30}]  # order 30: too long for a block
+    fused = [engine.derivative(expression=expression, point=point, **r) for r in requests]
+    _unfused(monkeypatch)
+    try:
+        plain = [engine.derivative(expression=expression, point=point, **r) for r in requests]
+    finally:
+        monkeypatch.undo()
+        taylor._PROGRAMS.clear()
+    for f, p in zip(fused, plain, strict=True):
+        for field in ("value", "derivative"):
+            np.testing.assert_allclose(f[field], p[field], rtol=1e-13, atol=1e-300,
+                                       equal_nan=True)
+        assert bool(f["warnings"]) == bool(p["warnings"])
+
+
+def test_seed_polynomial_runs_as_one_block() -> None:
+    from engine.compiled import CACHE
+    from engine.limits import DEFAULT_LIMITS
+
+    c = CACHE.get("x**3*y**2 + sin(x*y)", {"x": (), "y": ()}, {}, DEFAULT_LIMITS)
+    plan = c.plan("value", lambda: [c.output])
+    steps = taylor._program(c.graph, plan).steps
+    blocks = [rule for nid, rule, _, _ in steps if nid < 0]
+    assert len(blocks) == 1 and blocks[0].monomials == ((3, 2), (1, 1))
+    assert len(steps) == 3  # the block (x³y² and xy), sin, the sum
+
+
+@pytest.mark.parametrize("expression", ["z", "3", "z*z", "sin(z)"])
+def test_mixed_partial_of_a_function_not_moved_by_the_rays_is_zero(expression: str) -> None:
+    """The output then has one ray instead of R: it must broadcast, not fail."""
+    import engine
+
+    point = {"x": 1.0, "y": 2.0, "z": 3.0}
+    assert engine.derivative(expression=expression, point=point, wrt=["x", "y"])[
+        "derivative"] == 0.0
+    got = engine.taylor(expression=expression, point=point, order=2, variables=["x", "y"])
+    assert all(t["coefficient"] == 0.0 for t in got["coefficients"][1:])
