@@ -56,7 +56,7 @@ def _flat_blocks(blocks: list[np.ndarray], inp: Inputs, rows: int) -> np.ndarray
     """Concatenate per-variable blocks of shape (N|1, rows, *shape_v) into (N, rows, n)."""
     parts = [np.broadcast_to(b, (inp.n, rows, *b.shape[2:])).reshape(inp.n, rows, -1)
              for b in blocks]
-    return np.concatenate(parts, axis=-1)
+    return np.concatenate(parts, axis=-1) if parts else np.zeros((inp.n, rows, 0))
 
 
 def _tangent_feeds(c: Compiled, inp: Inputs, given: Any, field: str, limits: Limits

@@ -160,9 +160,8 @@ _register("sum", 1, P.sum_all, "tensors", "sum of all elements")
 _register("prod", 1, prod_all, "tensors", "product of all elements")
 _register("mean", 1, _mean, "non-empty tensors", "mean of all elements")
 _register("dot", 2, dot, "vectors (matrices: matrix product)", "dot product")
-_register("norm", 1, lambda g, x: P.unary(g, "sqrt", P.sum_all(g, P.mul(g, x, x))),
-          "tensors; derivative undefined at 0 (PyTorch returns 0 there)",
-          "Euclidean (Frobenius) norm")
+_register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
+          kinks="derivative 0 at the zero vector, as PyTorch (its Taylor series there: NaN)")
 _register("trace", 1, trace, "square matrices", "sum of the diagonal")
 _register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
 _register("det", 1, _matrix_op("det"), "square matrices", "determinant",

@@ -17,7 +17,7 @@ import numpy as np
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
 from engine.graph import Shape
-from engine.interpolation import compositions, weights
+from engine.interpolation import compositions, table_size, weights
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
 from engine.requests import Inputs, labels, parse_label
@@ -118,6 +118,7 @@ def _underflowing(s: np.ndarray, n: int) -> np.ndarray:
     return bad.any(axis=1)
 
 
+@np.errstate(all="ignore")
 def _derivative_series(series: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The series and per-point exponent for which coefficient n is not lost to underflow.
 
@@ -289,10 +290,24 @@ class _MixedSetup:
         return feeds
 
 
+def _check_table(n: int, d: int, targets: tuple[tuple[int, ...], ...], limits: Limits,
+                 field: str) -> None:
+    """Refuse interpolations over the limits before any ray is listed."""
+    rays, entries = table_size(n, d, targets)
+    if rays > limits.max_coefficients:
+        raise LimitError("max_coefficients", limits.max_coefficients, rays, loc=("body", field),
+                         what=f"the interpolation rays of order-{d} partials in {n} variables")
+    if entries > limits.max_tensor_elements:
+        raise LimitError("max_tensor_elements", limits.max_tensor_elements, entries,
+                         loc=("body", field),
+                         what=f"the interpolation table of order-{d} partials in {n} variables")
+
+
 def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
                 distinct: list[Entry]) -> Job:
     d = len(entries)
     target = tuple(entries.count(e) for e in distinct)
+    _check_table(len(distinct), d, (target,), limits, "wrt")
     setup: _MixedSetup = c.derived(("mixed", tuple(distinct), target),
                                    lambda: _MixedSetup(c, inp, distinct, target, d))
     plan, gamma = setup.plan, setup.gamma
@@ -338,6 +353,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) 
     blocks = []
     for d in range(1, k + 1):
         targets = tuple(map(tuple, compositions(d, n).tolist()))
+        _check_table(n, d, targets, limits, "order")
         rays, gamma = weights(n, d, targets)
         blocks.append((d, targets, rays, gamma))
     # Order 0 still propagates one (zero) ray: it carries the value.

@@ -24,11 +24,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from engine.errors import LimitError
-
-MAX_EXPANSION = 20_000_000
-"""Bound on the polynomial-expansion entries (rays × monomials) behind one set of weights."""
-
 
 def compositions(total: int, parts: int) -> np.ndarray:
     """All multi-indices of ``parts`` non-negative ints summing to ``total``, as rows.
@@ -66,10 +61,13 @@ def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...]) -> np
     return poly
 
 
-def ray_count(n: int, d: int, top: tuple[int, ...]) -> int:
-    """Rays of degree ``d`` whose support lies inside that of ``top`` (the nonzero entries)."""
-    support = sum(1 for t in top if t > 0) if top else n
-    return math.comb(support + d - 1, d)
+def table_size(n: int, d: int, targets: tuple[tuple[int, ...], ...]) -> tuple[int, int]:
+    """Rays and entries of the polynomial table :func:`weights` would build, computed without
+    building anything (callers check them against their limits first: C(39, 20) rays would
+    take hours to list)."""
+    top = [max(t[v] for t in targets) for v in range(n)]
+    rays = math.comb(sum(1 for t in top if t > 0) + d - 1, d)
+    return rays, rays * math.prod(t + 1 for t in top)
 
 
 @lru_cache(maxsize=64)
@@ -78,12 +76,6 @@ def weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]
     """Rays of degree ``d`` in ``n`` variables and γ (rays × targets) for the multi-indices
     ``targets`` (each of degree ``d``); rays with zero weight for every target are dropped."""
     top = tuple(max(t[v] for t in targets) for v in range(n))
-    # Sized before anything is enumerated: C(39, 20) rays would take hours to list.
-    size = ray_count(n, d, top) * math.prod(t + 1 for t in top)
-    if size > MAX_EXPANSION:
-        raise LimitError("max_mixed_order", d, d,
-                         what=f"the interpolation of order-{d} partials in {n} variables "
-                              f"({size} expansion terms, at most {MAX_EXPANSION})")
     rays = compositions(d, n)
     rays = rays[np.all((rays == 0) | (np.array(top) > 0), axis=1)]
     poly = _lagrange_coefficients(rays, d, top)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,9 @@ def require_scalar(c: Compiled, operation: str) -> None:
 
 
 def _nonfinite(value: Any) -> int:
-    if isinstance(value, np.ndarray | float | np.floating):
+    if isinstance(value, float):  # numpy float64 scalars too: math is far cheaper here
+        return 0 if math.isfinite(value) else 1
+    if isinstance(value, np.ndarray):
         finite = np.isfinite(value)
         return 0 if finite.all() else int(np.size(value) - np.count_nonzero(finite))
     if isinstance(value, Mapping):

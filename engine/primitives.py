@@ -669,6 +669,39 @@ def _det_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [mul(g, mul(g, ct, nid), inv_t)]
 
 
+def _norm_forward(params: tuple[tuple[int, ...]], x: np.ndarray) -> np.ndarray:
+    (axes,) = params
+    return np.sqrt(np.sum(x * x, axis=axes))
+
+
+def _over_norm(g: Graph, nid: int, numerator: int) -> int:
+    """numerator / norm, and 0 where the norm is 0 (PyTorch's norm backward masks it)."""
+    zero = g.const(0.0)
+    return where(g, cmp(g, "eq", nid, zero), zero, div(g, numerator, nid))
+
+
+def _norm_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
+    (t,) = tangents
+    if t is None:
+        return None
+    x = g.nodes[nid].args[0]
+    return _over_norm(g, nid, sum_all(g, mul(g, x, t)))
+
+
+def _norm_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
+    x = g.nodes[nid].args[0]
+    return [mul(g, x, _over_norm(g, nid, ct))]
+
+
+def norm(g: Graph, x: int) -> int:
+    """Euclidean (Frobenius) norm over every axis; its derivative at 0 is 0, as in PyTorch."""
+    shape = g.nodes[x].shape
+    if not shape:
+        return unary(g, "abs", x)
+    return emit(g, "norm", x, params=(tuple(range(-len(shape), 0)),), shape=())
+
+
+PRIMITIVES["norm"] = Primitive("norm", _norm_forward, _norm_jvp, _norm_vjp, kind="structural")
 PRIMITIVES["inv"] = Primitive("inv", lambda params, a: safe_inv(a), _inv_jvp, _inv_vjp,
                               kind="linalg")
 PRIMITIVES["det"] = Primitive("det", lambda params, a: np.linalg.det(a), _det_jvp, _det_vjp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,15 @@ _LABEL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\s*-?\d+\s*(?:,\s*-?\d+\s*)
 
 def to_array(value: Any, loc: tuple[Any, ...], limits: Limits) -> np.ndarray:
     """A finite float64 array from a number, nested list or array; InputError otherwise."""
+    if type(value) is float or type(value) is int:
+        # The common case, kept cheap: a number straight from JSON.
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise InputError("inputs must be finite numbers (no NaN or Infinity)", loc=loc)
+        return np.array(number)
     if isinstance(value, np.ndarray):
         arr = value
     else:
@@ -180,8 +190,11 @@ def parse_label(label: Any, shapes: dict[str, Shape], loc: tuple[Any, ...]
         raise InputError(f"variable '{name}' has no value in the point{hint}", loc=loc)
     idx = tuple(int(i) for i in re.findall(r"-?\d+", m.group(2)))
     shape = shapes[name]
-    if len(idx) != len(shape):
-        example = labels(name, shape)[0]
+    if len(idx) != len(shape) or 0 in shape:
+        example = labels(name, shape)[0] if 0 not in shape else f"{name}[0]"
+        if 0 in shape:
+            raise InputError(f"'{name}' has no entries (shape {shape}) to differentiate by",
+                             loc=loc)
         raise InputError(f"'{label}' must name one entry of '{name}' (shape {shape}), "
                          f"e.g. '{example}'", loc=loc)
     for i, n in zip(idx, shape, strict=True):

@@ -844,6 +844,9 @@ class Scalarizer:
                 return self._matmul(x, args[1], shape)
             case "det" | "inv":
                 return self._small_linalg(op, x)
+            case "norm":
+                squares = [(a.mul([(t, 2)]), 1.0) for t in x.flat]
+                return _obj(a.call("sqrt", (a.add(squares),), ()))
         raise AssertionError(f"no scalar rule for op {op!r}")
 
     def _matmul(self, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

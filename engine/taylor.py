@@ -48,6 +48,8 @@ def _attach() -> None:
         elif name == "matmul":
             prim.taylor = lambda params, a, b, _f=prim.forward: series_bilinear(
                 a, b, lambda u, v: _f(params, u, v))
+        elif name == "norm":
+            prim.taylor = lambda params, x: _norm_rule(params)(x)
         else:
             rule = TAYLOR_RULES[name]
             prim.taylor = lambda params, *xs, _r=rule: _r(*xs)
@@ -72,7 +74,16 @@ def _step_rule(op: str, params: tuple[Any, ...]) -> Rule:
     if op == "matmul":
         forward = prim.forward
         return lambda a, b: bilinear_series(a, b, lambda u, v: forward(params, u, v))
+    if op == "norm":
+        return _norm_rule(params)
     return RAW_RULES[op]
+
+
+def _norm_rule(params: tuple[tuple[int, ...]]) -> Rule:
+    """sqrt(sum(x*x)) on series: a composite of the product, sum and square-root rules."""
+    (axes,) = params
+    product, root = RAW_RULES["mul"], RAW_RULES["sqrt"]
+    return lambda x: root(np.sum(product(x, x), axis=axes))
 
 
 _MAX_DEGREE = 8

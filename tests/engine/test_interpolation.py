@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+import engine
 from engine.errors import LimitError
-from engine.interpolation import compositions, weights
+from engine.interpolation import compositions, table_size, weights
 
 # γ are float64 values of rationals computed in floating point by a d-step product of
 # polynomials with O(d^n) terms; each step costs a few ulps, so 1e-13 relative (to the largest
@@ -179,6 +180,18 @@ def test_weights_recover_partials_of_random_homogeneous_polynomials(n: int, d: i
             assert abs(got - float(exact)) <= 1e-13 * max(size, 1.0), (j, got, exact)
 
 
-def test_weights_reject_huge_expansions_with_a_limit_error() -> None:
-    with pytest.raises(LimitError):
-        weights(10, 10, ((1,) * 10,))
+def test_table_size_is_known_before_anything_is_listed() -> None:
+    # C(39, 20) rays for 20 distinct entries: sized at once, so callers refuse it by a limit.
+    rays, entries = table_size(20, 20, ((1,) * 20,))
+    assert rays == math.comb(39, 20)
+    assert entries == rays * 2**20
+    assert table_size(2, 3, ((2, 1),)) == (4, 4 * 3 * 2)
+
+
+def test_engine_refuses_huge_interpolations_by_a_configured_limit() -> None:
+    wrt = [f"v[{i}]" for i in range(20)]
+    with pytest.raises(LimitError) as err:
+        engine.derivative(expression="prod(v)", point={"v": [1.0] * 20}, wrt=wrt)
+    assert err.value.limit == "max_coefficients"
+    assert err.value.value == engine.DEFAULT_LIMITS.max_coefficients
+    assert err.value.actual == math.comb(39, 20)
