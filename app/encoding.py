@@ -33,6 +33,7 @@ def _array(array: np.ndarray) -> Any:
 
 
 def encode(value: Any) -> bytes:
-    """Compact UTF-8 JSON of ``value``; never emits ``NaN`` or ``Infinity``."""
-    return json.dumps(to_jsonable(value), ensure_ascii=False, allow_nan=False,
+    """Compact JSON of ``value``; never emits ``NaN`` or ``Infinity``. Non-ASCII is escaped:
+    names may carry lone surrogates, which UTF-8 cannot encode."""
+    return json.dumps(to_jsonable(value), ensure_ascii=True, allow_nan=False,
                       separators=(",", ":")).encode()

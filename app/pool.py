@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import os
 import resource
 import time
 from dataclasses import asdict
@@ -23,6 +24,8 @@ from engine.errors import EngineError, LimitError
 from engine.limits import Limits
 
 _CTX = multiprocessing.get_context("spawn")
+_INLINE_SEND_BYTES = 32 * 1024
+"""Jobs up to this size are written to the pipe from the event loop (it holds 64 KiB)."""
 log = logging.getLogger("diffapi.pool")
 
 
@@ -93,6 +96,9 @@ async def _readable(conn: Connection, timeout: float) -> bool:
         return False
     finally:
         loop.remove_reader(fd)
+        # uvloop leaves the descriptor non-blocking, and Connection's framing needs blocking
+        # reads and writes (a big message would otherwise fail half-way).
+        os.set_blocking(fd, True)
 
 
 class EnginePool:
@@ -105,6 +111,7 @@ class EnginePool:
         self._idle: asyncio.Queue[_Worker] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all: set[_Worker] = set()
+        self._spawning: set[asyncio.Task[None]] = set()
         self.restarts = 0
 
     async def start(self) -> None:
@@ -139,6 +146,9 @@ class EnginePool:
 
     async def stop(self) -> None:
         """Stop every worker (at shutdown, after in-flight requests finished)."""
+        for task in list(self._spawning):
+            task.cancel()
+        self._spawning.clear()
         for worker in list(self._all):
             worker.kill()
         self._all.clear()
@@ -157,7 +167,11 @@ class EnginePool:
         payload = json.dumps({"operation": operation, "kwargs": kwargs,
                               "limits": asdict(limits)}, allow_nan=False).encode()
         try:
-            worker.conn.send_bytes(payload)
+            if len(payload) > _INLINE_SEND_BYTES:
+                # A large job fills the pipe; the worker drains it, but not on our loop.
+                await asyncio.to_thread(worker.conn.send_bytes, payload)
+            else:
+                worker.conn.send_bytes(payload)
             if not await _readable(worker.conn, max(deadline - time.monotonic(), 0.0)):
                 self._replace(worker)
                 raise self._timeout()
@@ -174,7 +188,9 @@ class EnginePool:
         self._all.discard(worker)
         worker.kill()
         self.restarts += 1
-        asyncio.get_running_loop().create_task(self._spawn())
+        task = asyncio.get_running_loop().create_task(self._spawn())
+        self._spawning.add(task)
+        task.add_done_callback(self._spawning.discard)
 
     def _timeout(self) -> LimitError:
         return LimitError("request_timeout_seconds", self.timeout, status=503,

@@ -19,9 +19,15 @@ _BODY_PARSE_FAILED = "There was an error parsing the body"
 
 
 class ProblemResponse(JSONResponse):
-    """A problem document."""
+    """A problem document (ASCII JSON: it may quote text with lone surrogates)."""
 
     media_type = "application/problem+json"
+
+    def render(self, content: Any) -> bytes:
+        """Strict JSON, non-ASCII escaped: a lone surrogate in a quoted expression cannot
+        be encoded as UTF-8, but ``\\ud800`` is valid JSON."""
+        return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode()
 
 
 def problem(status: int, kind: str, title: str, detail: str,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import Compiled
-from engine.errors import InputError
+from engine.errors import InputError, LimitError
 from engine.evaluate import run
 from engine.functions import FUNCTIONS
 from engine.graph import size_of
@@ -47,6 +47,13 @@ def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs
     return feeds, n
 
 
+def _check_result(elements: int, field: str, limits: Limits) -> None:
+    """Refuse a Jacobian or Hessian too big to answer before building it."""
+    if elements > limits.max_tensor_elements:
+        raise LimitError("max_tensor_elements", limits.max_tensor_elements, elements,
+                         what=f"the {field} (entries per point)")
+
+
 def _per_variable(values: list[np.ndarray], variables: list[str], inp: Inputs
                   ) -> dict[str, np.ndarray]:
     return {v: batch(a, inp, inp.shapes[v]) for v, a in zip(variables, values, strict=True)}
@@ -54,8 +61,8 @@ def _per_variable(values: list[np.ndarray], variables: list[str], inp: Inputs
 
 def _flat_blocks(blocks: list[np.ndarray], inp: Inputs, rows: int) -> np.ndarray:
     """Concatenate per-variable blocks of shape (N|1, rows, *shape_v) into (N, rows, n)."""
-    parts = [np.broadcast_to(b, (inp.n, rows, *b.shape[2:])).reshape(inp.n, rows, -1)
-             for b in blocks]
+    parts = [np.broadcast_to(b, (inp.n, rows, *b.shape[2:]))
+             .reshape(inp.n, rows, size_of(b.shape[2:])) for b in blocks]
     return np.concatenate(parts, axis=-1) if parts else np.zeros((inp.n, rows, 0))
 
 
@@ -108,6 +115,7 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     names = tuple(inp.variables)
     n = sum(size_of(inp.shapes[v]) for v in names)
     m = size_of(c.shape)
+    _check_result(n * m, "jacobian", limits)
     columns = [lab for v in names for lab in labels(v, inp.shapes[v])]
     rows = labels("f", c.shape)
     if n <= m:
@@ -146,6 +154,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     require_scalar(c, "hessian")
     names = tuple(inp.variables)
     n = sum(size_of(inp.shapes[v]) for v in names)
+    _check_result(n * n, "hessian", limits)
 
     def outputs() -> list[int]:
         grads = c.gradient_nodes(names)

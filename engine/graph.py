@@ -101,6 +101,9 @@ class Graph:
         if len(self.nodes) >= self.limits.max_nodes:
             raise LimitError("max_nodes", self.limits.max_nodes, len(self.nodes) + 1,
                              what="the compiled graph's node count")
+        if len(shape) > self.limits.max_rank:
+            raise LimitError("max_rank", self.limits.max_rank, len(shape),
+                             what=f"the rank of a tensor of shape {shape}")
         elements = size_of(shape) if shape else 1
         if elements > self.limits.max_tensor_elements:
             raise LimitError("max_tensor_elements", self.limits.max_tensor_elements, elements,

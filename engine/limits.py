@@ -17,7 +17,9 @@ class Limits:
     max_nodes: int = 20_000
     """Primitive nodes in the compiled graph, derivatives included."""
     max_tensor_elements: int = 1_000_000
-    """Elements of any one input, constant or intermediate tensor (per point)."""
+    """Elements of any one input, constant, intermediate tensor or result (per point)."""
+    max_rank: int = 8
+    """Dimensions of any one tensor (the engine adds a few batch axes; NumPy stops at 64)."""
     max_batch: int = 1_000_000
     """Points in one ``points`` batch."""
     max_order: int = 1000

@@ -265,6 +265,8 @@ def transpose(g: Graph, a: int) -> int:
     shape = g.nodes[a].shape
     if len(shape) < 2:
         return a
+    if len(shape) > 2:
+        raise ShapeError(f"transpose (.T) takes a vector or a matrix, got shape {shape}")
     return emit(g, "transpose", a, shape=(shape[1], shape[0]))
 
 

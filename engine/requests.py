@@ -48,6 +48,9 @@ def to_array(value: Any, loc: tuple[Any, ...], limits: Limits) -> np.ndarray:
             arr = arr.astype(np.float64)
         except (ValueError, TypeError):
             raise InputError("expected numbers", loc=loc) from None
+    if arr.ndim > limits.max_rank:
+        raise LimitError("max_rank", limits.max_rank, arr.ndim, loc=loc,
+                         what=f"the rank of the tensor at {'.'.join(map(str, loc[1:]))}")
     if arr.size > limits.max_tensor_elements:
         raise LimitError("max_tensor_elements", limits.max_tensor_elements, arr.size, loc=loc,
                          what=f"the tensor at {'.'.join(map(str, loc[1:]))}")
@@ -153,6 +156,8 @@ def normalize(point: Any, points: Any, constants: Any, variables: Any, limits: L
             raise InputError("variables must be a list of names", loc=("body", "variables"))
         chosen = []
         for i, name in enumerate(variables):
+            if not isinstance(name, str):
+                raise InputError("variables must be a list of names", loc=("body", "variables", i))
             if name not in values:
                 near = difflib.get_close_matches(str(name), list(values), n=3)
                 hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
