@@ -42,8 +42,8 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     while True:
         try:
             job = json.loads(conn.recv_bytes())
-        except EOFError:
-            return
+        except (EOFError, OSError):
+            return  # the server closed the pipe: it stopped or gave up on this worker
         kwargs = job["kwargs"]
         kwargs["limits"] = Limits(**job["limits"])
         try:
@@ -54,7 +54,18 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             err = LimitError("worker_memory_mb", memory_mb, status=413,
                              what="the memory this request needs")
             answer = b"\x01" + json.dumps(err.problem()).encode()
-        conn.send_bytes(answer)
+        try:
+            conn.send_bytes(answer)
+        except OSError:
+            return  # the server killed the request (its deadline passed) or stopped
+
+
+class WorkerFailed(EngineError):
+    """The engine process computing a request died (out of memory, killed, crashed)."""
+
+    kind = "worker-failed"
+    title = "Engine worker failed"
+    status = 503
 
 
 class RemoteError(EngineError):
@@ -176,9 +187,14 @@ class EnginePool:
                 self._replace(worker)
                 raise self._timeout()
             answer = worker.conn.recv_bytes()
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError) as err:
+            # Not a timeout: the process died under this request. Say so, and log it.
+            log.error("engine worker %s died during a %s request: %r",
+                      worker.process.pid, operation, err)
             self._replace(worker)
-            raise self._timeout() from None
+            raise WorkerFailed("the engine process computing this request stopped (it may "
+                               "have run out of memory); it has been replaced, retry the "
+                               "request") from None
         self._idle.put_nowait(worker)
         if answer[:1] == b"\x01":
             raise RemoteError(json.loads(answer[1:]))

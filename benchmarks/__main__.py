@@ -1,8 +1,12 @@
 """``python -m benchmarks [--quick] [--profile] [--list] [FILTER ...]``.
 
-FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``) or part of a
-name (``rosenbrock``, ``cold``). Prints a PASS/FAIL line per target as it goes, then a markdown
-summary. Always exits 0 when the benchmarks ran (a missed target is a finding, not a crash).
+FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
+``soak``) or part of a name (``rosenbrock``, ``cold``); ``all`` selects everything. Without a
+filter the engine benchmarks run; the service ones (``service``: issue 4, wrk/hey load;
+``soak``: issue 5, mixed load, memory, worker kill) start real servers on 127.0.0.1, take
+minutes and run only when a filter names them. Prints a PASS/FAIL line per target as it goes,
+then a markdown summary. Always exits 0 when the benchmarks ran (a missed target is a finding,
+not a crash).
 """
 
 from __future__ import annotations
@@ -27,8 +31,17 @@ from benchmarks.harness import (
     summary,
 )
 
-GROUPS = (engine_first_order, engine_taylor)
-"""The modules whose import registers the benchmarks (issue 2, issue 3)."""
+try:  # the service benchmarks need httpx (a dev dependency); the engine ones do not
+    from benchmarks import service_load, service_soak
+except ImportError as error:
+    SERVICE_GROUPS: tuple[object, ...] = ()
+    SERVICE_MISSING = f"service benchmarks unavailable: {error}"
+else:
+    SERVICE_GROUPS = (service_load, service_soak)
+    SERVICE_MISSING = ""
+
+GROUPS = (engine_first_order, engine_taylor, *SERVICE_GROUPS)
+"""The modules whose import registers the benchmarks (issues 2, 3, 4 and 5)."""
 
 
 def _environment() -> str:
@@ -50,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the engine call of every failing target")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--load-seconds", type=float, metavar="S",
+                        help="seconds of each wrk/hey run of the service benchmarks "
+                             "(default 10; 3 with --quick)")
+    parser.add_argument("--soak-seconds", type=float, metavar="S",
+                        help="seconds of the mixed soak load (default 60; 15 with --quick)")
+    parser.add_argument("--kill-seconds", type=float, metavar="S",
+                        help="seconds of the mixed load around the worker kill (default 20; "
+                             "14 with --quick)")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="torch.set_num_threads(N) for the baselines (default: torch's "
                              "own default; numpy's elementwise work is single-threaded)")
@@ -58,15 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     if torch is not None and args.torch_threads:
         torch.set_num_threads(args.torch_threads)
     chosen = [b for b in REGISTRY if b.matches(args.filters)]
+    if SERVICE_MISSING and (args.list or args.filters):
+        print(SERVICE_MISSING)
     if args.list or not chosen:
         if not chosen:
             print(f"no benchmark matches {args.filters}; the benchmarks are:")
         for b in REGISTRY:
-            print(f"{b.key:5} {b.group:12} {b.slug}")
+            flag = "  (only when named)" if b.explicit else ""
+            print(f"{b.key:5} {b.group:12} {b.slug}{flag}")
         return 0
-    cfg = Config(quick=args.quick, profile=args.profile)
+    for name in ("load_seconds", "soak_seconds", "kill_seconds"):
+        value = getattr(args, name)
+        if value is not None and not 0 < value <= 3600:
+            parser.error(f"--{name.replace('_', '-')} must be in (0, 3600]")
+    cfg = Config(quick=args.quick, profile=args.profile, load_seconds=args.load_seconds,
+                 soak_seconds=args.soak_seconds, kill_seconds=args.kill_seconds)
     session = Session(cfg)
-    print(f"# diffapi engine benchmarks{' (quick)' if cfg.quick else ''}\n")
+    print(f"# diffapi benchmarks{' (quick)' if cfg.quick else ''}\n")
     print(_environment())
     print(f"{cfg.repeats} interleaved repeats per benchmark; ratios are engine time / baseline "
           f"time of the best repeat (median of per-repeat ratios in brackets).\n", flush=True)

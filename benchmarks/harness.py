@@ -27,6 +27,12 @@ class Config:
 
     quick: bool = False
     profile: bool = False
+    load_seconds: float | None = None
+    """Seconds of each load-generator run of the service benchmarks (default 10, quick 3)."""
+    soak_seconds: float | None = None
+    """Seconds of the mixed soak load of issue 5 (default 60, quick 15)."""
+    kill_seconds: float | None = None
+    """Seconds of the mixed load around the worker kill of issue 5 (default 20, quick 14)."""
 
     @property
     def repeats(self) -> int:
@@ -44,6 +50,26 @@ class Config:
         """Seconds the nested-grad accuracy run of torch may take before higher orders are
         skipped (by projection of its growth per order)."""
         return 5.0 if self.quick else 20.0
+
+    @property
+    def load_duration(self) -> float:
+        """Seconds of one wrk/hey run (each run is bounded by it)."""
+        return self.load_seconds or (3.0 if self.quick else 10.0)
+
+    @property
+    def load_rounds(self) -> int:
+        """Interleaved rounds of the service load matrix (best and median over them)."""
+        return 1 if self.quick else 2
+
+    @property
+    def soak_duration(self) -> float:
+        """Seconds of the mixed soak load."""
+        return self.soak_seconds or (15.0 if self.quick else 60.0)
+
+    @property
+    def kill_duration(self) -> float:
+        """Seconds of the mixed load of the worker-kill phase (the kill is at its middle)."""
+        return self.kill_seconds or (14.0 if self.quick else 20.0)
 
 
 @dataclass(frozen=True)
@@ -252,10 +278,15 @@ class Benchmark:
     slug: str
     group: str
     run: Callable[[Session], list[Row]]
+    explicit: bool = False
+    """Run only when a filter names it (the service benchmarks start servers and take minutes)."""
 
     def matches(self, filters: list[str]) -> bool:
-        """True if no filter is given or one names this benchmark's key, slug or group."""
+        """True if a filter names this benchmark's key, slug or group, or if no filter is given
+        and the benchmark is not ``explicit``."""
         if not filters:
+            return not self.explicit
+        if "all" in filters:
             return True
         return any(f == self.key or f.lower() in self.slug or f.lower() in self.group
                    for f in filters)
@@ -264,11 +295,12 @@ class Benchmark:
 REGISTRY: list[Benchmark] = []
 
 
-def benchmark(key: str, slug: str, group: str) -> Callable[[Callable[[Session], list[Row]]],
-                                                           Callable[[Session], list[Row]]]:
-    """Register a benchmark function under ``key`` (e.g. "2.1"), ``slug`` and ``group``."""
+def benchmark(key: str, slug: str, group: str, *, explicit: bool = False
+              ) -> Callable[[Callable[[Session], list[Row]]], Callable[[Session], list[Row]]]:
+    """Register a benchmark function under ``key`` (e.g. "2.1"), ``slug`` and ``group``;
+    an ``explicit`` one runs only when a filter names it."""
     def register(fn: Callable[[Session], list[Row]]) -> Callable[[Session], list[Row]]:
-        REGISTRY.append(Benchmark(key, slug, group, fn))
+        REGISTRY.append(Benchmark(key, slug, group, fn, explicit))
         return fn
     return register
 

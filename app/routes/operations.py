@@ -15,7 +15,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "Malformed JSON, a bad field, an expression that does not parse, an "
                          "unknown name, a shape mismatch or a limit: see `type` and `errors`.",
           "content": _PROBLEM},
-    503: {"description": "The computation did not finish within `request_timeout_seconds`.",
+    503: {"description": "The computation did not finish within `request_timeout_seconds`, "
+                         "or the engine process computing it died (it is replaced).",
           "content": _PROBLEM},
 }
 
