@@ -20,7 +20,7 @@ from engine.graph import Shape
 from engine.interpolation import compositions, table_size, weights
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
-from engine.requests import Inputs, labels, parse_label
+from engine.requests import Inputs, check_derivative_fields, labels, parse_label
 from engine.taylor import constant_series, propagate
 
 Entry = tuple[str, tuple[int, ...]]
@@ -195,12 +195,8 @@ def _entries(labels_: list[Any], inp: Inputs, field: str) -> list[Entry]:
 def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any = None,
                     order: Any = None, wrt: Any = None, all_orders: bool = False) -> Job:
     """d^n f/dx^n (``variable`` + ``order``) or a mixed partial (``wrt``)."""
-    if (wrt is None) == (variable is None and order is None):
-        raise InputError("give either 'variable' and 'order', or 'wrt'", loc=("body",))
+    check_derivative_fields(variable, order, wrt)
     if wrt is not None:
-        if isinstance(wrt, str) or not isinstance(wrt, list | tuple) or not wrt:
-            raise InputError("wrt must be a non-empty list of variables or entries such as "
-                             "'v[0]'", loc=("body", "wrt"))
         entries = _entries(list(wrt), inp, "wrt")
         distinct = list(dict.fromkeys(entries))
         if len(distinct) > 1:

@@ -206,3 +206,13 @@ def parse_label(label: Any, shapes: dict[str, Shape], loc: tuple[Any, ...]
         if not -n <= i < n:
             raise InputError(f"'{label}' is out of bounds for shape {shape}", loc=loc)
     return name, tuple(i % n for i, n in zip(idx, shape, strict=True))
+
+
+def check_derivative_fields(variable: Any, order: Any, wrt: Any) -> None:
+    """Exactly one of ``variable`` + ``order`` or ``wrt``, and ``wrt`` a non-empty list."""
+    if (wrt is None) == (variable is None and order is None):
+        raise InputError("give either 'variable' and 'order', or 'wrt'", loc=("body",))
+    if wrt is not None and (isinstance(wrt, str) or not isinstance(wrt, list | tuple)
+                            or not wrt):
+        raise InputError("wrt must be a non-empty list of variables or entries such as "
+                         "'v[0]'", loc=("body", "wrt"))

@@ -29,7 +29,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 from engine.parser import parse
 from engine.primitives import zeros
 from engine.printer import print_terms
-from engine.requests import parse_label
+from engine.requests import check_derivative_fields, parse_label
 from engine.simplify import Algebra, Scalarizer, tree_sizes
 from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Unary
 from engine.transforms import jvp, vjp
@@ -121,12 +121,8 @@ def _order(value: Any, field: str, limit: int) -> int:
 
 def _derivative_request(variable: Any, order: Any, wrt: Any, limit: int) -> list[Any]:
     """The labels to differentiate by, in order (one per derivative taken)."""
-    if (wrt is None) == (variable is None and order is None):
-        raise InputError("give either 'variable' and 'order', or 'wrt'", loc=("body",))
+    check_derivative_fields(variable, order, wrt)
     if wrt is not None:
-        if isinstance(wrt, str) or not isinstance(wrt, list | tuple) or not wrt:
-            raise InputError("wrt must be a non-empty list of variables or entries such as "
-                             "'v[0]'", loc=("body", "wrt"))
         _order(len(wrt), "wrt", limit)
         return list(wrt)
     if variable is None or order is None:

@@ -9,10 +9,6 @@ processes are up before anything is timed (a cold pool takes about a second to i
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -22,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from hardening_support import LIVE_TIMEOUT_SECONDS
+from server_support import uvicorn_server
 
 from app.main import create_app
 from app.settings import Settings
@@ -89,40 +86,7 @@ def make_client() -> Callable[..., Any]:
 def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``diffapi serve`` under uvicorn on a free 127.0.0.1 port, with a 0.5 s request timeout
     and two engine workers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("uvicorn-hardening") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIFFAPI_")}
-    env |= {"DIFFAPI_REQUEST_TIMEOUT_SECONDS": str(LIVE_TIMEOUT_SECONDS),
-            "DIFFAPI_MAX_CONCURRENT_JOBS": "2"}
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(server, url, log)
+    env = {"DIFFAPI_REQUEST_TIMEOUT_SECONDS": str(LIVE_TIMEOUT_SECONDS),
+           "DIFFAPI_MAX_CONCURRENT_JOBS": "2"}
+    with uvicorn_server(tmp_path_factory.mktemp("uvicorn-hardening"), env) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _wait_until_healthy(server: subprocess.Popen[Any], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"uvicorn exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"uvicorn did not answer /healthz within 30 s:\n{log.read_text()}")
