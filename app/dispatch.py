@@ -12,6 +12,7 @@ from app.encoding import encode
 from app.observability import ENGINE
 from app.pool import EnginePool
 from app.settings import Settings
+from engine.jobs import check_work
 
 
 class Dispatcher:
@@ -34,15 +35,15 @@ class Dispatcher:
         kwargs = {name: getattr(request, name) for name in request.model_fields_set}
         limits = self.settings.limits
         start = time.perf_counter()
-        if body_bytes <= self.settings.inline_body_bytes:
+        # Symbolic expansion has no work estimate: it always runs where a deadline applies.
+        if body_bytes <= self.settings.inline_body_bytes and not kwargs.get("symbolic"):
             job = engine.plan(operation, limits=limits, **kwargs)
             if job.work <= self.settings.inline_work_threshold:
                 content = encode(job.run())
                 ENGINE.labels(operation, "inline").observe(time.perf_counter() - start)
                 return Response(content, media_type="application/json")
             # Admission before work: an over-budget request is refused here, not in the pool.
-            if job.work > limits.max_work:
-                job.run()
+            check_work(job.work, limits)
         content = await self.pool.run(operation, kwargs, limits)
         ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
         return Response(content, media_type="application/json")

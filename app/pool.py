@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.encoding import encode
-from engine.errors import EngineError, LimitError
+from engine.errors import PROBLEM_BASE, EngineError, LimitError
 from engine.limits import Limits
 
 _CTX = multiprocessing.get_context("spawn")
@@ -54,10 +54,18 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             err = LimitError("worker_memory_mb", memory_mb, status=413,
                              what="the memory this request needs")
             answer = b"\x01" + json.dumps(err.problem()).encode()
+        except Exception:
+            # A bug must cost one answer, not the worker: log it, answer a 500 problem.
+            log.exception("engine error in a %s request", job.get("operation"))
+            answer = b"\x01" + json.dumps(_INTERNAL).encode()
         try:
             conn.send_bytes(answer)
         except OSError:
             return  # the server killed the request (its deadline passed) or stopped
+
+
+_INTERNAL = {"type": PROBLEM_BASE + "internal-error", "title": "Internal Server Error",
+             "status": 500, "detail": "an unexpected error occurred; it has been logged"}
 
 
 class WorkerFailed(EngineError):
@@ -175,6 +183,21 @@ class EnginePool:
             worker = await asyncio.wait_for(self._idle.get(), self.timeout)
         except TimeoutError:
             raise self._timeout() from None
+        try:
+            answer = await self._exchange(worker, operation, kwargs, limits, deadline)
+        except BaseException:
+            # Whatever interrupted the exchange (a deadline, a dead worker, a cancelled
+            # request), this worker's state is unknown: replace it, never lose it.
+            self._replace(worker)
+            raise
+        self._idle.put_nowait(worker)
+        if answer[:1] == b"\x01":
+            raise RemoteError(json.loads(answer[1:]))
+        return answer[1:]
+
+    async def _exchange(self, worker: _Worker, operation: str, kwargs: dict[str, Any],
+                        limits: Limits, deadline: float) -> bytes:
+        """Send one job to ``worker`` and wait (until ``deadline``) for its answer."""
         payload = json.dumps({"operation": operation, "kwargs": kwargs,
                               "limits": asdict(limits)}, allow_nan=False).encode()
         try:
@@ -184,21 +207,15 @@ class EnginePool:
             else:
                 worker.conn.send_bytes(payload)
             if not await _readable(worker.conn, max(deadline - time.monotonic(), 0.0)):
-                self._replace(worker)
                 raise self._timeout()
-            answer = worker.conn.recv_bytes()
+            return worker.conn.recv_bytes()
         except (EOFError, OSError) as err:
             # Not a timeout: the process died under this request. Say so, and log it.
             log.error("engine worker %s died during a %s request: %r",
                       worker.process.pid, operation, err)
-            self._replace(worker)
             raise WorkerFailed("the engine process computing this request stopped (it may "
                                "have run out of memory); it has been replaced, retry the "
                                "request") from None
-        self._idle.put_nowait(worker)
-        if answer[:1] == b"\x01":
-            raise RemoteError(json.loads(answer[1:]))
-        return answer[1:]
 
     def _replace(self, worker: _Worker) -> None:
         self._all.discard(worker)

@@ -13,7 +13,6 @@ from engine.api import (
     plan,
     taylor,
     vjp,
-    work_estimate,
 )
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.symbolic import differentiate
@@ -34,5 +33,4 @@ __all__ = [
     "plan",
     "taylor",
     "vjp",
-    "work_estimate",
 ]

@@ -34,7 +34,7 @@ from engine.symbolic import differentiate
 
 
 def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs
-                       ) -> tuple[dict[int, np.ndarray], int]:
+                       ) -> dict[int, np.ndarray]:
     """Tangent feeds that move each flattened variable entry along its own direction."""
     n = sum(size_of(inp.shapes[v]) for v in variables)
     feeds, offset = {}, 0
@@ -44,7 +44,7 @@ def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs
         block[offset:offset + size] = np.eye(size)
         feeds[c.tangent_input(v)] = block.reshape((1, n, *inp.shapes[v]))
         offset += size
-    return feeds, n
+    return feeds
 
 
 def _check_result(elements: int, field: str, limits: Limits) -> None:
@@ -124,7 +124,7 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
 
         def compute() -> Result:
             feeds = primal_feeds(c, inp, 2)
-            tangent_feeds, _ = _identity_tangents(c, names, inp)
+            tangent_feeds = _identity_tangents(c, names, inp)
             feeds.update(tangent_feeds)
             value, tan = run(c.graph, plan, feeds, 2)
             jac = np.broadcast_to(tan, (inp.n, n, *c.shape)).reshape(inp.n, n, m)
@@ -163,7 +163,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
 
     def compute() -> Result:
         feeds = primal_feeds(c, inp, 2)
-        tangent_feeds, _ = _identity_tangents(c, names, inp)
+        tangent_feeds = _identity_tangents(c, names, inp)
         feeds.update(tangent_feeds)
         value, *rest = run(c.graph, plan, feeds, 2)
         grads, blocks = rest[:len(names)], rest[len(names):]
@@ -271,11 +271,6 @@ def plan(operation: str, *, expression: Any, point: Any = None, points: Any = No
                                  **{k: extra.get(k) for k in keys}))
         return out
     return Job(job.work, compute, limits)
-
-
-def work_estimate(operation: str, **request: Any) -> float:
-    """Estimated element operations of a request (compiles and caches; computes nothing)."""
-    return plan(operation, **request).work
 
 
 def execute(operation: str, **request: Any) -> Result:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.compiler import lower
-from engine.errors import InputError
 from engine.evaluate import Plan, make_plan
 from engine.graph import Graph, Shape
 from engine.limits import Limits
@@ -28,12 +27,10 @@ class Compiled:
 
     def __init__(self, expression: str, shapes: dict[str, Shape],
                  const_shapes: dict[str, Shape], limits: Limits) -> None:
-        self.expression = expression
         self.graph = Graph(limits)
         self.inputs = {name: self.graph.input(name, s) for name, s in shapes.items()}
         for name, s in const_shapes.items():
             self.inputs[name] = self.graph.input(name, s)
-        self.const_names = set(const_shapes)
         self.output = lower(self.graph, expression, parse(expression, limits), self.inputs)
         self.shape = self.graph.nodes[self.output].shape
         self.lock = threading.RLock()
@@ -109,8 +106,6 @@ class CompileCache:
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        if not isinstance(expression, str):
-            raise InputError("expression must be a string", loc=("body", "expression"))
         compiled = Compiled(expression, shapes, const_shapes, limits)
         with self._lock:
             self._items[key] = compiled

@@ -75,8 +75,7 @@ def _ray_directions(inp: Inputs, entries: list[Entry], rays: np.ndarray
     return out
 
 
-def _univariate(c: Compiled, inp: Inputs, entry: Entry, order: int, limits: Limits
-                ) -> tuple[float, Any]:
+def _univariate(c: Compiled, inp: Inputs, entry: Entry, order: int) -> tuple[float, Any]:
     """Work estimate and a function giving the series of f along ``entry`` (K+1, N|1, *shape).
 
     The function takes an optional exponent per point: the direction is then 2**e (exact), so
@@ -211,7 +210,7 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
             raise InputError("'variable' and 'order' go together", loc=("body",))
         (entry,) = _entries([variable], inp, "variable")
         n = _order(order, "order", limits.max_order, "max_order")
-    work, series = _univariate(c, inp, entry, n, limits)
+    work, series = _univariate(c, inp, entry, n)
 
     def compute() -> Result:
         s, exponent = _derivative_series(series, n)
@@ -330,7 +329,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) 
     n = len(entries)
     if n == 1:
         k = _order(order, "order", limits.max_order, "max_order")
-        work, series = _univariate(c, inp, entries[0], k, limits)
+        work, series = _univariate(c, inp, entries[0], k)
 
         def compute_one() -> Result:
             s = series()

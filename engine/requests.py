@@ -96,6 +96,7 @@ def _points_columns(points: Any, limits: Limits) -> tuple[dict[str, np.ndarray],
         if not points:
             raise InputError("points must hold at least one point", loc=("body", "points"))
         if len(points) > limits.max_batch:
+            # Checked before the rows are read (normalize checks the column form).
             raise LimitError("max_batch", limits.max_batch, len(points), status=413,
                              loc=("body", "points"), what="the number of points")
         first = points[0]
@@ -195,11 +196,11 @@ def parse_label(label: Any, shapes: dict[str, Shape], loc: tuple[Any, ...]
         raise InputError(f"variable '{name}' has no value in the point{hint}", loc=loc)
     idx = tuple(int(i) for i in re.findall(r"-?\d+", m.group(2)))
     shape = shapes[name]
-    if len(idx) != len(shape) or 0 in shape:
-        example = labels(name, shape)[0] if 0 not in shape else f"{name}[0]"
-        if 0 in shape:
-            raise InputError(f"'{name}' has no entries (shape {shape}) to differentiate by",
-                             loc=loc)
+    if 0 in shape:
+        raise InputError(f"'{name}' has no entries (shape {shape}) to differentiate by",
+                         loc=loc)
+    if len(idx) != len(shape):
+        example = labels(name, shape)[0]
         raise InputError(f"'{label}' must name one entry of '{name}' (shape {shape}), "
                          f"e.g. '{example}'", loc=loc)
     for i, n in zip(idx, shape, strict=True):

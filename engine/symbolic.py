@@ -34,8 +34,6 @@ from engine.simplify import Algebra, Scalarizer, tree_sizes
 from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Unary
 from engine.transforms import jvp, vjp
 
-MAX_SYMBOLIC_ORDER = DEFAULT_LIMITS.max_symbolic_order
-
 OPERATIONS = ("gradient", "jacobian", "hessian", "derivative")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -268,4 +266,4 @@ def _map(arr: np.ndarray, table: dict[int, str]) -> np.ndarray:
     return out
 
 
-__all__ = ["MAX_SYMBOLIC_ORDER", "OPERATIONS", "differentiate", "free_names"]
+__all__ = ["OPERATIONS", "differentiate", "free_names"]

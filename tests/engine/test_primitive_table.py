@@ -19,6 +19,7 @@ import pytest
 import engine
 import engine.taylor  # attaches the Taylor rules
 from engine.compiled import Compiled
+from engine.errors import ArityError
 from engine.functions import FUNCTIONS
 from engine.limits import DEFAULT_LIMITS
 from engine.primitives import PRIMITIVES
@@ -70,9 +71,10 @@ def test_the_function_table_documents_each_function() -> None:
 def test_arity_matches_the_table() -> None:
     for name, fn in FUNCTIONS.items():
         args = ", ".join(["x"] * fn.arity)
-        assert engine.evaluate(expression=f"{name}({args})" if name != "where"
-                               else "where(x > 0, x, x)",
-                               point={"x": np.eye(2) + 1.0})["value"] is not None
+        engine.evaluate(expression=f"{name}({args})", point={"x": np.eye(2) + 1.0})
+        wrong = ", ".join(["x"] * (fn.arity + 1))
+        with pytest.raises(ArityError):
+            engine.evaluate(expression=f"{name}({wrong})", point={"x": np.eye(2) + 1.0})
 
 
 def test_the_first_order_cases_use_every_primitive() -> None:

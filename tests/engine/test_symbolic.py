@@ -34,11 +34,11 @@ from engine.errors import (
     NonScalarError,
 )
 from engine.functions import FUNCTIONS
-from engine.limits import Limits
+from engine.limits import DEFAULT_LIMITS, Limits
 from engine.parser import parse
 from engine.printer import latex_name
 from engine.simplify import Algebra
-from engine.symbolic import MAX_SYMBOLIC_ORDER, differentiate, free_names
+from engine.symbolic import differentiate, free_names
 from engine.syntax import Binary, Call, Index, ListLit, Unary
 
 RNG_SEED = 7
@@ -391,7 +391,7 @@ def test_univariate_matches_sympy(expression: str) -> None:
     f, (lo, hi) = SYMPY_CORPUS[expression]
     rng = np.random.default_rng(RNG_SEED)
     points = [{"x": float(rng.uniform(lo, hi))} for _ in range(3)]
-    for order in range(1, MAX_SYMBOLIC_ORDER + 1):
+    for order in range(1, DEFAULT_LIMITS.max_symbolic_order + 1):
         formula = derivative_formula(expression, order)
         ref_expr = sp.diff(f, X, order)
         for point in points:
@@ -447,7 +447,8 @@ ROUND_TRIP: list[tuple[str, tuple[float, float]]] = [
 def test_round_trip_scalar(expression: str, domain: tuple[float, float]) -> None:
     names = [n for n in ("x", "y") if n in free_names(parse(expression))]
     rng = np.random.default_rng(RNG_SEED)
-    orders = [derivative_formula(expression, k) for k in range(MAX_SYMBOLIC_ORDER + 1)]
+    top = DEFAULT_LIMITS.max_symbolic_order
+    orders = [derivative_formula(expression, k) for k in range(top + 1)]
     grad = differentiate(expression=expression, operation="gradient", variables=names)
     hess = differentiate(expression=expression, operation="hessian", variables=names)
     for _ in range(3):
@@ -584,7 +585,7 @@ def test_answer_shapes() -> None:
 def test_order_limit() -> None:
     with pytest.raises(LimitError) as err:
         differentiate(expression="sin(x)", operation="derivative", variable="x",
-                      order=MAX_SYMBOLIC_ORDER + 1)
+                      order=DEFAULT_LIMITS.max_symbolic_order + 1)
     assert err.value.limit == "max_symbolic_order" and err.value.value == 4
     with pytest.raises(LimitError):
         differentiate(expression="sin(x*y)", operation="derivative",
@@ -657,7 +658,7 @@ def size_table() -> list[tuple[str, int, int, int, int, int]]:
     """(function, order, our nodes, our ops, sympy nodes, sympy count_ops) for orders 1–4."""
     rows = []
     for expression, (f, _) in SIZE_CORPUS.items():
-        for order in range(1, MAX_SYMBOLIC_ORDER + 1):
+        for order in range(1, DEFAULT_LIMITS.max_symbolic_order + 1):
             formula = derivative_formula(expression, order)
             ref = sp.diff(f, X, order)
             ours = tree_nodes(formula)
