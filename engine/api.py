@@ -116,8 +116,6 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     n = sum(size_of(inp.shapes[v]) for v in names)
     m = size_of(c.shape)
     _check_result(n * m, "jacobian", limits)
-    columns = [lab for v in names for lab in labels(v, inp.shapes[v])]
-    rows = labels("f", c.shape)
     if n <= m:
         # Forward mode: one tangent direction per input entry, all in one pass.
         plan = c.plan(("jacfwd", names), lambda: [c.output, *c.jvp_nodes((c.output,), names)])
@@ -128,7 +126,7 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
             feeds.update(tangent_feeds)
             value, tan = run(c.graph, plan, feeds, 2)
             jac = np.broadcast_to(tan, (inp.n, n, *c.shape)).reshape(inp.n, n, m)
-            return _jacobian_result(c, inp, value[:, 0], np.swapaxes(jac, 1, 2), rows, columns)
+            return _jacobian_result(c, inp, value[:, 0], np.swapaxes(jac, 1, 2), names)
         return Job(plan.elements * inp.n * max(n, 1), compute)
 
     plan = c.plan(("jacrev", names), lambda: [c.output, *c.vjp_nodes(names)])
@@ -137,16 +135,17 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
         feeds = primal_feeds(c, inp, 2)
         feeds[c.cotangent_input()] = np.eye(m).reshape((1, m, *c.shape))
         value, *blocks = run(c.graph, plan, feeds, 2)
-        return _jacobian_result(c, inp, value[:, 0], _flat_blocks(blocks, inp, m), rows,
-                                columns)
+        return _jacobian_result(c, inp, value[:, 0], _flat_blocks(blocks, inp, m), names)
     return Job(plan.elements * inp.n * m, compute_rev)
 
 
 def _jacobian_result(c: Compiled, inp: Inputs, value: np.ndarray, jac: np.ndarray,
-                     rows: list[str], columns: list[str]) -> Result:
+                     names: tuple[str, ...]) -> Result:
     out = base(c, inp, value)
     out["jacobian"] = jac[0] if inp.batch is None else jac
-    out["rows"], out["columns"] = rows, columns
+    # Labels are built with the answer, not at planning time (on the event loop).
+    out["rows"] = labels("f", c.shape)
+    out["columns"] = [lab for v in names for lab in labels(v, inp.shapes[v])]
     return out
 
 
@@ -300,9 +299,6 @@ def hessian(**request: Any) -> Result:
 
 def jvp(*, tangent: Any = None, **request: Any) -> Result:
     """Value and the directional derivative J·t."""
-    if tangent is None:
-        raise InputError("jvp needs 'tangent': an object mapping variables to arrays",
-                         loc=("body", "tangent"))
     return execute("jvp", tangent=tangent, **request)
 
 
@@ -313,9 +309,6 @@ def vjp(*, cotangent: Any = None, **request: Any) -> Result:
 
 def hvp(*, vector: Any = None, **request: Any) -> Result:
     """Value and the Hessian-vector product H·v per variable (scalar-valued only)."""
-    if vector is None:
-        raise InputError("hvp needs 'vector': an object mapping variables to arrays",
-                         loc=("body", "vector"))
     return execute("hvp", vector=vector, **request)
 
 

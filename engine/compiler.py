@@ -38,7 +38,7 @@ class Lowering:
         stack: list[tuple[Expr, bool]] = [(root, False)]
         while stack:
             e, ready = stack.pop()
-            children = _children(e)
+            children = sub_expressions(e)
             if not ready:
                 stack.append((e, True))
                 stack.extend((c, False) for c in reversed(children))
@@ -168,7 +168,7 @@ class Lowering:
         return P.index(self.g, node, full, tuple(out))
 
 
-def _children(e: Expr) -> tuple[Expr, ...]:
+def sub_expressions(e: Expr) -> tuple[Expr, ...]:
     """The sub-expressions lowered before ``e`` (index entries are literals, read directly)."""
     match e:
         case Unary(operand=x):

@@ -321,8 +321,7 @@ def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
 
 def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) -> Job:
     """Normalized Taylor coefficients ∂^α f / α! for every |α| ≤ order."""
-    entries: list[Entry] = [parse_label(lab, inp.shapes, ("body", "variables"))
-                            for v in inp.variables for lab in labels(v, inp.shapes[v])]
+    entries: list[Entry] = [(v, idx) for v in inp.variables for idx in np.ndindex(*inp.shapes[v])]
     names = [lab for v in inp.variables for lab in labels(v, inp.shapes[v])]
     if not entries:
         raise InputError("taylor needs at least one variable", loc=("body", "variables"))

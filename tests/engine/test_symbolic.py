@@ -27,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
+from engine.compiler import sub_expressions
 from engine.errors import (
     ExpressionError,
     InputError,
@@ -39,7 +40,7 @@ from engine.parser import parse
 from engine.printer import latex_name
 from engine.simplify import Algebra
 from engine.symbolic import differentiate, free_names
-from engine.syntax import Binary, Call, Index, ListLit, Unary
+from engine.syntax import Expr
 
 RNG_SEED = 7
 ROUND_TRIP_RTOL = 1e-12
@@ -91,23 +92,20 @@ def sympy_value(expr: sp.Expr, point: dict[str, float]) -> float:
     return float(sp.N(expr.subs(subs), 30))
 
 
-def tree_nodes(formula: str) -> int:
-    """Parse-tree nodes of a formula: numbers, names, operators, calls, indexing."""
+def _walk(formula: str) -> list[Expr]:
+    """Every parse-tree node of a formula: numbers, names, operators, calls, indexing."""
     stack = [parse(formula, Limits(max_depth=10_000, max_expression_length=10**7))]
-    count = 0
+    out = []
     while stack:
         e = stack.pop()
-        count += 1
-        match e:
-            case Unary(operand=x):
-                stack.append(x)
-            case Binary(left=a, right=b):
-                stack.extend([a, b])
-            case Call(args=args) | ListLit(items=args):
-                stack.extend(args)
-            case Index(target=t):
-                stack.append(t)
-    return count
+        out.append(e)
+        stack.extend(sub_expressions(e))
+    return out
+
+
+def tree_nodes(formula: str) -> int:
+    """Parse-tree nodes of a formula."""
+    return len(_walk(formula))
 
 
 def sympy_nodes(expr: sp.Expr) -> int:
@@ -662,29 +660,10 @@ def size_table() -> list[tuple[str, int, int, int, int, int]]:
             formula = derivative_formula(expression, order)
             ref = sp.diff(f, X, order)
             ours = tree_nodes(formula)
-            leaves = sum(1 for _ in _leaves(formula))
+            leaves = sum(1 for e in _walk(formula) if not sub_expressions(e))
             rows.append((expression, order, ours, ours - leaves, sympy_nodes(ref),
                          int(sp.count_ops(ref))))
     return rows
-
-
-def _leaves(formula: str) -> list[None]:
-    stack = [parse(formula, Limits(max_depth=10_000, max_expression_length=10**7))]
-    out = []
-    while stack:
-        e = stack.pop()
-        match e:
-            case Unary(operand=x):
-                stack.append(x)
-            case Binary(left=a, right=b):
-                stack.extend([a, b])
-            case Call(args=args) | ListLit(items=args):
-                stack.extend(args)
-            case Index(target=t):
-                stack.append(t)
-            case _:
-                out.append(None)
-    return out
 
 
 def test_size_bound() -> None:
