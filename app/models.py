@@ -281,9 +281,15 @@ class FunctionInfo(BaseModel):
 
 
 class FunctionsResponse(BaseModel):
-    """The expression language's functions."""
+    """The expression language's names: functions, built-in constants and module prefixes."""
 
     functions: list[FunctionInfo]
+    constants: dict[str, float] = Field(description="Built-in constants: name → value "
+                                                    "(`pi`, `e`).")
+    modules: list[str] = Field(description="Module prefixes accepted (and dropped) before a "
+                                           "function or constant name, e.g. `np` in `np.sin`.")
+    linalg_modules: list[str] = Field(description="The prefixes that also accept `.linalg.`, "
+                                                  "e.g. `np.linalg.det`.")
 
 
 class LimitInfo(BaseModel):

@@ -14,11 +14,16 @@ from engine.api import (
     taylor,
     vjp,
 )
+from engine.functions import CONSTANTS
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.parser import LINALG_PREFIXES, MODULE_PREFIXES
 from engine.symbolic import differentiate
 
 __all__ = [
+    "CONSTANTS",
     "DEFAULT_LIMITS",
+    "LINALG_PREFIXES",
+    "MODULE_PREFIXES",
     "Limits",
     "derivative",
     "differentiate",

@@ -57,8 +57,10 @@ _INFIX, _PREFIX_POWER = _binding_powers()
 _COMPARISONS = _operators("non-associative")
 _PREFIX_OPS = _operators("prefix")
 
-_MODULES = frozenset({"np", "numpy", "torch", "math", "jnp"})
-_LINALG_MODULES = frozenset({"np", "numpy", "torch", "jnp"})
+MODULE_PREFIXES = frozenset({"np", "numpy", "torch", "math", "jnp"})
+"""Module names accepted (and dropped) before a function or constant: ``np.sin``, ``math.pi``."""
+LINALG_PREFIXES = frozenset({"np", "numpy", "torch", "jnp"})
+"""The module prefixes that also accept ``.linalg.``: ``np.linalg.det``."""
 _KEYWORDS = frozenset({"and", "or", "not", "if", "else", "for", "in", "is"})
 _SNIPPET = 24
 """Longest operand quoted in an implicit-multiplication suggestion."""
@@ -190,7 +192,7 @@ class _Parser:
     def _name(self, tok: Token, depth: int) -> Expr:
         """A name or call; a module prefix (``np.``, ``np.linalg.``, …) is dropped."""
         col = tok.col
-        if tok.text in _MODULES and self.tokens[self.pos].text == ".":
+        if tok.text in MODULE_PREFIXES and self.tokens[self.pos].text == ".":
             tok = self._module_member(tok)
         opening = self.tokens[self.pos]
         if opening.text == "(":
@@ -205,7 +207,7 @@ class _Parser:
         self.pos += 1
         prefix = module.text + "."
         member = tokens[self.pos]
-        if member.text == "linalg" and module.text in _LINALG_MODULES:
+        if member.text == "linalg" and module.text in LINALG_PREFIXES:
             dot = tokens[self.pos + 1]
             if dot.text != ".":
                 raise self._error(f"unexpected {_describe(dot)}", dot,

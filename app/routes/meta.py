@@ -9,14 +9,17 @@ from fastapi.responses import PlainTextResponse, Response
 import engine
 from app import observability
 from app.models import FunctionsResponse, Health, LimitsResponse
+from engine import CONSTANTS, LINALG_PREFIXES, MODULE_PREFIXES
 
 router = APIRouter(tags=["meta"])
 
 
 @router.get("/v1/functions", response_model=FunctionsResponse, summary="The language")
 async def functions() -> dict[str, Any]:
-    """Every built-in function: arity, domain and the derivative convention at kinks."""
-    return {"functions": engine.functions_table()}
+    """Every built-in function (arity, domain, the derivative convention at kinks), the built-in
+    constants and the module prefixes (`np.`, `torch.`, …) a name may carry."""
+    return {"functions": engine.functions_table(), "constants": dict(CONSTANTS),
+            "modules": sorted(MODULE_PREFIXES), "linalg_modules": sorted(LINALG_PREFIXES)}
 
 
 @router.get("/v1/limits", response_model=LimitsResponse, summary="The limits")

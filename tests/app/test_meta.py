@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import fields
@@ -32,6 +33,35 @@ async def test_functions(client: httpx.AsyncClient) -> None:
     assert all(entry.keys() == {"name", "arity", "domain", "derivative_at_kinks", "description"}
                for entry in table.values())
     assert "0" in table["abs"]["derivative_at_kinks"]
+
+
+async def test_functions_lists_constants_and_module_prefixes(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/v1/functions")).json()
+    assert body["constants"] == {"pi": math.pi, "e": math.e}
+    assert {"np", "numpy", "torch", "math", "jnp"} <= set(body["modules"])
+    assert set(body["linalg_modules"]) < set(body["modules"])
+    assert "math" not in body["linalg_modules"]  # Python's math module has no linalg
+
+
+async def test_every_listed_prefix_parses(client: httpx.AsyncClient) -> None:
+    """The lists are what the parser accepts: each prefix works, and `.linalg.` exactly where
+    the list says."""
+    body = (await client.get("/v1/functions")).json()
+    for module in body["modules"]:
+        answer = await client.post("/v1/evaluate", json={
+            "expression": f"{module}.sin(x) + {module}.pi", "point": {"x": 0.5}})
+        assert answer.status_code == 200, module
+        assert answer.json()["value"] == pytest.approx(math.sin(0.5) + math.pi, rel=1e-15)
+        answer = await client.post("/v1/evaluate", json={
+            "expression": f"{module}.linalg.det(M)", "point": {"M": [[2, 1], [1, 3]]}})
+        if module in body["linalg_modules"]:
+            assert answer.status_code == 200, module
+            assert answer.json()["value"] == pytest.approx(5, rel=1e-15)
+        else:
+            assert answer.status_code == 422, module
+    answer = await client.post("/v1/evaluate", json={"expression": "scipy.sin(x)",
+                                                      "point": {"x": 1}})
+    assert answer.status_code == 422
 
 
 async def test_limits(make_client: Callable[..., httpx.AsyncClient]) -> None:
