@@ -2,11 +2,11 @@
 
 ``Client``/``AsyncClient`` have one method per operation, take numpy arrays and give them back
 (big arrays travel base64-encoded), raise :class:`DiffapiError` for problem answers, and retry
-503s. ``minimize_problem`` and ``ipopt_problem`` hand a model written as text to
+503s. ``minimize_problem`` and ``IpoptProblem`` hand a model written as text to
 ``scipy.optimize.minimize`` or cyipopt.
 """
 
-from diffapi_client.adapters import IpoptProblem, MinimizeProblem, ipopt_problem, minimize_problem
+from diffapi_client.adapters import IpoptProblem, MinimizeProblem, minimize_problem
 from diffapi_client.answers import Answer, SparseAnswer
 from diffapi_client.arrays import decode_array, encode_array
 from diffapi_client.client import AsyncClient, Client
@@ -25,6 +25,5 @@ __all__ = [
     "Structure",
     "decode_array",
     "encode_array",
-    "ipopt_problem",
     "minimize_problem",
 ]

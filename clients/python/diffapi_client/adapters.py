@@ -86,10 +86,28 @@ def minimize_problem(client: Client, objective: str, x0: Sequence[float] | np.nd
 
 
 class IpoptProblem:
-    """The callbacks cyipopt's ``Problem(problem_obj=...)`` calls, answered by the service."""
+    """A model written as text, as the callbacks cyipopt's ``Problem(problem_obj=...)`` calls.
 
-    def __init__(self, oracle: NlpOracle) -> None:
-        self.oracle = oracle
+    ``IpoptProblem(client, "x[0]*x[1]", 2, constraints=["x[0] + x[1]"]).problem(lb=..., ub=...,
+    cl=..., cu=...).solve(x0)``; ``iterations`` is Ipopt's last iteration count and
+    ``oracle.calls`` the number of service calls.
+    """
+
+    def __init__(self, client: Client, objective: str, n: int, *,
+                 constraints: str | Sequence[str] | None = None, variable: str = "x",
+                 constants: Mapping[str, Any] | None = None) -> None:
+        self.oracle = NlpOracle(client, objective, n, constraints=constraints,
+                                variable=variable, constants=constants)
+        self.iterations = 0
+
+    def problem(self, lb: Sequence[float] | None = None, ub: Sequence[float] | None = None,
+                cl: Sequence[float] | None = None, cu: Sequence[float] | None = None) -> Any:
+        """The ``cyipopt.Problem`` with these variable (lb, ub) and constraint (cl, cu) bounds."""
+        import cyipopt
+
+        m = self.oracle.structure.m
+        return cyipopt.Problem(n=self.oracle.n, m=m, problem_obj=self, lb=lb, ub=ub,
+                               cl=cl if m else None, cu=cu if m else None)
 
     def objective(self, x: np.ndarray) -> float:
         """f(x)."""
@@ -121,18 +139,7 @@ class IpoptProblem:
         s = self.oracle.structure
         return s.hessian_rows, s.hessian_cols
 
-
-def ipopt_problem(client: Client, objective: str, n: int, *,
-                  constraints: str | Sequence[str] | None = None,
-                  lb: Sequence[float] | None = None, ub: Sequence[float] | None = None,
-                  cl: Sequence[float] | None = None, cu: Sequence[float] | None = None,
-                  variable: str = "x", constants: Mapping[str, Any] | None = None) -> Any:
-    """A ``cyipopt.Problem`` over n variables whose derivatives come from the service; solve
-    it with ``problem.solve(x0)``."""
-    import cyipopt
-
-    oracle = NlpOracle(client, objective, n, constraints=constraints, variable=variable,
-                       constants=constants)
-    m = oracle.structure.m
-    return cyipopt.Problem(n=n, m=m, problem_obj=IpoptProblem(oracle), lb=lb, ub=ub,
-                           cl=cl if m else None, cu=cu if m else None)
+    def intermediate(self, alg_mod: int, iter_count: int, *args: Any) -> bool:
+        """Ipopt's per-iteration callback: records the iteration count, never stops."""
+        self.iterations = iter_count
+        return True
