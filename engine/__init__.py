@@ -11,6 +11,7 @@ from engine.api import (
     jacobian,
     jvp,
     plan,
+    sparsity,
     taylor,
     vjp,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "jacobian",
     "jvp",
     "plan",
+    "sparsity",
     "taylor",
     "vjp",
 ]
