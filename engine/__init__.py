@@ -11,6 +11,7 @@ from engine.api import (
     jacobian,
     jvp,
     plan,
+    sparsity,
     taylor,
     vjp,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "jacobian",
     "jvp",
     "plan",
+    "sparsity",
     "taylor",
     "vjp",
 ]

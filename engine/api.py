@@ -29,6 +29,7 @@ from engine.jobs import (
 )
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import Inputs, labels, to_array
+from engine.sparse import plan_sparsity, sparse_planner
 from engine.symbolic import OPERATIONS as SYMBOLIC_OPERATIONS
 from engine.symbolic import differentiate
 
@@ -51,7 +52,8 @@ def _check_result(elements: int, field: str, limits: Limits) -> None:
     """Refuse a Jacobian or Hessian too big to answer before building it."""
     if elements > limits.max_tensor_elements:
         raise LimitError("max_tensor_elements", limits.max_tensor_elements, elements,
-                         what=f"the {field} (entries per point)")
+                         what=f"the dense {field} (entries per point; \"sparse\": true "
+                              f"answers only its structural nonzeros)")
 
 
 def _per_variable(values: list[np.ndarray], variables: list[str], inp: Inputs
@@ -235,8 +237,10 @@ def _plan_hvp(c: Compiled, inp: Inputs, limits: Limits, vector: Any) -> Job:
 # ---------------------------------------------------------------- warnings and entry points
 
 PLANNERS: dict[str, Callable[..., Job]] = {
-    "evaluate": _plan_evaluate, "gradient": _plan_gradient, "jacobian": _plan_jacobian,
-    "hessian": _plan_hessian, "jvp": _plan_jvp, "vjp": _plan_vjp, "hvp": _plan_hvp,
+    "evaluate": _plan_evaluate, "gradient": _plan_gradient,
+    "jacobian": sparse_planner("jacobian", _plan_jacobian),
+    "hessian": sparse_planner("hessian", _plan_hessian),
+    "jvp": _plan_jvp, "vjp": _plan_vjp, "hvp": _plan_hvp,
     "derivative": plan_derivative, "taylor": plan_taylor,
 }
 
@@ -249,6 +253,10 @@ def plan(operation: str, *, expression: Any, point: Any = None, points: Any = No
     With ``symbolic`` (gradient, jacobian, hessian, derivative) the answer also carries the
     derivative as ``formulas`` and ``latex``.
     """
+    if operation == "sparsity":
+        return plan_sparsity(expression=expression, point=point, points=points,
+                             constants=constants,
+                             variables=variables, limits=limits, **extra)
     planner = PLANNERS.get(operation)
     if planner is None:
         raise InputError(f"unknown operation '{operation}'", loc=("path",))
@@ -321,6 +329,11 @@ def derivative(**request: Any) -> Result:
 def taylor(**request: Any) -> Result:
     """Normalized Taylor coefficients ∂^α f / α! of total degree ≤ ``order``."""
     return execute("taylor", **request)
+
+
+def sparsity(**request: Any) -> Result:
+    """The structural pattern of a ``jacobian`` or ``hessian`` (``of``), with its coloring."""
+    return execute("sparsity", **request)
 
 
 def functions_table() -> list[dict[str, Any]]:

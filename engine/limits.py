@@ -28,6 +28,9 @@ class Limits:
     """Total order of a mixed partial or multivariate Taylor expansion."""
     max_coefficients: int = 10_000
     """Taylor coefficients (multi-indices) or interpolation rays in one request."""
+    max_sparse_entries: int = 10_000_000
+    """Stored entries of a sparse Jacobian or Hessian answer (batch included) and of any
+    structural pattern built to find it."""
     max_work: float = 2e9
     """Work estimate (element operations) of one request."""
     max_symbolic_order: int = 4
