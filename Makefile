@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+$(DEV_STAMP): pyproject.toml clients/python/pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]' -e clients/python
 	touch $@ $(STAMP)
 
 serve: $(STAMP)
