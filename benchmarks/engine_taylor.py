@@ -1,4 +1,4 @@
-"""Issue 3 benchmarks: higher-order derivatives by Taylor mode against nested
+"""Benchmarks: higher-order derivatives by Taylor mode against nested
 ``torch.autograd.grad(create_graph=True)``, plus an accuracy table against exact values."""
 
 from __future__ import annotations

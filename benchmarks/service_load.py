@@ -1,4 +1,4 @@
-"""Issue 4 benchmarks: the service under a real load generator (Debian ``wrk``, ``hey`` as a
+"""Benchmarks: the service under a real load generator (Debian ``wrk``, ``hey`` as a
 cross-check) on 127.0.0.1, and a 10^5-point batch gradient end to end.
 
 4.1  requests/s and p50/p99 latency of the seed gradient request (``POST /v1/gradient``) and of

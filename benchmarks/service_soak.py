@@ -1,4 +1,4 @@
-"""Issue 5 benchmarks: mixed load with hostile requests, memory over time, and a worker killed
+"""Benchmarks: mixed load with hostile requests, memory over time, and a worker killed
 mid-load — against a real ``diffapi serve --workers 2`` on 127.0.0.1.
 
 5.1  soak: 64 concurrent clients (one asyncio httpx client and connection each, closed loop)

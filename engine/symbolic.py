@@ -1,4 +1,4 @@
-"""Symbolic derivatives: the formula, not only the number (issue 7).
+"""Symbolic derivatives: the formula, not only the number.
 
 :func:`differentiate` builds the derivative with the engine's own graph transforms — reverse
 mode seeded with the constant 1 for gradients, forward mode with constant one-hot tangents for
