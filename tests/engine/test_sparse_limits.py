@@ -1,0 +1,83 @@
+"""Limits of sparse answers: stored entries (nnz × points) and the compressed work (colors ×
+graph × points) are refused before any evaluation, naming the limit; the dense path keeps its
+own limit and points at ``"sparse": true``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import engine
+import engine.sparse.coloring as coloring
+import engine.sparse.compressed as compressed
+from engine.errors import InputError, LimitError
+from engine.limits import Limits
+
+ROSENBROCK = "sum(100*(x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)"
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the compressed pass runs."""
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("evaluated before the limits were checked")
+    monkeypatch.setattr(compressed, "run", refuse)
+
+
+def test_stored_entries_count_the_batch(no_evaluation: None) -> None:
+    # 2998 entries per point fit; 10 points store 29980 > 20000.
+    limits = Limits(max_sparse_entries=20_000)
+    xs = np.ones((10, 1000))
+    with pytest.raises(LimitError) as err:
+        engine.hessian(expression=ROSENBROCK, points={"x": xs}, sparse=True, limits=limits)
+    assert err.value.limit == "max_sparse_entries" and err.value.actual == 29_980
+    assert "nnz × points" in err.value.detail
+
+
+def test_pattern_over_the_limit_is_refused_before_coloring(
+        no_evaluation: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("colored a pattern over the limit")
+    monkeypatch.setattr(compressed, "color_columns", refuse)
+    monkeypatch.setattr(coloring, "color_columns", refuse)
+    with pytest.raises(LimitError) as err:
+        engine.hessian(expression=ROSENBROCK, point={"x": np.ones(1000)}, sparse=True,
+                       limits=Limits(max_sparse_entries=1000))
+    assert err.value.limit == "max_sparse_entries"
+
+
+def test_compressed_work_counts_colors_and_points(no_evaluation: None) -> None:
+    one = engine.plan("hessian", expression=ROSENBROCK, point={"x": np.ones(1000)}, sparse=True)
+    four = engine.plan("hessian", expression=ROSENBROCK, points={"x": np.ones((4, 1000))},
+                       sparse=True)
+    assert four.work == pytest.approx(4 * one.work)
+    # Three colors: the work is three passes' worth, not one and not n.
+    jvp = engine.plan("hvp", expression=ROSENBROCK, point={"x": np.ones(1000)},
+                      vector={"x": np.ones(1000)})
+    assert 2 * jvp.work < one.work < 10 * jvp.work
+    with pytest.raises(LimitError) as err:
+        engine.hessian(expression=ROSENBROCK, points={"x": np.ones((4, 1000))}, sparse=True,
+                       limits=Limits(max_work=four.work / 2))
+    assert err.value.limit == "max_work"
+
+
+def test_dense_over_the_limit_suggests_sparse() -> None:
+    with pytest.raises(LimitError) as err:
+        engine.hessian(expression=ROSENBROCK, point={"x": np.ones(1001)})
+    assert err.value.limit == "max_tensor_elements"
+    assert '"sparse": true' in err.value.detail
+    out = engine.hessian(expression=ROSENBROCK, point={"x": np.ones(1001)}, sparse=True)
+    assert out["hessian"]["nnz"] == 2998 + 3
+
+
+def test_triangle_needs_sparse_hessian() -> None:
+    with pytest.raises(InputError, match="sparse"):
+        engine.hessian(expression="x[0]*x[1]", point={"x": [1.0, 2.0]}, triangle="lower")
+    with pytest.raises(InputError, match="hessian"):
+        engine.jacobian(expression="x*2", point={"x": [1.0, 2.0]}, sparse=True,
+                        triangle="lower")
+    with pytest.raises(InputError, match="triangle must be one of"):
+        engine.hessian(expression="x[0]*x[1]", point={"x": [1.0, 2.0]}, sparse=True,
+                       triangle="upper")
