@@ -2,8 +2,9 @@
 
 A column coloring of a pattern P is *distance-2*: two columns that share a row get different
 colors, so one product with the seed matrix (one direction per color) recovers every nonzero
-directly. For a symmetric Hessian pattern the same coloring of H is a star coloring (every path
-on four vertices sees at least three colors), recovered directly as well.
+directly. A symmetric Hessian needs less: a star coloring (every path on four vertices sees at
+least three colors, engine.sparse.star), recovered directly from one side of each entry or the
+other; a distance-2 coloring is one, and a star coloring of its own often uses fewer colors.
 
 The conflict graph is built with sparse products (PᵀP) and colored by igraph's greedy
 heuristics (C implementations; we run "colored neighbors" and DSATUR and keep the coloring with
@@ -15,6 +16,12 @@ from __future__ import annotations
 import igraph
 import numpy as np
 import scipy.sparse as sp
+
+from engine.sparse.star import off_diagonal, star_coloring
+
+STAR_WORK = 3e7
+"""Largest Σ deg² (over the Hessian's graph) for which the greedy star coloring runs: it is a
+Python loop (about 10^7 steps a second), tried only where it may save colors."""
 
 
 def _greedy(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -46,3 +53,18 @@ def color_rows(pattern: sp.csr_matrix) -> np.ndarray:
 def count(colors: np.ndarray, pattern: sp.csr_matrix) -> int:
     """Colors used (0 for an empty pattern: nothing needs evaluating)."""
     return int(colors.max()) + 1 if pattern.nnz and len(colors) else 0
+
+
+def color_symmetric(pattern: sp.csr_matrix) -> np.ndarray:
+    """A star coloring of a symmetric pattern: the fewer colors of a distance-2 coloring (C
+    heuristics) and the greedy star coloring in natural order (good for banded and grid
+    patterns), the latter skipped where it cannot win (three colors are needed by any graph
+    with a path on four vertices) or would cost over ``STAR_WORK``."""
+    best = color_columns(pattern)
+    if count(best, pattern) <= 3:
+        return best
+    adj = off_diagonal(pattern)
+    if float(np.square(np.diff(adj.indptr), dtype=np.float64).sum()) > STAR_WORK:
+        return best
+    star = star_coloring(adj, np.arange(adj.shape[0]))
+    return star if star.max() < best.max() else best

@@ -4,7 +4,8 @@ compressed evaluation through the engine's batched passes, decompression to COO.
 A Jacobian costs one forward pass with ``colors`` tangent directions (or one reverse pass with
 ``colors`` cotangents when a row coloring needs fewer); a Hessian one forward-over-reverse pass
 with ``colors`` directions. Direction c is the sum of the unit vectors of the columns of color
-c, so entry (i, j) is read at (direction color(j), row i).
+c, so a Jacobian's entry (i, j) is read at (direction color(j), row i); a Hessian's (star
+coloring) there or at (direction color(i), row j), whichever holds it alone.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from engine.graph import size_of
 from engine.jobs import Job, Result, base, prepare, primal_feeds, require_scalar
 from engine.limits import Limits
 from engine.requests import Inputs
-from engine.sparse.coloring import color_columns, color_rows, count
+from engine.sparse.coloring import color_columns, color_rows, color_symmetric, count
 from engine.sparse.pattern import coo, detect, fingerprint
+from engine.sparse.star import star_gather
 
 TRIANGLES = ("full", "lower")
 
@@ -77,12 +79,16 @@ def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> Sparsity:
         matrix = pattern.hessian if kind == "hessian" else pattern.jacobian
         assert matrix is not None
         rows, cols = coo(matrix)
+        if kind == "hessian":
+            coloring = color_symmetric(matrix)
+            gather = star_gather(rows, cols, coloring, n)
+            return Sparsity(matrix.shape, rows, cols, count(coloring, matrix), coloring,
+                            False, gather)
         coloring = color_columns(matrix)
         colors, reverse = count(coloring, matrix), False
-        if kind == "jacobian":
-            by_row = color_rows(matrix)
-            if count(by_row, matrix) < colors:
-                coloring, colors, reverse = by_row, count(by_row, matrix), True
+        by_row = color_rows(matrix)
+        if count(by_row, matrix) < colors:
+            coloring, colors, reverse = by_row, count(by_row, matrix), True
         m = matrix.shape[0]
         gather = (coloring[rows] * n + cols) if reverse else (coloring[cols] * m + rows)
         return Sparsity(matrix.shape, rows, cols, colors, coloring, reverse, gather)
