@@ -121,6 +121,23 @@ class DifferentiableRequest(ExpressionRequest):
                                               "to `max_symbolic_order`).")
 
 
+class JacobianRequest(DifferentiableRequest):
+    """A Jacobian, dense or in sparse coordinate form."""
+
+    sparse: bool = Field(False, description="Answer the matrix in coordinate form (`format`: "
+                                            "`coo`): only its structural nonzeros, found from "
+                                            "the expression and evaluated in `colors` "
+                                            "compressed directions (API.md §6).")
+
+
+class HessianRequest(JacobianRequest):
+    """A Hessian, dense or in sparse coordinate form."""
+
+    triangle: Literal["full", "lower"] | None = Field(
+        None, description='With `"sparse": true`: `lower` keeps only the entries with row ≥ '
+                          'col (what Ipopt expects); default `full`.')
+
+
 class DerivativeRequest(DifferentiableRequest):
     """``d^n f/dx^n`` (``variable`` + ``order``) or a mixed partial (``wrt``)."""
 
@@ -181,6 +198,21 @@ class Formulas(BaseModel):
     latex: Formula | None = Field(None, description="The same formulas in LaTeX.")
 
 
+class SparseMatrix(BaseModel):
+    """A sparse Jacobian or Hessian in coordinate form (API.md §6)."""
+
+    format: Literal["coo"]
+    shape: list[int] = Field(description="[rows, columns] of the full matrix.")
+    rows: list[int] = Field(description="0-based row of each stored entry, sorted by "
+                                        "(row, col).")
+    cols: list[int] = Field(description="0-based column of each stored entry.")
+    values: Result = Field(description="[nnz] entries, or [N, nnz] for a batch: one pattern "
+                                       "for every point (an entry zero only at a point stays, "
+                                       "as 0).")
+    nnz: int = Field(description="Stored entries per point.")
+    colors: int = Field(description="Compressed directions evaluated to find them.")
+
+
 class GradientResponse(EvaluateResponse, Formulas):
     """The gradient of a scalar-valued expression."""
 
@@ -191,18 +223,23 @@ class GradientResponse(EvaluateResponse, Formulas):
 class JacobianResponse(EvaluateResponse, Formulas):
     """The Jacobian matrix."""
 
-    jacobian: Result = Field(description="Rows: outputs flattened (C order); columns: variables "
-                                         "flattened in `variables` order.")
-    rows: list[str] = Field(description="A label per row, e.g. `f[0]`.")
-    columns: list[str] = Field(description="A label per column, e.g. `v[1]`.")
+    jacobian: Result | SparseMatrix = Field(
+        description="Rows: outputs flattened (C order); columns: variables flattened in "
+                    "`variables` order. With `sparse`: the coordinate form.")
+    rows: list[str] | None = Field(None, description="A label per row, e.g. `f[0]` (not with "
+                                                     "`sparse`).")
+    columns: list[str] | None = Field(None, description="A label per column, e.g. `v[1]` (not "
+                                                        "with `sparse`).")
 
 
 class HessianResponse(EvaluateResponse, Formulas):
     """The Hessian matrix of a scalar-valued expression."""
 
     gradient: Result = Field(description="The gradient, flat, aligned with `columns`.")
-    hessian: Result = Field(description="n × n, aligned with `columns`.")
-    columns: list[str] = Field(description="A label per variable entry, e.g. `x`, `v[0]`.")
+    hessian: Result | SparseMatrix = Field(
+        description="n × n, aligned with `columns`. With `sparse`: the coordinate form.")
+    columns: list[str] | None = Field(None, description="A label per variable entry, e.g. `x`, "
+                                                        "`v[0]` (not with `sparse`).")
 
 
 class DerivativeResponse(EvaluateResponse, Formulas):
@@ -268,6 +305,46 @@ class DifferentiateResponse(BaseModel):
 
     formulas: Formula = Field(description="In the expression language; each parses back.")
     latex: Formula = Field(description="The same in LaTeX.")
+
+
+class SparsityRequest(BaseModel):
+    """The structural pattern of a Jacobian or Hessian, without values."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    expression: str = Field(description="The function, in the expression language.")
+    of: Literal["jacobian", "hessian"] = Field(alias="operation",
+                                               description="Which matrix's pattern.")
+    point: dict[str, TensorInput] | None = Field(
+        None, description="Variable name → value (only its shape matters: the pattern is the "
+                          "same at every point).")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description='Instead of `point`, variable name → shape (`[]` for a scalar), '
+                          'e.g. `{"x": [1000]}`.')
+    constants: dict[str, TensorInput] | None = Field(
+        None, description="Named parameters that are not differentiated; their zero entries "
+                          "shape the pattern (a constant matrix in `A @ x`).")
+    variables: list[str] | None = Field(
+        None, description="The variables, in this order; default: the keys of `point` or "
+                          "`shapes`.")
+
+
+class SparsityResponse(BaseModel):
+    """A structural pattern and its coloring."""
+
+    operation: Literal["jacobian", "hessian"]
+    shape: list[int] = Field(description="[rows, columns] of the full matrix.")
+    rows: list[int] = Field(description="0-based row of each structural nonzero, sorted by "
+                                        "(row, col).")
+    cols: list[int] = Field(description="0-based column of each structural nonzero.")
+    nnz: int
+    colors: int = Field(description="Compressed directions a sparse answer evaluates.")
+    coloring: list[int] = Field(description="The color of each column (of each row when "
+                                            "`coloring_of` is `rows`).")
+    coloring_of: Literal["columns", "rows"] = Field(
+        description="`rows`: a Jacobian evaluated by reverse mode, one cotangent per color.")
+    variables: list[str]
+    warnings: list[str]
 
 
 class FunctionInfo(BaseModel):
@@ -337,6 +414,7 @@ class Problem(BaseModel):
 
 _A = [[2, 1, 0], [0, 3, 1]]
 _F = "x**3 * y**2 + sin(x*y)"
+_ROSENBROCK = "sum(100*(x[1:] - x[:-1]**2)**2 + (1 - x[:-1])**2)"
 
 EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "evaluate": {
@@ -361,6 +439,15 @@ EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "hessian": {
         "mixed": {"summary": f"{_F} at (1, 2)",
                   "value": {"expression": _F, "point": {"x": 1, "y": 2}}},
+        "sparse": {"summary": "The Rosenbrock Hessian in coordinate form: 13 entries, 3 colors",
+                   "value": {"expression": _ROSENBROCK, "point": {"x": [1, 2, 3, 4, 5]},
+                             "sparse": True, "triangle": "full"}},
+    },
+    "sparsity": {
+        "hessian": {"summary": "The Rosenbrock Hessian's pattern for n = 1000: tridiagonal, "
+                               "2998 entries, 3 colors",
+                    "value": {"expression": _ROSENBROCK, "operation": "hessian",
+                              "shapes": {"x": [1000]}}},
     },
     "derivative": {
         "fifth": {"summary": "d⁵/dt⁵ sin(t**3) at t = 1 → 24.49392050872576",

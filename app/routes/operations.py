@@ -24,8 +24,8 @@ router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
 EvaluateBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["evaluate"])]
 GradientBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["gradient"])]
-JacobianBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["jacobian"])]
-HessianBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["hessian"])]
+JacobianBody = Annotated[m.JacobianRequest, Body(openapi_examples=EXAMPLES["jacobian"])]
+HessianBody = Annotated[m.HessianRequest, Body(openapi_examples=EXAMPLES["hessian"])]
 DerivativeBody = Annotated[m.DerivativeRequest, Body(openapi_examples=EXAMPLES["derivative"])]
 TaylorBody = Annotated[m.TaylorRequest, Body(openapi_examples=EXAMPLES["taylor"])]
 JvpBody = Annotated[m.JvpRequest, Body(openapi_examples=EXAMPLES["jvp"])]
@@ -54,13 +54,15 @@ async def gradient(body: GradientBody, request: Request) -> Response:
 
 @router.post("/jacobian", response_model=m.JacobianResponse, summary="Jacobian")
 async def jacobian(body: JacobianBody, request: Request) -> Response:
-    """The Jacobian: outputs flattened (C order) × variables flattened in `variables` order."""
+    """The Jacobian: outputs flattened (C order) × variables flattened in `variables` order;
+    with `"sparse": true` only its structural nonzeros, in coordinate form."""
     return await _run(request, "jacobian", body)
 
 
 @router.post("/hessian", response_model=m.HessianResponse, summary="Hessian")
 async def hessian(body: HessianBody, request: Request) -> Response:
-    """The gradient and Hessian of a scalar-valued expression, over the flattened variables."""
+    """The gradient and Hessian of a scalar-valued expression, over the flattened variables;
+    with `"sparse": true` only the Hessian's structural nonzeros, in coordinate form."""
     return await _run(request, "hessian", body)
 
 

@@ -14,7 +14,7 @@ from app.main import app
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 OPERATIONS = ["evaluate", "gradient", "jacobian", "hessian", "derivative", "taylor", "jvp",
-              "vjp", "hvp"]
+              "vjp", "hvp", "sparsity"]
 
 
 def test_checked_in_spec_is_current() -> None:
