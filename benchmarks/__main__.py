@@ -1,8 +1,8 @@
 """``python -m benchmarks [--quick] [--profile] [--list] [FILTER ...]``.
 
-FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
-``soak``) or part of a name (``rosenbrock``, ``cold``); ``all`` selects everything. Without a
-filter the engine benchmarks run; the service ones (``service``: issue 4, wrk/hey load;
+FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``sparse``,
+``service``, ``soak``) or part of a name (``rosenbrock``, ``cold``); ``all`` selects everything.
+Without a filter the engine benchmarks run; the service ones (``service``: issue 4, wrk/hey load;
 ``soak``: issue 5, mixed load, memory, worker kill) start real servers on 127.0.0.1, take
 minutes and run only when a filter names them. Prints a PASS/FAIL line per target as it goes,
 then a markdown summary. Always exits 0 when the benchmarks ran (a missed target is a finding,
@@ -19,7 +19,7 @@ from time import perf_counter
 
 import numpy as np
 
-from benchmarks import engine_first_order, engine_taylor
+from benchmarks import engine_first_order, engine_sparse, engine_taylor
 from benchmarks.harness import (
     REGISTRY,
     Config,
@@ -40,7 +40,7 @@ else:
     SERVICE_GROUPS = (service_load, service_soak)
     SERVICE_MISSING = ""
 
-GROUPS = (engine_first_order, engine_taylor, *SERVICE_GROUPS)
+GROUPS = (engine_first_order, engine_taylor, engine_sparse, *SERVICE_GROUPS)
 """The modules whose import registers the benchmarks (issues 2, 3, 4 and 5)."""
 
 
