@@ -9,6 +9,7 @@ other; a distance-2 coloring is one, and a star coloring of its own often uses f
 The conflict graph is built with sparse products (PᵀP) and colored by igraph's greedy
 heuristics (C implementations; we run "colored neighbors" and DSATUR and keep the coloring with
 fewer colors): a Python loop over 10^5 vertices would cost more than the whole evaluation.
+Building PᵀP costs Σ (row nnz)² (a dense row makes it n²), so that is bounded before it starts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import igraph
 import numpy as np
 import scipy.sparse as sp
 
+from engine.errors import LimitError
 from engine.sparse.star import off_diagonal, star_coloring
+
+CONFLICT_FACTOR = 4
+"""The conflict graph PᵀP may cost up to this many times ``max_sparse_entries`` (Σ row nnz²,
+which counts its entries before duplicates merge)."""
 
 STAR_WORK = 3e7
 """Largest Σ deg² (over the Hessian's graph) for which the greedy star coloring runs: it is a
@@ -45,6 +51,35 @@ def color_columns(pattern: sp.csr_matrix) -> np.ndarray:
     return _greedy(pattern.shape[1], conflicts.row, conflicts.col)
 
 
+def conflict_work(pattern: sp.csr_matrix) -> float:
+    """Σ (row nnz)²: the products, and the most entries, of PᵀP for a column coloring."""
+    return float(np.square(np.diff(pattern.indptr), dtype=np.float64).sum())
+
+
+def _refuse(work: float, limit: int) -> LimitError:
+    return LimitError("max_sparse_entries", limit, work / CONFLICT_FACTOR,
+                      what=f"the conflict graph of this pattern's coloring (Σ row nnz² / "
+                           f"{CONFLICT_FACTOR}: a row or column on many entries)")
+
+
+def color_jacobian(pattern: sp.csr_matrix, limit: int) -> tuple[np.ndarray, bool]:
+    """The distance-2 coloring with fewer colors, of columns (forward mode) or of rows
+    (``True``: reverse mode), among those whose conflict graph fits ``CONFLICT_FACTOR ×
+    limit``."""
+    transposed = sp.csr_matrix(pattern.T)
+    works = conflict_work(pattern), conflict_work(transposed)
+    bound = CONFLICT_FACTOR * limit
+    if min(works) > bound:
+        raise _refuse(min(works), limit)
+    by_col = color_columns(pattern) if works[0] <= bound else None
+    by_row = color_columns(transposed) if works[1] <= bound else None
+    if by_col is None or (by_row is not None and count(by_row, pattern) < count(by_col,
+                                                                                 pattern)):
+        assert by_row is not None
+        return by_row, True
+    return by_col, False
+
+
 def color_rows(pattern: sp.csr_matrix) -> np.ndarray:
     """A distance-2 row coloring: rows sharing a column differ in color (for reverse mode)."""
     return color_columns(sp.csr_matrix(pattern.T))
@@ -55,11 +90,15 @@ def count(colors: np.ndarray, pattern: sp.csr_matrix) -> int:
     return int(colors.max()) + 1 if pattern.nnz and len(colors) else 0
 
 
-def color_symmetric(pattern: sp.csr_matrix) -> np.ndarray:
+def color_symmetric(pattern: sp.csr_matrix, limit: float = np.inf) -> np.ndarray:
     """A star coloring of a symmetric pattern: the fewer colors of a distance-2 coloring (C
     heuristics) and the greedy star coloring in natural order (good for banded and grid
     patterns), the latter skipped where it cannot win (three colors are needed by any graph
-    with a path on four vertices) or would cost over ``STAR_WORK``."""
+    with a path on four vertices) or would cost over ``STAR_WORK``. Refused (LimitError) when
+    the conflict graph would cost over ``CONFLICT_FACTOR × limit``."""
+    work = conflict_work(pattern)
+    if work > CONFLICT_FACTOR * limit:
+        raise _refuse(work, int(limit))
     best = color_columns(pattern)
     if count(best, pattern) <= 3:
         return best

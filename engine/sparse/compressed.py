@@ -22,7 +22,7 @@ from engine.graph import size_of
 from engine.jobs import Job, Result, base, prepare, primal_feeds, require_scalar
 from engine.limits import Limits
 from engine.requests import Inputs
-from engine.sparse.coloring import color_columns, color_rows, color_symmetric, count
+from engine.sparse.coloring import color_jacobian, color_symmetric, count
 from engine.sparse.pattern import coo, detect, fingerprint
 from engine.sparse.star import star_gather
 
@@ -80,15 +80,12 @@ def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> Sparsity:
         assert matrix is not None
         rows, cols = coo(matrix)
         if kind == "hessian":
-            coloring = color_symmetric(matrix)
+            coloring = color_symmetric(matrix, limits.max_sparse_entries)
             gather = star_gather(rows, cols, coloring, n)
             return Sparsity(matrix.shape, rows, cols, count(coloring, matrix), coloring,
                             False, gather)
-        coloring = color_columns(matrix)
-        colors, reverse = count(coloring, matrix), False
-        by_row = color_rows(matrix)
-        if count(by_row, matrix) < colors:
-            coloring, colors, reverse = by_row, count(by_row, matrix), True
+        coloring, reverse = color_jacobian(matrix, limits.max_sparse_entries)
+        colors = count(coloring, matrix)
         m = matrix.shape[0]
         gather = (coloring[rows] * n + cols) if reverse else (coloring[cols] * m + rows)
         return Sparsity(matrix.shape, rows, cols, colors, coloring, reverse, gather)

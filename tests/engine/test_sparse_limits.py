@@ -40,12 +40,35 @@ def test_pattern_over_the_limit_is_refused_before_coloring(
         no_evaluation: None, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any) -> Any:
         raise AssertionError("colored a pattern over the limit")
-    monkeypatch.setattr(compressed, "color_columns", refuse)
     monkeypatch.setattr(coloring, "color_columns", refuse)
     with pytest.raises(LimitError) as err:
         engine.hessian(expression=ROSENBROCK, point={"x": np.ones(1000)}, sparse=True,
                        limits=Limits(max_sparse_entries=1000))
     assert err.value.limit == "max_sparse_entries"
+
+
+def test_a_dense_row_is_colored_by_rows_not_through_an_n_squared_conflict_graph() -> None:
+    # Columns: every pair conflicts (10^10 conflicts); rows: two colors, one reverse pass.
+    n = 100_000
+    x = np.linspace(-1, 1, n)
+    jac = engine.jacobian(expression="[sum(x**2), x[0]]", point={"x": x},
+                          sparse=True)["jacobian"]
+    assert jac["colors"] == 2 and jac["nnz"] == n + 1
+    np.testing.assert_array_equal(jac["values"][:n], 2 * x)
+    assert jac["values"][n] == 1.0
+    out = engine.sparsity(expression="[sum(x**2), x[0]]", of="jacobian", shapes={"x": [n]})
+    assert out["coloring_of"] == "rows"
+
+
+def test_a_conflict_graph_over_the_limit_is_refused_before_it_is_built(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("built a conflict graph over the limit")
+    monkeypatch.setattr(coloring, "color_columns", refuse)
+    # A dense 1000 × 1000 Hessian fits max_sparse_entries; its PᵀP would cost 10^9.
+    with pytest.raises(LimitError) as err:
+        engine.hessian(expression="sum(x)**2", point={"x": np.ones(1000)}, sparse=True)
+    assert err.value.limit == "max_sparse_entries" and "conflict graph" in err.value.detail
 
 
 def test_compressed_work_counts_colors_and_points(no_evaluation: None) -> None:
