@@ -10,6 +10,7 @@ coloring) there or at (direction color(i), row j), whichever holds it alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
 from engine.evaluate import run
 from engine.graph import size_of
-from engine.jobs import Job, Result, base, prepare, primal_feeds, require_scalar
+from engine.jobs import Job, Result, base, check_work, prepare, primal_feeds, require_scalar
 from engine.limits import Limits
 from engine.requests import Inputs
 from engine.sparse.coloring import color_jacobian, color_symmetric, count
@@ -64,11 +65,21 @@ def _offsets(inp: Inputs, names: tuple[str, ...]) -> tuple[list[int], int]:
     return offsets, total
 
 
+DETECTION_COST = 10.0
+"""Work units per entry a pattern may have, before detection has found how many it has
+(scipy's cost per entry against numpy's per element): a detection that may be large is never
+planned as small work, so a server runs it in a worker process, not on its event loop."""
+
+
+def _key(inp: Inputs, kind: str) -> tuple[Any, ...]:
+    return ("sparsity", kind, tuple(inp.variables), fingerprint(inp.constants))
+
+
 def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> Sparsity:
     """The pattern of the ``kind`` ("jacobian" or "hessian") of ``c``, detected and colored
     once per variables and constant values."""
     names = tuple(inp.variables)
-    key = ("sparsity", kind, names, fingerprint(inp.constants))
+    key = _key(inp, kind)
 
     def build() -> Sparsity:
         offsets, n = _offsets(inp, names)
@@ -90,6 +101,34 @@ def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> Sparsity:
         gather = (coloring[rows] * n + cols) if reverse else (coloring[cols] * m + rows)
         return Sparsity(matrix.shape, rows, cols, colors, coloring, reverse, gather)
     return c.derived(key, build)
+
+
+def _detected(c: Compiled, inp: Inputs, kind: str) -> bool:
+    """Whether the pattern is cached (a builder that makes nothing leaves the cache as is)."""
+    return c.derived(_key(inp, kind), lambda: None) is not None
+
+
+def _detection_work(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> float:
+    """A bound on the work of detecting and coloring the pattern, and of one value pass."""
+    n = sum(size_of(inp.shapes[v]) for v in inp.variables)
+    m = n if kind == "hessian" else size_of(c.shape)
+    value = c.plan("value", lambda: [c.output])
+    return (DETECTION_COST * min(float(m) * n, limits.max_sparse_entries)
+            + value.elements * inp.n)
+
+
+def _after_detection(c: Compiled, inp: Inputs, limits: Limits, kind: str,
+                     planned: Callable[[], Job]) -> Job:
+    """``planned()`` when the pattern is known; before that, a job of the detection's bounded
+    work that detects, then admits the compressed evaluation against ``max_work`` and runs it."""
+    if _detected(c, inp, kind):
+        return planned()
+
+    def compute() -> Result:
+        job = planned()
+        check_work(job.work, limits)
+        return job.compute()
+    return Job(_detection_work(c, inp, limits, kind), compute)
 
 
 def _check_stored(s: Sparsity, inp: Inputs, limits: Limits) -> None:
@@ -137,7 +176,13 @@ def _empty(inp: Inputs, s: Sparsity) -> np.ndarray:
 
 
 def plan_sparse_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
-    """A sparse Jacobian: one compressed forward (or reverse) pass."""
+    """A sparse Jacobian: one compressed forward (or reverse) pass (after detection, the first
+    time)."""
+    return _after_detection(c, inp, limits, "jacobian",
+                            lambda: _plan_jacobian(c, inp, limits))
+
+
+def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     names = tuple(inp.variables)
     s = sparsity(c, inp, limits, "jacobian")
     _check_stored(s, inp, limits)
@@ -172,8 +217,14 @@ def plan_sparse_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
 
 
 def plan_sparse_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str) -> Job:
-    """A sparse Hessian: one forward-over-reverse pass with ``colors`` directions."""
+    """A sparse Hessian: one forward-over-reverse pass with ``colors`` directions (after
+    detection, the first time)."""
     require_scalar(c, "hessian")
+    return _after_detection(c, inp, limits, "hessian",
+                            lambda: _plan_hessian(c, inp, limits, triangle))
+
+
+def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str) -> Job:
     names = tuple(inp.variables)
     s = sparsity(c, inp, limits, "hessian")
     if triangle == "lower":
@@ -269,7 +320,6 @@ def plan_sparsity(*, expression: Any, of: Any = None, point: Any = None, points:
     c, inp = prepare(expression, point, None, constants, variables, limits)
     if of == "hessian":
         require_scalar(c, "hessian")
-    value_plan = c.plan("value", lambda: [c.output])
 
     def compute() -> Result:
         s = sparsity(c, inp, limits, of)
@@ -277,5 +327,4 @@ def plan_sparsity(*, expression: Any, of: Any = None, point: Any = None, points:
                 "nnz": s.nnz, "colors": s.colors,
                 "coloring": s.coloring, "coloring_of": "rows" if s.reverse else "columns",
                 "variables": list(inp.variables), "warnings": []}
-    # Detection walks the graph once per entry: the value plan's size is its scale.
-    return Job(value_plan.elements * 10, compute, limits)
+    return Job(_detection_work(c, inp, limits, of), compute, limits)

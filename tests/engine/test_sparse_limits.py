@@ -71,7 +71,27 @@ def test_a_conflict_graph_over_the_limit_is_refused_before_it_is_built(
     assert err.value.limit == "max_sparse_entries" and "conflict graph" in err.value.detail
 
 
+def test_the_first_plan_detects_nothing_and_bounds_the_detection(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Planning (on a server's event loop for small bodies) must not run a detection whose cost
+    # grows with the pattern: it plans the detection's bound, and the job detects.
+    calls = []
+    real = compressed.detect
+    monkeypatch.setattr(compressed, "detect", lambda *a, **k: calls.append(1) or real(*a, **k))
+    text = "sum(x)**2 + sum(x**3)"
+    job = engine.plan("hessian", expression=text, point={"x": np.ones(300)}, sparse=True)
+    assert not calls and job.work >= compressed.DETECTION_COST * 300**2
+    out = job.run()
+    assert calls == [1] and out["hessian"]["nnz"] == 300**2
+    warm = engine.plan("hessian", expression=text, point={"x": np.ones(300)}, sparse=True)
+    assert calls == [1] and warm.work != job.work  # the compressed evaluation, admitted exactly
+    sparsity = engine.plan("sparsity", expression="sum(x)**2 + x[0]", shapes={"x": [300]},
+                           of="hessian")
+    assert len(calls) == 1 and sparsity.work >= compressed.DETECTION_COST * 300**2
+
+
 def test_compressed_work_counts_colors_and_points(no_evaluation: None) -> None:
+    engine.sparsity(expression=ROSENBROCK, point={"x": np.ones(1000)}, of="hessian")
     one = engine.plan("hessian", expression=ROSENBROCK, point={"x": np.ones(1000)}, sparse=True)
     four = engine.plan("hessian", expression=ROSENBROCK, points={"x": np.ones((4, 1000))},
                        sparse=True)
