@@ -66,13 +66,13 @@ def color_jacobian(pattern: sp.csr_matrix, limit: int) -> tuple[np.ndarray, bool
     """The distance-2 coloring with fewer colors, of columns (forward mode) or of rows
     (``True``: reverse mode), among those whose conflict graph fits ``CONFLICT_FACTOR ×
     limit``."""
-    transposed = sp.csr_matrix(pattern.T)
-    works = conflict_work(pattern), conflict_work(transposed)
+    by_column = np.bincount(pattern.indices, minlength=pattern.shape[1])
+    works = conflict_work(pattern), float(np.square(by_column, dtype=np.float64).sum())
     bound = CONFLICT_FACTOR * limit
     if min(works) > bound:
         raise _refuse(min(works), limit)
     by_col = color_columns(pattern) if works[0] <= bound else None
-    by_row = color_columns(transposed) if works[1] <= bound else None
+    by_row = color_rows(pattern) if works[1] <= bound else None
     if by_col is None or (by_row is not None and count(by_row, pattern) < count(by_col,
                                                                                  pattern)):
         assert by_row is not None
