@@ -206,3 +206,19 @@ def test_sparsity_from_shapes_is_the_pattern_alone() -> None:
     jac = engine.sparsity(expression=BRATU, of="jacobian", point={"x": np.ones(20)},
                           constants={"h": 0.1, "lam": 1.0})
     assert jac["shape"] == [18, 20] and jac["nnz"] == 54 and jac["colors"] == 3
+
+
+def test_variables_order_and_subset_set_the_columns() -> None:
+    # H over x only of x0·y·x1 + Σ x³: [[6x0, y, 0], [y, 6x1, 0], [0, 0, 6x2]].
+    hes = engine.hessian(expression="x[0]*y*x[1] + sum(x**3)",
+                         point={"x": [1.0, 2.0, 3.0], "y": 2.0}, variables=["x"],
+                         sparse=True)["hessian"]
+    assert hes["shape"] == [3, 3]
+    assert list(zip(hes["rows"], hes["cols"], hes["values"], strict=True)) == [
+        (0, 0, 6.0), (0, 1, 2.0), (1, 0, 2.0), (1, 1, 12.0), (2, 2, 18.0)]
+    # Columns follow the point's order: y first, then x[0], x[1], x[2].
+    jac = engine.jacobian(expression="[x[0]*y, y**2, x[2]]",
+                          point={"y": 2.0, "x": [1.0, 2.0, 3.0]}, sparse=True)["jacobian"]
+    assert jac["shape"] == [3, 4]
+    assert list(zip(jac["rows"], jac["cols"], jac["values"], strict=True)) == [
+        (0, 0, 1.0), (0, 1, 2.0), (1, 0, 4.0), (2, 3, 1.0)]
