@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 $(DEV_STAMP): pyproject.toml clients/python/pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]' -e clients/python
+	if pkg-config --exists ipopt; then $(PY) -m pip install -q 'cyipopt>=1.5'; fi
 	touch $@ $(STAMP)
 
 serve: $(STAMP)
@@ -33,5 +34,5 @@ openapi: $(DEV_STAMP)
 	$(PY) -m app.export_openapi openapi/openapi.json
 
 bench: $(DEV_STAMP)
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 casadi==3.8.2
 	$(PY) -m benchmarks
