@@ -13,8 +13,8 @@ pass with σ and λ fed as inputs.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,34 +126,20 @@ class NlpModel:
         return P.stack(graph, items)
 
 
-class _ModelCache:
-    """A bounded, thread-safe LRU of compiled models."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[Any, NlpModel] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, objective: str, constraints: str | tuple[str, ...] | None, inp: Inputs,
-            limits: Limits) -> NlpModel:
-        """The model for these expressions and input shapes, compiling it on a miss."""
-        const_shapes = {k: v.shape for k, v in inp.constants.items()}
-        key = (objective, constraints, tuple(inp.shapes.items()), tuple(const_shapes.items()),
-               limits)
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-        model = NlpModel(objective, constraints, inp.shapes, const_shapes, limits)
-        with self._lock:
-            self._items[key] = model
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return model
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _compiled(objective: str, constraints: str | tuple[str, ...] | None,
+              shapes: tuple[tuple[str, Shape], ...], const_shapes: tuple[tuple[str, Shape], ...],
+              limits: Limits) -> NlpModel:
+    """The model for these expressions and input shapes, compiled once (errors are not
+    cached: a failing request compiles again)."""
+    return NlpModel(objective, constraints, dict(shapes), dict(const_shapes), limits)
 
 
-CACHE = _ModelCache()
+def compiled_model(objective: str, constraints: str | tuple[str, ...] | None, inp: Inputs,
+                   limits: Limits) -> NlpModel:
+    """The compiled model of a request's expressions and input shapes."""
+    const_shapes = tuple((k, v.shape) for k, v in inp.constants.items())
+    return _compiled(objective, constraints, tuple(inp.shapes.items()), const_shapes, limits)
 
 
 def _check_constraints(constraints: Any) -> str | tuple[str, ...] | None:
@@ -198,12 +184,13 @@ def _sigma(objective_factor: Any) -> float:
     return float(objective_factor)
 
 
-def _multipliers(multipliers: Any, m: int, inp: Inputs, limits: Limits) -> np.ndarray:
+def _multipliers(multipliers: Any, model: NlpModel, inp: Inputs, limits: Limits
+                 ) -> np.ndarray:
     """λ as (N|1, m): one per constraint entry, or one row per point of a batch."""
-    loc = ("body", "multipliers")
+    loc, m = ("body", "multipliers"), model.m
     if multipliers is None:
         return np.zeros((1, m))
-    if m == 0:
+    if model.constraints is None:
         raise InputError("multipliers were given, but the problem has no constraints", loc=loc)
     lam = to_array(multipliers, loc, limits)
     if lam.shape == (m,):
@@ -284,10 +271,13 @@ def plan_nlp(*, objective: Any, constraints: Any = None, point: Any = None, poin
         raise InputError("the patterns are the same at every point: give one 'point' or "
                          "'shapes', not 'points'", loc=("body", "points"))
     inp = normalize(point, points, constants, variables, limits)
-    model = CACHE.get(objective, constraints, inp, limits)
-    lam = _multipliers(multipliers, model.m, inp, limits)
+    if not inp.variables:
+        raise InputError("a problem needs at least one variable to optimize over",
+                         loc=("body", "variables" if variables is not None else "point"))
+    model = compiled_model(objective, constraints, inp, limits)
+    lam = _multipliers(multipliers, model, inp, limits)
     sigma = np.full((lam.shape[0],), _sigma(objective_factor))
-    weights = {SIGMA: sigma} if model.m == 0 else {SIGMA: sigma, LAMBDA: lam}
+    weights = {SIGMA: sigma} if model.constraints is None else {SIGMA: sigma, LAMBDA: lam}
     lagrangian_inputs = Inputs({**inp.values, **weights},
                                {**inp.shapes, **{k: v.shape[1:] for k, v in weights.items()}},
                                inp.constants, inp.variables, inp.batch)

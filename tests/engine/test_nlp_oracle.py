@@ -186,6 +186,7 @@ def test_non_finite_values_are_named_in_warnings() -> None:
     ({"objective": "x", "objective_factor": float("nan")}, ["body", "objective_factor"],
      "finite"),
     ({"objective": "x", "shapes": {"x": []}}, ["body", "shapes"], "structure"),
+    ({"objective": "x", "variables": []}, ["body", "variables"], "at least one variable"),
 ])
 def test_errors_name_the_field(request_: dict[str, Any], loc: list[Any], words: str) -> None:
     with pytest.raises(EngineError) as caught:
