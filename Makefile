@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 $(DEV_STAMP): pyproject.toml clients/python/pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]' -e clients/python
+	if pkg-config --exists ipopt; then $(PY) -m pip install -q 'cyipopt>=1.5'; fi
 	touch $@ $(STAMP)
 
 serve: $(STAMP)

@@ -487,3 +487,79 @@ EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 """OpenAPI request examples per operation; the seed cases of API.md §3 among them."""
+
+
+NlpWant = Literal["objective", "gradient", "constraints", "jacobian", "hessian", "structure"]
+
+
+class NlpRequest(BaseModel):
+    """What a nonlinear-programming solver asks its derivative oracle at a point (API.md §9)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    objective: str = Field(description="The scalar objective f, e.g. "
+                                       "`x[0]*x[3]*(x[0] + x[1] + x[2]) + x[2]`.")
+    constraints: str | list[str] | None = Field(
+        None, description="The constraints g: a list of scalar expressions, or one "
+                          "vector-valued expression (flattened in C order). Omit for none.")
+    point: dict[str, TensorInput] | None = Field(
+        None, description="Where to evaluate: variable name → number or nested list.")
+    points: PointsInput | None = Field(
+        None, description="Instead of `point`, a batch of N points (as in every operation); "
+                          "every answered array gets a leading axis of length N.")
+    shapes: dict[str, list[int]] | None = Field(
+        None, description='With `want: ["structure"]` only, instead of a point: variable name '
+                          '→ shape, e.g. `{"x": [4]}`.')
+    constants: dict[str, TensorInput] | None = Field(
+        None, description="Named parameters that are not differentiated.")
+    variables: list[str] | None = Field(
+        None, description="The variables, in this order (the columns); default: the keys of "
+                          "`point`.")
+    multipliers: TensorInput | None = Field(
+        None, description="λ, one per constraint entry (default zeros); for a batch either "
+                          "one [m] vector for every point or [N, m].")
+    objective_factor: float | None = Field(None, description="σ in σ∇²f + Σλᵢ∇²gᵢ (default 1).")
+    want: list[NlpWant] | None = Field(
+        None, description='Any of `objective`, `gradient`, `constraints`, `jacobian`, '
+                          '`hessian` (default: all that apply), or `["structure"]` alone for '
+                          'the two patterns without values.')
+
+
+class CooMatrix(BaseModel):
+    """A sparse matrix in coordinate form (API.md §6): 0-based, sorted by (row, col)."""
+
+    format: Literal["coo"]
+    shape: list[int] = Field(description="[rows, columns].")
+    rows: list[int]
+    cols: list[int]
+    values: Result | None = Field(None, description="The entries at (`rows`, `cols`), [nnz] "
+                                                    "or [N, nnz] for a batch; absent in a "
+                                                    "structure answer.")
+    nnz: int = Field(description="Stored entries per point.")
+    colors: int = Field(description="Compressed directions evaluated.")
+
+
+class NlpResponse(BaseModel):
+    """The fields asked for by `want`; the patterns are the same in every answer."""
+
+    objective: Result | None = Field(None, description="f (a number, or [N] for a batch).")
+    gradient: Result | None = Field(None, description="∇f, flat over `columns`.")
+    constraints: Result | None = Field(None, description="g, flat ([m], or [N, m]).")
+    jacobian: CooMatrix | None = Field(None, description="∂g/∂x, m × n, sparse.")
+    hessian: CooMatrix | None = Field(None, description="σ∇²f + Σλᵢ∇²gᵢ, n × n, its lower "
+                                                        "triangle (row ≥ col), sparse.")
+    columns: list[str] = Field(description="A label per variable entry, e.g. `x[0]`.")
+    variables: list[str] = Field(description="The variables actually used, in order.")
+    warnings: list[str] = Field(description="The non-finite results, by field.")
+
+
+_HS071 = {"objective": "x[0]*x[3]*(x[0] + x[1] + x[2]) + x[2]",
+          "constraints": ["x[0]*x[1]*x[2]*x[3]", "x[0]**2 + x[1]**2 + x[2]**2 + x[3]**2"]}
+NLP_EXAMPLES: dict[str, dict[str, Any]] = {
+    "structure": {"summary": "HS071: the Jacobian and Lagrangian-Hessian patterns, asked once",
+                  "value": {**_HS071, "shapes": {"x": [4]}, "want": ["structure"]}},
+    "values": {"summary": "HS071 at x₀ = (1, 5, 5, 1): f 16, ∇f [12, 1, 2, 11], g [25, 52]",
+               "value": {**_HS071, "point": {"x": [1, 5, 5, 1]}, "multipliers": [0.5, 2],
+                         "objective_factor": 3}},
+}
+"""OpenAPI request examples of ``/v1/nlp`` (Ipopt's own example problem)."""

@@ -17,6 +17,7 @@ from engine.api import (
 )
 from engine.functions import CONSTANTS
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.nlp import nlp
 from engine.parser import LINALG_PREFIXES, MODULE_PREFIXES
 from engine.symbolic import differentiate
 
@@ -36,6 +37,7 @@ __all__ = [
     "hvp",
     "jacobian",
     "jvp",
+    "nlp",
     "plan",
     "sparsity",
     "taylor",

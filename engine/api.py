@@ -28,6 +28,7 @@ from engine.jobs import (
     require_scalar,
 )
 from engine.limits import DEFAULT_LIMITS, Limits
+from engine.nlp import plan_nlp
 from engine.requests import Inputs, labels, to_array
 from engine.sparse import plan_sparsity, sparse_planner
 from engine.symbolic import OPERATIONS as SYMBOLIC_OPERATIONS
@@ -245,7 +246,7 @@ PLANNERS: dict[str, Callable[..., Job]] = {
 }
 
 
-def plan(operation: str, *, expression: Any, point: Any = None, points: Any = None,
+def plan(operation: str, *, expression: Any = None, point: Any = None, points: Any = None,
          constants: Any = None, variables: Any = None, limits: Limits = DEFAULT_LIMITS,
          symbolic: bool = False, **extra: Any) -> Job:
     """Compile and plan ``operation`` without computing it (errors surface here).
@@ -253,6 +254,9 @@ def plan(operation: str, *, expression: Any, point: Any = None, points: Any = No
     With ``symbolic`` (gradient, jacobian, hessian, derivative) the answer also carries the
     derivative as ``formulas`` and ``latex``.
     """
+    if operation == "nlp":
+        return plan_nlp(point=point, points=points, constants=constants, variables=variables,
+                        limits=limits, **extra)
     if operation == "sparsity":
         return plan_sparsity(expression=expression, point=point, points=points,
                              constants=constants,

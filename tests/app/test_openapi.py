@@ -36,7 +36,7 @@ def test_operations_and_ids() -> None:
     ids = {path: next(iter(item.values()))["operationId"] for path, item in paths.items()}
     assert ids == {f"/v1/{name}": name for name in OPERATIONS} | {
         "/v1/functions": "functions", "/v1/limits": "limits", "/healthz": "healthz",
-        "/metrics": "metrics", "/v1/differentiate": "differentiate"}
+        "/metrics": "metrics", "/v1/differentiate": "differentiate", "/v1/nlp": "nlp"}
 
 
 def test_operations_document_examples_and_problems() -> None:
