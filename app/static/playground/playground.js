@@ -247,6 +247,8 @@ function refreshPickers() {
   const others = scalars.includes(along) ? scalars.filter((n) => n !== along) : [];
   const mapChoices = others.map((n) => [n, n]);
   mapChoices.push(["none", others.length ? "— (no map)" : "— (needs two numbers)"]);
+  // until the user (or the link) picks one, the map is across the first other variable
+  if (!els.mapVariable.dataset.chosen && !els.mapVariable.dataset.want) els.mapVariable.value = "";
   fillSelect(els.mapVariable, mapChoices, "—");
   els.mapAlong.textContent = scalars.includes(along) ? along : "the plot's variable";
   const direction = /^(.+)·d$/.exec(along);
@@ -308,6 +310,7 @@ function loadState() {
   for (const [key, el] of Object.entries(STATE_FIELDS)) {
     if (!params.has(key)) continue;
     if (el.tagName === "SELECT") el.dataset.want = params.get(key);
+    if (el === els.mapVariable) el.dataset.chosen = "true";
     el.value = params.get(key);
   }
   for (const [key, el] of Object.entries(STATE_CHECKS)) {
@@ -1171,6 +1174,9 @@ for (const el of [els.derivativeVariable, els.derivativeOrder, els.wrt, els.tayl
 els.plotVariable.addEventListener("change", () => {
   refreshPickers(); // the map's second variable and the direction field follow the choice
   saveState();
+});
+els.mapVariable.addEventListener("change", () => {
+  els.mapVariable.dataset.chosen = "true";
 });
 els.taylorShow.addEventListener("change", showTaylor);
 els.taylorK.addEventListener("input", () => {
