@@ -1,8 +1,8 @@
 // The derivative as formulas: the service's LaTeX typeset with KaTeX (window.katex, vendored
 // under vendor/katex/), each with buttons that copy the LaTeX and the formula in our language.
 
-const MAX_TYPESET = 400;
-/** More entries than this are listed for copying but not typeset (KaTeX would take seconds). */
+/** More formulas than this are not typeset (KaTeX would take seconds); the page does not ask. */
+export const MAX_TYPESET = 400;
 
 function depth(v) {
   let d = 0;

@@ -3,7 +3,7 @@
 // The chart is uPlot (window.uPlot), the formulas KaTeX (window.katex), both under vendor/.
 
 import { drawMap } from "./contour.js";
-import { formulasNode, formulasNote } from "./formulas.js";
+import { MAX_TYPESET, formulasNode, formulasNote } from "./formulas.js";
 import { detectVariables, freshName, language, loadLanguage, substitute } from "./names.js";
 
 const $ = (id) => document.getElementById(id);
@@ -203,8 +203,8 @@ function variableKinds() {
   return { scalars, vectors };
 }
 
-const MAX_ENTRIES = 24;
 /** Entries of a vector offered in the plot's picker; a direction covers any of the others. */
+const MAX_ENTRIES = 24;
 
 /** What the plot can follow: a scalar variable, one entry of a vector, or a direction. */
 function plotChoices() {
@@ -660,10 +660,14 @@ function buildRequest() {
   if (SYMBOLIC_ORDER[op]) {
     const order = SYMBOLIC_ORDER[op](body);
     const most = limits.get("max_symbolic_order") ?? Infinity;
-    if (order <= most) {
-      body.symbolic = true;
-    } else {
+    const entries = Object.values(point).reduce((n, v) => n + [v].flat(Infinity).length, 0);
+    const formulas = op === "hessian" ? entries * entries : op === "gradient" ? entries : 1;
+    if (order > most) {
       formulaProblem = `No formulas: order ${order} is over the limit max_symbolic_order = ${most}.`;
+    } else if (formulas > MAX_TYPESET) {
+      formulaProblem = `No formulas: ${formulas} of them are too many to show here.`;
+    } else {
+      body.symbolic = true;
     }
   }
   return { op, endpoint, body, constants, point, formulaProblem };
@@ -789,8 +793,8 @@ function robustRange(series) {
   return [lo - pad, hi + pad];
 }
 
-const TAYLOR_MAX = 20;
 /** The highest order on the Taylor slider: every order up to it comes from one request. */
+const TAYLOR_MAX = 20;
 
 const SUBSCRIPT = "₀₁₂₃₄₅₆₇₈₉";
 const sub = (n) => String(n).replace(/\d/g, (d) => SUBSCRIPT[d]);
@@ -1054,8 +1058,8 @@ new ResizeObserver(() => {
 
 // ---------------------------------------------------------------- map of two variables
 
-const GRID = 81;
 /** Grid nodes per axis: GRID² points (and the point itself) in one batch request. */
+const GRID = 81;
 
 let lastMap = null; // what the map was drawn from
 let mapState = null; // what it drew
