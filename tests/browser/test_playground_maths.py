@@ -303,7 +303,7 @@ def test_no_request_leaves_the_service(browser: Any, server: str) -> None:
     page = browser.new_page()
     origin = server.split("/", 3)[:3]
     elsewhere: set[str] = set()
-    fonts: list[tuple[str, int]] = []
+    fonts: list[tuple[str, int, str]] = []
 
     def only_the_service(route: Any) -> None:
         target = route.request.url
@@ -314,15 +314,16 @@ def test_no_request_leaves_the_service(browser: Any, server: str) -> None:
             route.abort()
 
     page.route("**/*", only_the_service)
-    page.on("response", lambda r: fonts.append((r.url, r.status)) if r.url.endswith(".woff2")
-            else None)
+    page.on("response", lambda r: fonts.append((r.url, r.status, r.headers["content-type"]))
+            if r.url.endswith(".woff2") else None)
     try:
         open_page(page, server)
         enter(page, "x**3 * y**2 + sin(x*y)", operation="hessian", point={"x": "1", "y": "2"},
               taylor_show="1")
         page.evaluate("document.fonts.ready")
         assert page.evaluate("document.fonts.check('16px KaTeX_Main')")
-        assert fonts and all(url.startswith(server) and status == 200 for url, status in fonts)
+        assert fonts and all(url.startswith(server) and status == 200 and kind == "font/woff2"
+                             for url, status, kind in fonts)
         assert not elsewhere
     finally:
         page.close()

@@ -2,7 +2,7 @@
 // page's reading of an expression: which names are variables, and where they stand.
 
 /** Functions, built-in constants and module prefixes; filled once by `loadLanguage`. */
-export const language = { functions: new Set(), constants: new Set(), modules: new Set(), loaded: false };
+export const language = { functions: new Set(), constants: new Set(), modules: new Set() };
 
 /** Fetch the names from the service (the page keeps no copy of them). */
 export async function loadLanguage(url) {
@@ -12,7 +12,6 @@ export async function loadLanguage(url) {
   language.functions = new Set((body.functions ?? []).map((f) => f.name));
   language.constants = new Set(Object.keys(body.constants ?? {}));
   language.modules = new Set(body.modules ?? []);
-  language.loaded = true;
 }
 
 const NUMBER = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/;

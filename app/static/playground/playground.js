@@ -246,11 +246,11 @@ function refreshPickers() {
   const along = els.plotVariable.value;
   const others = scalars.includes(along) ? scalars.filter((n) => n !== along) : [];
   const mapChoices = others.map((n) => [n, n]);
-  mapChoices.push(["none", others.length ? "— (no map)" : "— (needs two numbers)"]);
+  mapChoices.push(["none", others.length ? "— (no map)" : "—"]);
   // until the user (or the link) picks one, the map is across the first other variable
   if (!els.mapVariable.dataset.chosen && !els.mapVariable.dataset.want) els.mapVariable.value = "";
   fillSelect(els.mapVariable, mapChoices, "—");
-  els.mapAlong.textContent = scalars.includes(along) ? along : "the plot's variable";
+  els.mapAlong.textContent = scalars.includes(along) ? along : "—";
   const direction = /^(.+)·d$/.exec(along);
   els.directionField.hidden = !direction;
   if (direction && !els.plotDirection.value.trim()) {
