@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sympy
 from playground_page import enter, numbers, open_page, set_field, set_range, shot
 
 HESSIAN = [[20.362810292697273, 9.765258309801494], [9.765258309801494, 1.0907025731743183]]
@@ -327,3 +328,17 @@ def test_no_request_leaves_the_service(browser: Any, server: str) -> None:
         assert not elsewhere
     finally:
         page.close()
+
+
+def test_numbers_come_when_the_formulas_would_be_too_big(page: Any, server: str) -> None:
+    """Over a formula limit the page asks again without `symbolic`, and says why."""
+    expression = "x"
+    for _ in range(8):
+        expression = f"sin({expression}*x)"
+    open_page(page, server)
+    enter(page, expression, operation="derivative", point={"x": "0.5"}, derivative_order="4")
+    x = sympy.Symbol("x")
+    exact = sympy.diff(sympy.sympify(expression), x, 4).subs(x, sympy.Rational(1, 2))
+    assert numbers(page, "derivative") == pytest.approx([float(sympy.N(exact, 30))], rel=1e-10)
+    assert "max_formula_nodes" in page.inner_text("#result .formulas-note")
+    assert '"symbolic"' not in page.inner_text("#curl-snippet")  # the request that answered

@@ -3,6 +3,8 @@
 
 /** More formulas than this are not typeset (KaTeX would take seconds); the page does not ask. */
 export const MAX_TYPESET = 400;
+/** Longer LaTeX than this is offered for copying only: nobody reads it typeset. */
+const MAX_TYPESET_CHARS = 20_000;
 
 function depth(v) {
   let d = 0;
@@ -34,11 +36,13 @@ export function formulaOf(value) {
 function typeset(latex, entries) {
   const box = document.createElement("div");
   box.className = "formula-math";
-  if (latex === null || entries > MAX_TYPESET || !window.katex) {
+  if (latex === null || entries > MAX_TYPESET || latex.length > MAX_TYPESET_CHARS || !window.katex) {
     box.classList.add("untypeset");
     box.textContent = latex === null
       ? "A tensor of rank > 2: use the copy buttons."
-      : `${entries} formulas: too many to typeset here; use the copy buttons.`;
+      : entries > MAX_TYPESET
+        ? `${entries} formulas: too many to typeset here; use the copy buttons.`
+        : `${latex.length} characters of LaTeX: too long to typeset here; use the copy buttons.`;
     return box;
   }
   window.katex.render(latex, box, { displayMode: true, throwOnError: false, output: "htmlAndMathml" });

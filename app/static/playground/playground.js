@@ -673,6 +673,9 @@ function buildRequest() {
   return { op, endpoint, body, constants, point, formulaProblem };
 }
 
+/** The limits only a `symbolic` request can exceed: without formulas, the numbers still come. */
+const FORMULA_LIMITS = new Set(["max_symbolic_order", "max_formula_nodes", "max_symbolic_elements"]);
+
 /** The operations that can answer formulas too, and the order of the derivative each asks. */
 const SYMBOLIC_ORDER = {
   gradient: () => 1,
@@ -718,7 +721,7 @@ async function compute() {
   try {
     let { ok, data } = await main;
     if (controller.signal.aborted) return;
-    if (!ok && request.body.symbolic && String(data.limit ?? "").startsWith("max_symbolic")) {
+    if (!ok && request.body.symbolic && FORMULA_LIMITS.has(data.limit)) {
       // the formulas would be too big: answer the numbers alone, and say why
       request.formulaProblem = `No formulas: ${data.detail}`;
       delete request.body.symbolic;
