@@ -233,7 +233,7 @@ export function drawMap(container, readout, data) {
   const idle = `Point at the map to read f. At the point: f = ${format(value)}.`;
   readout.textContent = idle;
   const hover = { node: null };
-  overlay.addEventListener("pointermove", (event) => {
+  const read = (event) => {
     const box = overlay.getBoundingClientRect();
     const mx = event.clientX - box.left;
     const my = event.clientY - box.top;
@@ -253,7 +253,9 @@ export function drawMap(container, readout, data) {
     octx.beginPath();
     octx.arc(px(xs[i]), py(ys[j]), 4, 0, 2 * Math.PI);
     octx.stroke();
-  });
+  };
+  overlay.addEventListener("pointermove", read);
+  overlay.addEventListener("pointerdown", read); // a tap on a touch screen
   overlay.addEventListener("pointerleave", () => {
     octx.clearRect(0, 0, width, height);
     hover.node = null;

@@ -661,7 +661,7 @@ function buildRequest() {
     const order = SYMBOLIC_ORDER[op](body);
     const most = limits.get("max_symbolic_order") ?? Infinity;
     const entries = Object.values(point).reduce((n, v) => n + [v].flat(Infinity).length, 0);
-    const formulas = op === "hessian" ? entries * entries : op === "gradient" ? entries : 1;
+    const formulas = op === "hessian" ? entries * entries : op === "derivative" || op === "mixed" ? 1 : entries;
     if (order > most) {
       formulaProblem = `No formulas: order ${order} is over the limit max_symbolic_order = ${most}.`;
     } else if (formulas > MAX_TYPESET) {
