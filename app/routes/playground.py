@@ -21,6 +21,7 @@ MEDIA_TYPES = {
     ".md": "text/markdown; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".woff2": "font/woff2",
     "": "text/plain; charset=utf-8",  # LICENSE
 }
 """Only these kinds of file are served; anything else under the folder is a 404."""
@@ -39,7 +40,8 @@ async def playground() -> FileResponse:
 
 @router.get("/static/playground/{path:path}")
 async def playground_asset(path: str) -> FileResponse:
-    """A file of the page (script, style sheet, the vendored chart library and its licence)."""
+    """A file of the page (script, style sheet, the vendored chart and maths libraries, their
+    fonts and licences)."""
     target = (STATIC_DIR / path).resolve()
     if not target.is_relative_to(STATIC_DIR) or not target.is_file():
         raise HTTPException(status_code=404)

@@ -21,7 +21,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 EXPECTED_CONSOLE = "Failed to load resource: the server responded with a status of 422"
 """Chromium logs every 4xx answer; a 422 problem document is what the error tests ask for."""
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("DIFFAPI_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
+"""Where the tests save their screenshots (PNG; not committed)."""
 
 def _unavailable() -> str | None:
     """Why the browser tests cannot run here, or None."""

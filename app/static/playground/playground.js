@@ -1,5 +1,10 @@
-// The diffapi playground: a form over the JSON API, a plot, and the request as curl / httpx.
-// Plain ES module, no build step. The chart is uPlot (window.uPlot, vendored under vendor/).
+// The diffapi playground: a form over the JSON API, formulas, a plot with a Taylor polynomial,
+// a map of two variables, and the request as curl / httpx. Plain ES modules, no build step.
+// The chart is uPlot (window.uPlot), the formulas KaTeX (window.katex), both under vendor/.
+
+import { drawMap } from "./contour.js";
+import { MAX_TYPESET, formulasNode, formulasNote } from "./formulas.js";
+import { detectVariables, freshName, language, loadLanguage, substitute } from "./names.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,7 +26,24 @@ const els = {
   plotK: $("plot-k"),
   plotFrom: $("plot-from"),
   plotTo: $("plot-to"),
+  plotDirection: $("plot-direction"),
+  directionField: $("direction-field"),
+  taylorShow: $("taylor-show"),
+  taylorK: $("taylor-k"),
+  taylorKValue: $("taylor-k-value"),
   plotError: $("plot-error"),
+  mapVariable: $("map-variable"),
+  mapAlong: $("map-along"),
+  mapFrom: $("map-from"),
+  mapTo: $("map-to"),
+  mapLevel: $("map-level"),
+  mapError: $("map-error"),
+  map: $("map"),
+  mapReadout: $("map-readout"),
+  mapKey: $("map-key"),
+  mapLow: $("map-low"),
+  mapHigh: $("map-high"),
+  mapStatus: $("map-status"),
   copyLink: $("copy-link"),
   status: $("status"),
   result: $("result"),
@@ -31,64 +53,14 @@ const els = {
   httpx: $("httpx-snippet"),
 };
 
-// ---------------------------------------------------------------- the language's names
+// ---------------------------------------------------------------- the service's limits
 
-// Built-in functions (GET /v1/functions adds any this list misses), constants and module
-// prefixes: none of them is a variable.
-const FUNCTIONS = new Set(
-  ("sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh exp expm1 log log1p log2 log10 " +
-    "sqrt cbrt abs sign erf erfc sigmoid softplus relu pow atan2 hypot max min where sum prod " +
-    "mean dot norm trace transpose det inv").split(" "),
-);
-const BUILTIN_CONSTANTS = new Set(["pi", "e"]);
-const MODULES = new Set(["np", "numpy", "torch", "math"]);
+const limits = new Map(); // name -> value, from GET /v1/limits
 
-fetch(new URL("v1/functions", document.baseURI))
-  .then((r) => (r.ok ? r.json() : null))
-  .then((body) => {
-    let added = false;
-    for (const f of body?.functions ?? []) {
-      if (!FUNCTIONS.has(f.name)) {
-        FUNCTIONS.add(f.name);
-        added = true;
-      }
-    }
-    if (added) syncVariables();
-  })
-  .catch(() => {});
-
-const NUMBER = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/;
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
-
-/** The free names of `text` in order of first use, with a guessed vector length per name. */
-export function detectVariables(text, constantNames) {
-  const found = new Map(); // name -> largest literal index + 1 (0: used as a scalar)
-  let i = 0;
-  while (i < text.length) {
-    const rest = text.slice(i);
-    const number = NUMBER.exec(rest);
-    if (number) {
-      i += number[0].length;
-      continue;
-    }
-    const name = NAME.exec(rest);
-    if (!name) {
-      i += 1;
-      continue;
-    }
-    const word = name[0];
-    const before = text.slice(0, i).trimEnd();
-    const after = text.slice(i + word.length).trimStart();
-    i += word.length;
-    if (before.endsWith(".")) continue; // method / attribute sugar: .sum(), .T
-    if (MODULES.has(word) && after.startsWith(".")) continue;
-    if (after.startsWith("(")) continue; // a call: a function (or an unknown one)
-    if (FUNCTIONS.has(word) || BUILTIN_CONSTANTS.has(word) || constantNames.has(word)) continue;
-    const index = /^\[\s*(\d+)\s*[\],]/.exec(after);
-    const length = index ? Number(index[1]) + 1 : 0;
-    found.set(word, Math.max(found.get(word) ?? 0, length));
-  }
-  return found;
+async function loadLimits() {
+  const response = await fetch(new URL("v1/limits", document.baseURI));
+  if (!response.ok) return;
+  for (const { name, value } of (await response.json()).limits ?? []) limits.set(name, value);
 }
 
 // ---------------------------------------------------------------- state
@@ -212,43 +184,78 @@ function readPoint() {
   return ok ? point : null;
 }
 
-function scalarVariables() {
-  const names = [];
+/** The variables whose value (as typed) is a number, and the vectors: name -> length. */
+function variableKinds() {
+  const scalars = [];
+  const vectors = new Map();
   for (const input of els.point.querySelectorAll("input[data-var]")) {
+    let value;
     try {
-      if (typeof JSON.parse(input.value) === "number") names.push(input.dataset.var);
+      value = JSON.parse(input.value);
     } catch {
-      /* not a number (yet) */
+      continue; // not a value (yet)
+    }
+    if (typeof value === "number") scalars.push(input.dataset.var);
+    if (Array.isArray(value) && value.length && value.every((x) => typeof x === "number")) {
+      vectors.set(input.dataset.var, value.length);
     }
   }
-  return names;
+  return { scalars, vectors };
 }
 
-function fillSelect(select, names, fallbackLabel) {
+/** Entries of a vector offered in the plot's picker; a direction covers any of the others. */
+const MAX_ENTRIES = 24;
+
+/** What the plot can follow: a scalar variable, one entry of a vector, or a direction. */
+function plotChoices() {
+  const { scalars, vectors } = variableKinds();
+  const choices = scalars.map((n) => [n, n]);
+  for (const [name, length] of vectors) {
+    for (let i = 0; i < Math.min(length, MAX_ENTRIES); i++) choices.push([`${name}[${i}]`, `${name}[${i}]`]);
+    choices.push([`${name}·d`, `${name} along a direction d`]);
+  }
+  return choices;
+}
+
+function fillSelect(select, choices, fallbackLabel) {
   const keep = select.dataset.want || select.value;
   select.replaceChildren(
-    ...names.map((n) => {
+    ...choices.map(([value, label]) => {
       const o = document.createElement("option");
-      o.value = n;
-      o.textContent = n;
+      o.value = value;
+      o.textContent = label;
       return o;
     }),
   );
-  if (names.length === 0) {
+  if (choices.length === 0) {
     const o = document.createElement("option");
     o.value = "";
     o.textContent = fallbackLabel;
     select.append(o);
   }
-  if (names.includes(keep)) {
+  if (choices.some(([value]) => value === keep)) {
     select.value = keep;
     delete select.dataset.want;
   }
 }
 
 function refreshPickers() {
-  fillSelect(els.derivativeVariable, variableNames(), "—");
-  fillSelect(els.plotVariable, scalarVariables(), "—");
+  fillSelect(els.derivativeVariable, variableNames().map((n) => [n, n]), "—");
+  fillSelect(els.plotVariable, plotChoices(), "—");
+  const { scalars, vectors } = variableKinds();
+  const along = els.plotVariable.value;
+  const others = scalars.includes(along) ? scalars.filter((n) => n !== along) : [];
+  const mapChoices = others.map((n) => [n, n]);
+  mapChoices.push(["none", others.length ? "— (no map)" : "—"]);
+  // until the user (or the link) picks one, the map is across the first other variable
+  if (!els.mapVariable.dataset.chosen && !els.mapVariable.dataset.want) els.mapVariable.value = "";
+  fillSelect(els.mapVariable, mapChoices, "—");
+  els.mapAlong.textContent = scalars.includes(along) ? along : "—";
+  const direction = /^(.+)·d$/.exec(along);
+  els.directionField.hidden = !direction;
+  if (direction && !els.plotDirection.value.trim()) {
+    els.plotDirection.value = JSON.stringify(Array(vectors.get(direction[1]) ?? 1).fill(1));
+  }
 }
 
 function showOperationFields() {
@@ -270,7 +277,13 @@ const STATE_FIELDS = {
   pk: els.plotK,
   from: els.plotFrom,
   to: els.plotTo,
+  dir: els.plotDirection,
+  tk: els.taylorK,
+  map: els.mapVariable,
+  mfrom: els.mapFrom,
+  mto: els.mapTo,
 };
+const STATE_CHECKS = { taylor: els.taylorShow, level: els.mapLevel };
 
 function stateParams() {
   const params = new URLSearchParams();
@@ -278,6 +291,7 @@ function stateParams() {
     const value = el.value;
     if (value !== "") params.set(key, value);
   }
+  for (const [key, el] of Object.entries(STATE_CHECKS)) params.set(key, el.checked ? "1" : "0");
   if (!autoVariables) params.set("vars", els.variables.value);
   for (const input of els.point.querySelectorAll("input[data-var]")) {
     params.set(`at.${input.dataset.var}`, input.value);
@@ -296,8 +310,13 @@ function loadState() {
   for (const [key, el] of Object.entries(STATE_FIELDS)) {
     if (!params.has(key)) continue;
     if (el.tagName === "SELECT") el.dataset.want = params.get(key);
+    if (el === els.mapVariable) el.dataset.chosen = "true";
     el.value = params.get(key);
   }
+  for (const [key, el] of Object.entries(STATE_CHECKS)) {
+    if (params.has(key)) el.checked = params.get(key) === "1";
+  }
+  els.taylorKValue.textContent = els.taylorK.value;
   for (const [key, value] of params) if (key.startsWith("at.")) pointText.set(key.slice(3), value);
   if (params.has("vars")) {
     autoVariables = false;
@@ -411,7 +430,23 @@ function monomial(powers, point) {
   return parts.length ? parts.join(" ") : "1";
 }
 
-function renderResult(op, request, body) {
+/** How each result is named, for the numbers and for their formulas alike. */
+function resultLabels(request) {
+  const n = request.order;
+  const v = request.variable;
+  const derivative = request.wrt
+    ? `∂${request.wrt.length > 1 ? sup(request.wrt.length) : ""}f/${request.wrt.map((w) => `∂${w}`).join("")}`
+    : n === 0 ? "f" : n === 1 ? `df/d${v}` : `d${sup(n)}f/d${v}${sup(n)}`;
+  return {
+    gradient: (name) => `∂f/∂${name}`,
+    jacobian: `Jacobian  ∂f/∂(${(request.variables ?? Object.keys(request.point)).join(", ")})`,
+    hessian: "Hessian",
+    derivative,
+  };
+}
+
+function renderResult(op, request, body, formulaProblem) {
+  const labels = resultLabels(request);
   const dl = document.createElement("dl");
   dl.className = "result";
   const at = pointLabel(request.point);
@@ -419,26 +454,24 @@ function renderResult(op, request, body) {
   addEntry(dl, `f(${at})${shape}`, body.value, { name: "f" }, "value");
   if (op === "gradient") {
     for (const [name, g] of Object.entries(body.gradient)) {
-      addEntry(dl, `∂f/∂${name}`, g, { name }, `gradient.${name}`);
+      addEntry(dl, labels.gradient(name), g, { name }, `gradient.${name}`);
     }
   } else if (op === "jacobian") {
-    addEntry(dl, "Jacobian  ∂f/∂(" + body.variables.join(", ") + ")", body.jacobian,
+    addEntry(dl, labels.jacobian, body.jacobian,
       { rowLabels: body.rows, columnLabels: body.columns }, "jacobian");
   } else if (op === "hessian") {
     addEntry(dl, "gradient", body.gradient, { columnLabels: body.columns }, "gradient");
     addEntry(dl, "Hessian", body.hessian,
       { rowLabels: body.columns, columnLabels: body.columns }, "hessian");
-  } else if (op === "derivative") {
-    const n = request.order;
-    const v = request.variable;
-    const label = n === 0 ? "f" : n === 1 ? `df/d${v}` : `d${sup(n)}f/d${v}${sup(n)}`;
-    addEntry(dl, label, body.derivative, {}, "derivative");
-  } else if (op === "mixed") {
-    const label = `∂${request.wrt.length > 1 ? sup(request.wrt.length) : ""}f/` +
-      request.wrt.map((w) => `∂${w}`).join("");
-    addEntry(dl, label, body.derivative, {}, "derivative");
+  } else if (op === "derivative" || op === "mixed") {
+    addEntry(dl, labels.derivative, body.derivative, {}, "derivative");
   }
   const nodes = [dl];
+  if (body.latex !== undefined && body.latex !== null) {
+    nodes.push(formulasNode(op === "mixed" ? "derivative" : op, body, labels, copyWithFeedback));
+  } else if (formulaProblem) {
+    nodes.push(formulasNote(formulaProblem));
+  }
   if (op === "taylor") nodes.push(taylorTable(body.coefficients, request.point));
   if (body.warnings?.length) {
     const box = document.createElement("div");
@@ -623,8 +656,34 @@ function buildRequest() {
   } else if (op === "taylor") {
     body.order = Number.parseInt(els.taylorOrder.value || "0", 10);
   }
-  return { op, endpoint, body, constants, point };
+  let formulaProblem = null;
+  if (SYMBOLIC_ORDER[op]) {
+    const order = SYMBOLIC_ORDER[op](body);
+    const most = limits.get("max_symbolic_order") ?? Infinity;
+    const entries = Object.values(point).reduce((n, v) => n + [v].flat(Infinity).length, 0);
+    const formulas = op === "hessian" ? entries * entries : op === "derivative" || op === "mixed" ? 1 : entries;
+    if (order > most) {
+      formulaProblem = `No formulas: order ${order} is over the limit max_symbolic_order = ${most}.`;
+    } else if (formulas > MAX_TYPESET) {
+      formulaProblem = `No formulas: ${formulas} of them are too many to show here.`;
+    } else {
+      body.symbolic = true;
+    }
+  }
+  return { op, endpoint, body, constants, point, formulaProblem };
 }
+
+/** The limits only a `symbolic` request can exceed: without formulas, the numbers still come. */
+const FORMULA_LIMITS = new Set(["max_symbolic_order", "max_formula_nodes", "max_symbolic_elements"]);
+
+/** The operations that can answer formulas too, and the order of the derivative each asks. */
+const SYMBOLIC_ORDER = {
+  gradient: () => 1,
+  jacobian: () => 1,
+  hessian: () => 2,
+  derivative: (body) => body.order,
+  mixed: (body) => body.wrt.length,
+};
 
 async function post(endpoint, body, signal) {
   const response = await fetch(new URL(`v1/${endpoint}`, document.baseURI), {
@@ -658,11 +717,20 @@ async function compute() {
   document.body.dataset.state = "busy";
   const main = post(request.endpoint, request.body, controller.signal);
   const plot = drawPlot(request, controller.signal);
+  const map = drawMapOf(request, controller.signal);
   try {
-    const { ok, data } = await main;
+    let { ok, data } = await main;
     if (controller.signal.aborted) return;
+    if (!ok && request.body.symbolic && FORMULA_LIMITS.has(data.limit)) {
+      // the formulas would be too big: answer the numbers alone, and say why
+      request.formulaProblem = `No formulas: ${data.detail}`;
+      delete request.body.symbolic;
+      renderSnippets(request.endpoint, request.body);
+      ({ ok, data } = await post(request.endpoint, request.body, controller.signal));
+      if (controller.signal.aborted) return;
+    }
     if (ok) {
-      renderResult(request.op, request.body, data);
+      renderResult(request.op, request.body, data, request.formulaProblem);
       els.status.textContent = "Done.";
     } else {
       const column = showProblem(data, request.body.expression);
@@ -678,7 +746,7 @@ async function compute() {
     showProblem({ title: "Network error", detail: String(err.message ?? err) }, "");
     els.status.textContent = "Error.";
   }
-  await plot;
+  await Promise.all([plot, map]);
   if (inFlight === controller) {
     document.body.dataset.state = "done";
     document.body.dataset.runs = String(Number(document.body.dataset.runs ?? 0) + 1);
@@ -698,6 +766,7 @@ function placeholder(text) {
 const SAMPLES = 401;
 const COLORS = ["#1f5fbf", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#e67700",
   "#5c940d", "#364fc7", "#a61e4d", "#087f5b", "#495057", "#5f3dc4"];
+const TAYLOR_COLOR = "#111111";
 let chart = null;
 let lastPlot = null;
 
@@ -727,17 +796,118 @@ function robustRange(series) {
   return [lo - pad, hi + pad];
 }
 
+/** The highest order on the Taylor slider: every order up to it comes from one request. */
+const TAYLOR_MAX = 20;
+
+const SUBSCRIPT = "₀₁₂₃₄₅₆₇₈₉";
+const sub = (n) => String(n).replace(/\d/g, (d) => SUBSCRIPT[d]);
+
+const withoutKey = (object, key) => Object.fromEntries(Object.entries(object).filter(([k]) => k !== key));
+
+/**
+ * The line the plot follows, as a request in one variable: a scalar variable itself, or a
+ * vector v written as base + t·dir (for one entry: the point without it, and that unit vector).
+ */
+function plotLine(request) {
+  const along = els.plotVariable.value;
+  const { expression, constants = {} } = request.body;
+  const point = request.point;
+  if (typeof point[along] === "number") {
+    return { variable: along, label: along, expression, constants, others: withoutKey(point, along),
+      at: point[along] };
+  }
+  const entry = /^(.+)\[(\d+)\]$/.exec(along);
+  const direction = /^(.+)·d$/.exec(along);
+  const name = entry?.[1] ?? direction?.[1];
+  const v0 = point[name];
+  if (!name || !Array.isArray(v0) || !v0.every((x) => typeof x === "number")) {
+    return { error: "Nothing to plot: the plot needs a variable whose value is a number or a vector." };
+  }
+  let base;
+  let dir;
+  let at;
+  let label;
+  if (entry) {
+    const i = Number(entry[2]);
+    base = v0.map((x, j) => (j === i ? 0 : x));
+    dir = v0.map((_, j) => (j === i ? 1 : 0));
+    at = v0[i];
+    label = along;
+  } else {
+    let d;
+    try {
+      d = JSON.parse(els.plotDirection.value);
+    } catch {
+      d = undefined;
+    }
+    if (!Array.isArray(d) || d.length !== v0.length || !d.every((x) => typeof x === "number")) {
+      return { error: `The direction d needs ${v0.length} numbers, like ${JSON.stringify(v0.map(() => 1))}.`,
+        field: els.plotDirection };
+    }
+    base = v0;
+    dir = d;
+    at = 0;
+    label = `t  (${name} = ${name}₀ + t·d)`;
+  }
+  const taken = [expression, ...Object.keys(point), ...Object.keys(constants)].join(" ");
+  const t = freshName(taken, "t");
+  const b = freshName(`${taken} ${t}`, `${name}_point`);
+  const d = freshName(`${taken} ${t} ${b}`, `${name}_direction`);
+  return {
+    variable: t,
+    label,
+    expression: substitute(expression, name, `${b} + ${t}*${d}`, new Set(Object.keys(constants))),
+    constants: { ...constants, [b]: base, [d]: dir },
+    others: withoutKey(point, name),
+    at,
+  };
+}
+
+function lineBody(line, fields) {
+  const body = { expression: line.expression, ...fields };
+  if (Object.keys(line.constants).length) body.constants = line.constants;
+  return body;
+}
+
+/** The Taylor coefficients c₀ … c₂₀ of f along the line at the point, from one request. */
+async function taylorAlong(line, signal) {
+  const order = Math.min(TAYLOR_MAX, limits.get("max_order") ?? TAYLOR_MAX);
+  const body = lineBody(line, { point: { ...line.others, [line.variable]: line.at },
+    variables: [line.variable], order });
+  const answer = await post("taylor", body, signal);
+  if (!answer.ok) return { error: answer.data.detail ?? answer.data.title ?? "refused" };
+  const coefficients = Array(order + 1).fill(null);
+  for (const { powers, coefficient } of answer.data.coefficients) {
+    coefficients[powers[line.variable] ?? 0] = coefficient;
+  }
+  return { coefficients, at: line.at };
+}
+
+/** T_k(x) = Σ_{j ≤ k} c_j (x − at)^j at each x (null where a coefficient is undefined). */
+function taylorPolynomial({ coefficients, at }, k, xs) {
+  const c = coefficients.slice(0, k + 1);
+  if (c.some((x) => x === null)) return xs.map(() => null);
+  return xs.map((x) => {
+    const h = x - at;
+    let y = 0;
+    for (let j = c.length - 1; j >= 0; j--) y = y * h + c[j];
+    return y;
+  });
+}
+
 async function drawPlot(request, signal) {
   els.plotError.hidden = true;
-  const variable = els.plotVariable.value;
-  if (!variable) {
-    clearChart();
-    plotMessage("Nothing to plot: the plot needs a variable whose value is a number.");
-    return;
-  }
   const from = Number.parseFloat(els.plotFrom.value);
   const to = Number.parseFloat(els.plotTo.value);
   const k = Number.parseInt(els.plotK.value || "0", 10);
+  const line = plotLine(request);
+  if (line.error) {
+    clearChart();
+    if (line.field) showFieldError(line.field, els.plotError, line.error);
+    plotMessage(line.error);
+    return;
+  }
+  clearFieldError(els.plotDirection, els.plotError);
   if (!Number.isFinite(from) || !Number.isFinite(to) || !(from < to)) {
     showFieldError(els.plotFrom, els.plotError, "The range needs from < to.");
     clearChart();
@@ -751,16 +921,15 @@ async function drawPlot(request, signal) {
   }
   clearFieldError(els.plotK, els.plotError);
   const xs = Array.from({ length: SAMPLES }, (_, i) => from + ((to - from) * i) / (SAMPLES - 1));
-  const points = {};
-  for (const [name, value] of Object.entries(request.point)) {
-    points[name] = name === variable ? xs : xs.map(() => value);
-  }
-  const body = { expression: request.body.expression, points, variable, order: k, all_orders: true };
-  if (request.body.constants) body.constants = request.body.constants;
+  const points = { [line.variable]: xs };
+  for (const [name, value] of Object.entries(line.others)) points[name] = xs.map(() => value);
+  const body = lineBody(line, { points, variable: line.variable, order: k, all_orders: true });
   plotMessage("Computing the plot…");
   let answer;
+  let taylor = null;
   try {
-    answer = await post("derivative", body, signal);
+    [answer, taylor] = await Promise.all([post("derivative", body, signal),
+      els.taylorShow.checked ? taylorAlong(line, signal) : null]);
   } catch (err) {
     if (err.name !== "AbortError") plotMessage(`The plot request failed: ${err.message ?? err}`);
     return;
@@ -779,12 +948,32 @@ async function drawPlot(request, signal) {
   }
   const rows = answer.data.derivatives; // [N][k + 1]
   const series = Array.from({ length: k + 1 }, (_, j) => rows.map((row) => row[j]));
-  renderChart(xs, series, variable, request.point[variable]);
+  lastPlot = { xs, series, variable: line.label, at: line.at, line,
+    taylor: taylor?.coefficients ? taylor : null };
+  renderChart();
   const gaps = series.reduce((n, s) => n + s.filter((y) => y === null).length, 0);
   plotMessage(
-    `${SAMPLES} points of ${series.map((_, j) => primes(j)).join(", ")} along ${variable} ` +
-      `in one request` + (gaps ? `; ${gaps} undefined value(s) left as gaps.` : "."),
+    `${SAMPLES} points of ${series.map((_, j) => primes(j)).join(", ")} along ${line.label} ` +
+      `in one request` + (gaps ? `; ${gaps} undefined value(s) left as gaps.` : ".") +
+      (taylor?.error ? ` No Taylor polynomial: ${taylor.error}` : ""),
   );
+}
+
+/** Fetch the Taylor coefficients for the plot on the page when they are asked for later. */
+async function showTaylor() {
+  saveState();
+  if (!lastPlot) return;
+  if (els.taylorShow.checked && !lastPlot.taylor) {
+    const plot = lastPlot;
+    const taylor = await taylorAlong(plot.line, new AbortController().signal);
+    if (lastPlot !== plot) return;
+    if (taylor.error) {
+      plotMessage(`No Taylor polynomial: ${taylor.error}`);
+      return;
+    }
+    plot.taylor = taylor;
+  }
+  renderChart();
 }
 
 function clearChart() {
@@ -799,9 +988,31 @@ function chartSize() {
   return { width, height: Math.round(Math.min(360, Math.max(220, width * 0.55))) };
 }
 
-function renderChart(xs, series, variable, at) {
-  clearChart();
+/** Draw `lastPlot`: f and its derivatives, and the Taylor polynomial of the slider's order. */
+function renderChart() {
+  chart?.destroy();
+  const { xs, series, variable, at, taylor } = lastPlot;
+  // the scale follows f and its derivatives; a diverging Taylor polynomial leaves the frame
   const [lo, hi] = robustRange(series);
+  const k = Number.parseInt(els.taylorK.value, 10);
+  const drawTaylor = els.taylorShow.checked && taylor;
+  const data = [xs, ...series];
+  const value = (_, v, __, idx) =>
+    // idx is null while the cursor is off the plot; a null value under it is undefined
+    idx === null || idx === undefined ? "—" : v === null ? "undefined" : formatNumber(+v.toPrecision(8));
+  const lines = series.map((_, j) => ({
+    label: primes(j),
+    stroke: COLORS[j % COLORS.length],
+    width: j === 0 ? 2.5 : 1.75,
+    spanGaps: false,
+    points: { show: false },
+    value,
+  }));
+  if (drawTaylor) {
+    data.push(taylorPolynomial(taylor, k, xs));
+    lines.push({ label: `T${sub(k)} (Taylor)`, stroke: TAYLOR_COLOR, width: 2, dash: [7, 5],
+      spanGaps: false, points: { show: false }, value });
+  }
   const opts = {
     ...chartSize(),
     scales: { x: { time: false }, y: { range: () => [lo, hi] } },
@@ -813,16 +1024,7 @@ function renderChart(xs, series, variable, at) {
     cursor: { focus: { prox: 16 } },
     series: [
       { label: variable, value: (_, v) => (v === null || v === undefined ? "—" : formatNumber(+v.toPrecision(6))) },
-      ...series.map((_, j) => ({
-        label: primes(j),
-        stroke: COLORS[j % COLORS.length],
-        width: j === 0 ? 2.5 : 1.75,
-        spanGaps: false,
-        points: { show: false },
-        // idx is null while the cursor is off the plot; a null value under it is undefined
-        value: (_, v, __, idx) =>
-          idx === null || idx === undefined ? "—" : v === null ? "undefined" : formatNumber(+v.toPrecision(8)),
-      })),
+      ...lines,
     ],
     hooks: {
       draw: [
@@ -843,8 +1045,10 @@ function renderChart(xs, series, variable, at) {
       ],
     },
   };
-  chart = new window.uPlot(opts, [xs, ...series], els.plot);
-  lastPlot = { xs, series, variable, colors: series.map((_, j) => COLORS[j % COLORS.length]) };
+  els.plot.replaceChildren();
+  chart = new window.uPlot(opts, data, els.plot);
+  lastPlot.colors = lines.map((l) => l.stroke);
+  lastPlot.taylorOrder = drawTaylor ? k : null;
 }
 
 new ResizeObserver(() => {
@@ -852,7 +1056,98 @@ new ResizeObserver(() => {
     const size = chartSize();
     if (size.width !== chart.width) chart.setSize(size);
   }
-}).observe(els.plot);
+  if (lastMap && Math.floor(els.map.clientWidth) !== mapState?.width) renderMap();
+}).observe(document.querySelector(".output"));
+
+// ---------------------------------------------------------------- map of two variables
+
+/** Grid nodes per axis: GRID² points (and the point itself) in one batch request. */
+const GRID = 81;
+
+let lastMap = null; // what the map was drawn from
+let mapState = null; // what it drew
+
+function clearMap(message) {
+  lastMap = null;
+  mapState = null;
+  els.map.replaceChildren();
+  els.mapReadout.textContent = "";
+  els.mapKey.hidden = true;
+  els.mapStatus.textContent = message;
+}
+
+const linspace = (a, b, n) => Array.from({ length: n }, (_, i) => a + ((b - a) * i) / (n - 1));
+
+async function drawMapOf(request, signal) {
+  els.mapError.hidden = true;
+  const xName = els.plotVariable.value;
+  const yName = els.mapVariable.value;
+  const { point } = request;
+  if (yName === "none" || typeof point[xName] !== "number" || typeof point[yName] !== "number") {
+    clearMap(yName === "none" && typeof point[xName] === "number" && variableKinds().scalars.length > 1
+      ? "No map: none chosen."
+      : "No map: it needs two variables whose values are numbers (the plot's and one more).");
+    return;
+  }
+  const ranges = [[els.plotFrom, els.plotTo], [els.mapFrom, els.mapTo]].map(([a, b]) =>
+    [Number.parseFloat(a.value), Number.parseFloat(b.value)]);
+  if (ranges.some(([a, b]) => !Number.isFinite(a) || !Number.isFinite(b) || !(a < b))) {
+    showFieldError(els.mapFrom, els.mapError, "The ranges need from < to.");
+    clearMap("No map: see the range.");
+    return;
+  }
+  clearFieldError(els.mapFrom, els.mapError);
+  const xs = linspace(...ranges[0], GRID);
+  const ys = linspace(...ranges[1], GRID);
+  const points = { [xName]: [], [yName]: [] };
+  for (const y of ys) {
+    for (const x of xs) {
+      points[xName].push(x);
+      points[yName].push(y);
+    }
+  }
+  points[xName].push(point[xName]);
+  points[yName].push(point[yName]);
+  const n = points[xName].length;
+  for (const [name, value] of Object.entries(point)) {
+    if (name !== xName && name !== yName) points[name] = Array(n).fill(value);
+  }
+  const body = { expression: request.body.expression, points, variables: [xName, yName] };
+  if (request.body.constants) body.constants = request.body.constants;
+  els.mapStatus.textContent = "Computing the map…";
+  let answer;
+  try {
+    answer = await post("gradient", body, signal);
+  } catch (err) {
+    if (err.name !== "AbortError") clearMap(`The map request failed: ${err.message ?? err}`);
+    return;
+  }
+  if (signal.aborted) return;
+  if (!answer.ok) {
+    const detail = String(answer.data.detail ?? answer.data.title ?? "refused").split("\n")[0];
+    clearMap(`No map: ${detail}`);
+    return;
+  }
+  const { value, gradient } = answer.data;
+  const z = ys.map((_, j) => value.slice(j * GRID, (j + 1) * GRID));
+  lastMap = { xs, ys, z, names: [xName, yName], point: [point[xName], point[yName]],
+    value: value[n - 1], gradient: [gradient[xName][n - 1], gradient[yName][n - 1]] };
+  renderMap();
+  const [gx, gy] = lastMap.gradient;
+  els.mapStatus.textContent =
+    `f on a ${GRID} × ${GRID} grid (and at the point) in one batch request; ` +
+    `the arrow is ∇f at the point = (${formatNumber(gx)}, ${formatNumber(gy)}), drawn to scale in ` +
+    "direction only" + (els.mapLevel.checked ? "; the orange line is the level curve through the point." : ".");
+}
+
+function renderMap() {
+  const short = (v) => formatNumber(v === null ? null : +v.toPrecision(6));
+  mapState = drawMap(els.map, els.mapReadout, { ...lastMap, showLevel: els.mapLevel.checked,
+    format: formatNumber, formatCoordinate: short });
+  els.mapLow.textContent = short(mapState.range[0]);
+  els.mapHigh.textContent = short(mapState.range[1]);
+  els.mapKey.hidden = false;
+}
 
 // ---------------------------------------------------------------- wiring
 
@@ -879,10 +1174,27 @@ els.operation.addEventListener("change", () => {
   saveState();
 });
 for (const el of [els.derivativeVariable, els.derivativeOrder, els.wrt, els.taylorOrder,
-  els.plotVariable, els.plotK, els.plotFrom, els.plotTo]) {
+  els.plotK, els.plotFrom, els.plotTo, els.plotDirection, els.mapVariable, els.mapFrom, els.mapTo]) {
   el.addEventListener("change", saveState);
   el.addEventListener("input", saveState);
 }
+els.plotVariable.addEventListener("change", () => {
+  refreshPickers(); // the map's second variable and the direction field follow the choice
+  saveState();
+});
+els.mapVariable.addEventListener("change", () => {
+  els.mapVariable.dataset.chosen = "true";
+});
+els.taylorShow.addEventListener("change", showTaylor);
+els.taylorK.addEventListener("input", () => {
+  els.taylorKValue.textContent = els.taylorK.value;
+  saveState();
+  if (lastPlot && els.taylorShow.checked) renderChart();
+});
+els.mapLevel.addEventListener("change", () => {
+  saveState();
+  if (lastMap) renderMap();
+});
 els.form.addEventListener("submit", (event) => {
   event.preventDefault();
   compute();
@@ -903,6 +1215,14 @@ els.copyLink.addEventListener("click", () => {
 });
 
 const restored = loadState();
+const [names] = await Promise.allSettled([
+  loadLanguage(new URL("v1/functions", document.baseURI)),
+  loadLimits(),
+]);
+if (names.status === "rejected") {
+  els.status.textContent = `The language's names did not load (${names.reason.message}): ` +
+    "check the detected variables by hand.";
+}
 syncVariables();
 showOperationFields();
 // Selects fill after the variables are known; re-apply the values the URL asked for.
@@ -915,7 +1235,7 @@ if (restored) {
   document.body.dataset.state = "idle";
 }
 
-// For tests and the curious: the chart and the data it draws.
+// For tests and the curious: the chart, the map and the data they draw.
 window.playground = {
   get chart() {
     return chart;
@@ -923,5 +1243,9 @@ window.playground = {
   get plot() {
     return lastPlot;
   },
+  get map() {
+    return mapState;
+  },
+  language,
   detectVariables,
 };
