@@ -266,11 +266,13 @@ def test_form_stays_at_the_top_of_its_column(page: Any, server: str,
                                              screenshots: Path) -> None:
     open_page(page, server)
     enter(page, "x**3 * y**2 + sin(x*y)", operation="hessian", point={"x": "1", "y": "2"})
-    for scroll in (0, 600, 10_000):
-        page.evaluate(f"window.scrollTo(0, {scroll})")
-        form, output = page.evaluate("""[document.getElementById('form'),
-            document.getElementById('output')].map(e => e.getBoundingClientRect().top)""")
-        assert form == pytest.approx(output, abs=1)
+    for width in (1600, 960, 1280):  # two columns from 960 px
+        page.set_viewport_size({"width": width, "height": 900})
+        for scroll in (0, 600, 10_000):
+            page.evaluate(f"window.scrollTo(0, {scroll})")
+            form, output = page.evaluate("""[document.getElementById('form'),
+                document.getElementById('output')].map(e => e.getBoundingClientRect().top)""")
+            assert form == pytest.approx(output, abs=1), (width, scroll)
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, screenshots, "desktop-1280")
 
