@@ -17,8 +17,18 @@ import sys
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
+
+from engine.errors import LimitError
 
 DTYPES: dict[str, np.dtype[Any]] = {"float64": np.dtype("<f8"), "float32": np.dtype("<f4")}
 """The dtypes an encoded array may declare (little-endian); both are computed in float64."""
@@ -92,7 +102,24 @@ def _fail(where: str, got: Any) -> PydanticCustomError:
     return PydanticCustomError("tensor", _TENSOR_MSG, {"where": where, "got": show(got)})
 
 
-def _from_list(value: list[Any], where: str) -> np.ndarray:
+class ListBudget:
+    """How many numbers a request may still send as JSON lists (``max_list_numbers``); passed
+    to validation as its context."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, count: int) -> None:
+        """Count ``count`` more numbers; LimitError (413) past the limit."""
+        self.used += count
+        if self.used > self.limit:
+            raise LimitError("max_list_numbers", self.limit, self.used, status=413,
+                             what="the numbers sent as JSON lists (send big arrays as base64 "
+                                  "encoded arrays)")
+
+
+def _from_list(value: list[Any], where: str, budget: ListBudget | None) -> np.ndarray:
     depth, probe = 0, value
     while probe and type(probe[0]) is list and depth < len(_BY_DEPTH) - 1:
         probe, depth = probe[0], depth + 1
@@ -103,11 +130,14 @@ def _from_list(value: list[Any], where: str) -> np.ndarray:
         if bad is not _OK:
             raise _fail(where, bad) from None
     try:
-        return np.asarray(value, dtype=np.float64)
+        array = np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         raise PydanticCustomError(
             "tensor", "{where}Input should be a rectangular nested list (rows of equal "
                       "length, at most 64 levels)", {"where": where}) from None
+    if budget is not None:
+        budget.spend(array.size)
+    return array
 
 
 _NOT_BASE64 = ("data is not valid base64 (RFC 4648 alphabet, length a multiple of 4, with "
@@ -160,9 +190,9 @@ def decode_encoded(value: dict[str, Any], where: str = "") -> np.ndarray:
     return array
 
 
-def to_array(value: Any, where: str = "") -> Any:
+def to_array(value: Any, where: str = "", budget: ListBudget | None = None) -> Any:
     """A request's array-valued input as a float64 array (a JSON number stays a number);
-    a pydantic error naming the bad entry otherwise."""
+    a pydantic error naming the bad entry otherwise. Lists are counted against ``budget``."""
     kind = type(value)
     if kind is float:
         if not math.isfinite(value):
@@ -173,7 +203,7 @@ def to_array(value: Any, where: str = "") -> Any:
             raise _fail(where, value)
         return value
     if kind is list:
-        return _from_list(value, where)
+        return _from_list(value, where, budget)
     if kind is dict:
         return decode_encoded(value, where)
     if isinstance(value, np.ndarray):  # a job rebuilt from raw buffers in an engine process
@@ -181,15 +211,25 @@ def to_array(value: Any, where: str = "") -> Any:
     raise _fail(where, value)
 
 
-def _check_points(value: Any) -> Any:
+def _budget(info: ValidationInfo) -> ListBudget | None:
+    context = info.context
+    return context if isinstance(context, ListBudget) else None
+
+
+def _check_array(value: Any, info: ValidationInfo) -> Any:
+    return to_array(value, "", _budget(info))
+
+
+def _check_points(value: Any, info: ValidationInfo) -> Any:
     """A batch in row form (a list of point objects) or column form (name → N values)."""
+    budget = _budget(info)
     if type(value) is dict:
         columns = {}
         for name, column in value.items():
             if type(column) not in (list, dict):
                 raise PydanticCustomError("points", _POINTS_MSG,
                                           {"where": f"{name}: ", "got": show(column)})
-            columns[name] = to_array(column, f"{name}: ")
+            columns[name] = to_array(column, f"{name}: ", budget)
         return columns
     if type(value) is list:
         rows = []
@@ -197,8 +237,11 @@ def _check_points(value: Any) -> Any:
             if type(row) is not dict:
                 raise PydanticCustomError("points", _POINTS_MSG,
                                           {"where": f"[{index}]: ", "got": show(row)})
-            rows.append({name: to_array(entry, f"[{index}].{name}: ")
-                         for name, entry in row.items()})
+            checked = {name: to_array(entry, f"[{index}].{name}: ", budget)
+                       for name, entry in row.items()}
+            if budget is not None:  # the numbers of a row (its lists are counted already)
+                budget.spend(sum(type(entry) in (int, float) for entry in checked.values()))
+            rows.append(checked)
         return rows
     raise PydanticCustomError("points", _POINTS_MSG, {"where": "", "got": show(value)})
 
@@ -209,7 +252,7 @@ _POINTS_MSG = ("{where}Input should be a list of point objects (name → value) 
 ARRAY_SCHEMA = Union[float, list[Any], EncodedArray]  # noqa: UP007 (a schema, not a hint)
 """What the OpenAPI schema says an array input is: a number, a nested list, an encoded array."""
 
-ArrayInput = Annotated[Any, PlainValidator(to_array, json_schema_input_type=ARRAY_SCHEMA)]
+ArrayInput = Annotated[Any, PlainValidator(_check_array, json_schema_input_type=ARRAY_SCHEMA)]
 """An array-valued request field in either form of API.md §5 (number, nested lists, encoded
 array); validated to a float64 numpy array (a number stays a number)."""
 PointsInput = Annotated[Any, PlainValidator(

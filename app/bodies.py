@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from app.arrays import show
+from app.arrays import ListBudget, show
 from engine.errors import PROBLEM_BASE, EngineError
 
 _AT = re.compile(r" at line (\d+) column (\d+)$")
@@ -60,14 +60,16 @@ def check_content_type(content_type: str | None) -> None:
                                      "application/json", "type": "content_type"}]))
 
 
-def parse(model: type[BaseModel], body: bytes, content_type: str | None = None) -> BaseModel:
-    """``body`` validated as ``model``; InvalidBody (422) naming each bad field otherwise."""
+def parse(model: type[BaseModel], body: bytes, content_type: str | None = None,
+          max_list_numbers: int | None = None) -> BaseModel:
+    """``body`` validated as ``model``; InvalidBody (422) naming each bad field otherwise, and
+    LimitError (413) past ``max_list_numbers`` numbers in JSON lists."""
     check_content_type(content_type)
     if not body.strip():
         raise InvalidBody(validation_problem([{
             "loc": ("body",), "msg": "a JSON object body is required", "type": "missing"}]))
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, context=_budget(max_list_numbers))
     except ValidationError as err:
         errors = err.errors(include_url=False)
     except RecursionError:
@@ -80,10 +82,14 @@ def parse(model: type[BaseModel], body: bytes, content_type: str | None = None) 
         except (ValueError, RecursionError):
             raise InvalidBody(malformed_problem(errors[0]["ctx"]["error"])) from None
         try:
-            return model.model_validate(document)
+            return model.model_validate(document, context=_budget(max_list_numbers))
         except ValidationError as err:
             errors = err.errors(include_url=False)
     raise InvalidBody(validation_problem([dict(e, loc=("body", *e["loc"])) for e in errors]))
+
+
+def _budget(max_list_numbers: int | None) -> ListBudget | None:
+    return None if max_list_numbers is None else ListBudget(max_list_numbers)
 
 
 def engine_kwargs(request: BaseModel) -> tuple[dict[str, Any], str]:

@@ -39,13 +39,14 @@ class Dispatcher:
         body = await request.body()  # buffered by the body-limit middleware
         content_type = request.headers.get("content-type")
         if len(body) <= self.settings.inline_body_bytes:
-            validated = parse(model, body, content_type)
+            validated = parse(model, body, content_type, self.settings.max_list_numbers)
             if planned:
                 return await self.run(operation, validated, len(body))
             return await self.run_pooled(operation, validated)
         check_content_type(content_type)
         start = time.perf_counter()
-        content = await self.pool.run_body(operation, model, body, self.settings.limits)
+        content = await self.pool.run_body(operation, model, body, self.settings.limits,
+                                           self.settings.max_list_numbers)
         ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
         return Response(content, media_type="application/json")
 

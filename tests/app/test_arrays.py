@@ -223,3 +223,33 @@ async def test_a_big_body_is_answered_the_same_by_the_engine_process(
                                                   | {"array_encoding": form})))
     for answer in answers[1:]:
         same_bits(answer, answers[0])
+
+
+@pytest.mark.parametrize("inline_body_bytes", [65536, 0], ids=["event-loop", "engine-process"])
+async def test_json_lists_have_their_own_cap(make_client: Callable[..., httpx.AsyncClient],
+                                             inline_body_bytes: int) -> None:
+    x = np.arange(30.0)
+    async with make_client(max_list_numbers=50, inline_body_bytes=inline_body_bytes,
+                           max_concurrent_jobs=1) as c:
+        for points in ({"x": x.tolist(), "y": x.tolist()}, [{"x": v, "y": v} for v in x]):
+            response = await c.post("/v1/gradient", json={"expression": "x*y",
+                                                          "points": points})
+            assert response.status_code == 413, response.text
+            problem = response.json()
+            assert problem["limit"] == "max_list_numbers" and problem["limit_value"] == 50
+            assert "max_list_numbers = 50" in problem["detail"]
+        same = await _post(c, "gradient", {"expression": "x*y", "array_encoding": "base64",
+                                           "points": {"x": encoded(x), "y": encoded(x)}})
+        same_bits(arrays(same)["gradient"]["x"], x)
+
+
+def test_default_limits_fit_a_million_two_variable_points_as_base64() -> None:
+    from app.settings import Settings
+
+    settings = Settings()
+    column = len(base64.b64encode(bytes(8 * 10**6)))
+    body = len(json.dumps({"expression": F, "array_encoding": "base64", "points": {
+        name: {"dtype": "float64", "shape": [10**6], "data": ""} for name in "xy"}})) + 2 * column
+    assert body <= settings.max_body_bytes
+    assert settings.limits.max_batch >= 10**6 and settings.limits.max_tensor_elements >= 10**6
+    assert settings.max_list_numbers < 2 * 10**6  # the same batch as JSON lists is refused
