@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from app import __version__, problems
+from app.bodies import REQUEST_MODELS
 from app.body_limit import BodyLimitMiddleware
 from app.dispatch import Dispatcher
 from app.models import Problem
@@ -66,11 +67,15 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's spec plus the ``Problem`` schema the error responses refer to."""
+    """FastAPI's spec plus the schemas of the request bodies the routes parse themselves and of
+    ``Problem``, which the error responses refer to."""
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
-        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        schema["components"]["schemas"].update(problem.pop("$defs", {}), Problem=problem)
+        components = schema["components"]["schemas"]
+        for name, model in [*REQUEST_MODELS.items(), ("Problem", Problem)]:
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}), **{name: body})
+        schema["components"]["schemas"] = dict(sorted(components.items()))
     return app.openapi_schema
 
 

@@ -1,112 +1,53 @@
 """Request and response bodies of every operation (API.md §2), with the seed cases as examples.
 
 Requests are strict: unknown fields are rejected, ``false`` is not a number and ``"2"`` is not
-an order. Numbers inside points, constants and vectors are checked by one iterative walk (fast
-for large batches, one clear message per bad entry); the engine checks their shapes.
+an order. Array-valued fields (points, constants, vectors) are ``app.arrays.ArrayInput``: nested
+lists or base64 encoded arrays, validated to float64 arrays; the engine checks their shapes.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator
-from pydantic_core import PydanticCustomError
-from typing_extensions import TypeAliasType
+from pydantic import BaseModel, ConfigDict, Field
 
-Tensor = TypeAliasType(
-    "Tensor",
-    Annotated[Union[float, list["Tensor"]],  # noqa: UP007 (a recursive alias needs Union)
-              Field(description="A number or a nested list of numbers (vector, matrix, …).")],
-)
-Result = TypeAliasType(
-    "Result",
-    Annotated[Union[float, list["Result"], None],  # noqa: UP007
-              Field(description="A number or nested list of numbers; `null` where the result "
-                                "is not finite (NaN, ±inf), which `warnings` then names.")],
-)
+from app.arrays import ArrayInput, EncodedArray, PointsInput
 
-_TENSOR_MSG = "{where}Input should be a finite number or a nested list of finite numbers, got {got}"
-_POINTS_MSG = ("{where}Input should be a list of point objects (name → value) or one object "
-               "name → list of N values, got {got}")
-
-
-def _show(value: Any) -> str:
-    """A short JSON rendering of an offending input."""
-    if isinstance(value, list | dict):
-        return "a list" if isinstance(value, list) else "an object"
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _check_tensor(value: Any, where: str = "") -> Any:
-    """``value`` unchanged if it is a (nested list of) finite float64-representable numbers."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is list:
-            stack.extend(item)
-            continue
-        if kind is float:
-            ok = math.isfinite(item)
-        elif kind is int:
-            ok = abs(item) <= sys.float_info.max
-        else:
-            ok = False
-        if not ok:
-            raise PydanticCustomError("tensor", _TENSOR_MSG, {"where": where, "got": _show(item)})
-    return value
-
-
-def _check_points(value: Any) -> Any:
-    """``value`` unchanged if it is a batch in row form or column form."""
-    if type(value) is dict:
-        for name, column in value.items():
-            if type(column) is not list:
-                raise PydanticCustomError("points", _POINTS_MSG,
-                                          {"where": f"{name}: ", "got": _show(column)})
-            _check_tensor(column, f"{name}: ")
-    elif type(value) is list:
-        for index, row in enumerate(value):
-            if type(row) is not dict:
-                raise PydanticCustomError("points", _POINTS_MSG,
-                                          {"where": f"[{index}]: ", "got": _show(row)})
-            for name, entry in row.items():
-                _check_tensor(entry, f"[{index}].{name}: ")
-    else:
-        raise PydanticCustomError("points", _POINTS_MSG, {"where": "", "got": _show(value)})
-    return value
-
-
-TensorInput = Annotated[Any, PlainValidator(_check_tensor, json_schema_input_type=Tensor)]
-PointsInput = Annotated[Any, PlainValidator(
-    _check_points, json_schema_input_type=Union[list[dict[str, Tensor]],  # noqa: UP007
-                                                dict[str, list[Tensor]]])]
+Result = Annotated[
+    Union[float, list[Any], EncodedArray, None],  # noqa: UP007 (a schema, not a hint)
+    Field(description="A number, a nested list of numbers (`null` where not finite: NaN, "
+                      "±inf, which `warnings` then names), or with `\"array_encoding\": "
+                      "\"base64\"` an encoded array (non-finite values kept).")]
 
 
 Formula = str | list[Any] | dict[str, Any]
 """A formula string, or formulas nested like the derivative's shape."""
 
 
-class ExpressionRequest(BaseModel):
-    """The fields every operation takes."""
+class EncodedAnswers(BaseModel):
+    """A request whose answer may carry its arrays base64-encoded."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    array_encoding: Literal["list", "base64"] = Field(
+        "list", description="`list`: array-valued results as nested JSON lists; `base64`: as "
+                            "encoded arrays `{dtype, shape, data}` (scalars stay numbers).")
+
+
+class ExpressionRequest(EncodedAnswers):
+    """The fields every operation takes."""
 
     expression: str = Field(description="The function, Python/NumPy flavoured, e.g. "
                                         "`x**2 + 3*x + 1` or `(A @ x).sum()`; scalar-, vector- "
                                         "or matrix-valued.")
-    point: dict[str, TensorInput] | None = Field(
+    point: dict[str, ArrayInput] | None = Field(
         None, description="Where to evaluate: variable name → number or nested list.")
     points: PointsInput | None = Field(
         None, description="Instead of `point`, a batch of N points computed in one vectorized "
                           "pass: a list of point objects, or one object name → list of N values "
                           "(column form, compact and fastest). Every result field then gets a "
                           "leading axis of length N.")
-    constants: dict[str, TensorInput] | None = Field(
+    constants: dict[str, ArrayInput] | None = Field(
         None, description="Named parameters that are not differentiated (e.g. the matrix `A`).")
     variables: list[str] | None = Field(
         None, description="The variables to differentiate with respect to, in this order; "
@@ -160,20 +101,20 @@ class TaylorRequest(ExpressionRequest):
 class JvpRequest(ExpressionRequest):
     """A Jacobian-vector product."""
 
-    tangent: dict[str, TensorInput] = Field(
+    tangent: dict[str, ArrayInput] = Field(
         description="The direction t: variable name → array of the variable's shape.")
 
 
 class VjpRequest(ExpressionRequest):
     """A vector-Jacobian product."""
 
-    cotangent: TensorInput = Field(description="c: an array of the output's shape.")
+    cotangent: ArrayInput = Field(description="c: an array of the output's shape.")
 
 
 class HvpRequest(ExpressionRequest):
     """A Hessian-vector product of a scalar-valued expression."""
 
-    vector: dict[str, TensorInput] = Field(
+    vector: dict[str, ArrayInput] = Field(
         description="v: variable name → array of the variable's shape.")
 
 
@@ -206,9 +147,10 @@ class SparseMatrix(BaseModel):
     rows: list[int] = Field(description="0-based row of each stored entry, sorted by "
                                         "(row, col).")
     cols: list[int] = Field(description="0-based column of each stored entry.")
-    values: Result = Field(description="[nnz] entries, or [N, nnz] for a batch: one pattern "
-                                       "for every point (an entry zero only at a point stays, "
-                                       "as 0).")
+    values: Result | None = Field(None, description="[nnz] entries, or [N, nnz] for a batch: "
+                                                    "one pattern for every point (an entry zero "
+                                                    "only at a point stays, as 0); absent in a "
+                                                    "structure answer.")
     nnz: int = Field(description="Stored entries per point.")
     colors: int = Field(description="Compressed directions evaluated to find them.")
 
@@ -246,8 +188,9 @@ class DerivativeResponse(EvaluateResponse, Formulas):
     """An n-th derivative or mixed partial."""
 
     derivative: Result = Field(description="Same shape as `value`.")
-    derivatives: list[Result] | None = Field(
-        None, description="With `all_orders`: [f, f′, …, f^(n)].")
+    derivatives: Result = Field(
+        None, description="With `all_orders`: [f, f′, …, f^(n)] (the order axis last for a "
+                          "batch).")
 
 
 class TaylorTerm(BaseModel):
@@ -315,13 +258,13 @@ class SparsityRequest(BaseModel):
     expression: str = Field(description="The function, in the expression language.")
     of: Literal["jacobian", "hessian"] = Field(alias="operation",
                                                description="Which matrix's pattern.")
-    point: dict[str, TensorInput] | None = Field(
+    point: dict[str, ArrayInput] | None = Field(
         None, description="Variable name → value (only its shape matters: the pattern is the "
                           "same at every point).")
     shapes: dict[str, list[int]] | None = Field(
         None, description='Instead of `point`, variable name → shape (`[]` for a scalar), '
                           'e.g. `{"x": [1000]}`.')
-    constants: dict[str, TensorInput] | None = Field(
+    constants: dict[str, ArrayInput] | None = Field(
         None, description="Named parameters that are not differentiated; their zero entries "
                           "shape the pattern (a constant matrix in `A @ x`).")
     variables: list[str] | None = Field(
@@ -492,17 +435,15 @@ EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
 NlpWant = Literal["objective", "gradient", "constraints", "jacobian", "hessian", "structure"]
 
 
-class NlpRequest(BaseModel):
+class NlpRequest(EncodedAnswers):
     """What a nonlinear-programming solver asks its derivative oracle at a point (API.md §9)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     objective: str = Field(description="The scalar objective f, e.g. "
                                        "`x[0]*x[3]*(x[0] + x[1] + x[2]) + x[2]`.")
     constraints: str | list[str] | None = Field(
         None, description="The constraints g: a list of scalar expressions, or one "
                           "vector-valued expression (flattened in C order). Omit for none.")
-    point: dict[str, TensorInput] | None = Field(
+    point: dict[str, ArrayInput] | None = Field(
         None, description="Where to evaluate: variable name → number or nested list.")
     points: PointsInput | None = Field(
         None, description="Instead of `point`, a batch of N points (as in every operation); "
@@ -510,12 +451,12 @@ class NlpRequest(BaseModel):
     shapes: dict[str, list[int]] | None = Field(
         None, description='With `want: ["structure"]` only, instead of a point: variable name '
                           '→ shape, e.g. `{"x": [4]}`.')
-    constants: dict[str, TensorInput] | None = Field(
+    constants: dict[str, ArrayInput] | None = Field(
         None, description="Named parameters that are not differentiated.")
     variables: list[str] | None = Field(
         None, description="The variables, in this order (the columns); default: the keys of "
                           "`point`.")
-    multipliers: TensorInput | None = Field(
+    multipliers: ArrayInput | None = Field(
         None, description="λ, one per constraint entry (default zeros); for a batch either "
                           "one [m] vector for every point or [N, m].")
     objective_factor: float | None = Field(None, description="σ in σ∇²f + Σλᵢ∇²gᵢ (default 1).")
@@ -525,28 +466,14 @@ class NlpRequest(BaseModel):
                           'the two patterns without values.')
 
 
-class CooMatrix(BaseModel):
-    """A sparse matrix in coordinate form (API.md §6): 0-based, sorted by (row, col)."""
-
-    format: Literal["coo"]
-    shape: list[int] = Field(description="[rows, columns].")
-    rows: list[int]
-    cols: list[int]
-    values: Result | None = Field(None, description="The entries at (`rows`, `cols`), [nnz] "
-                                                    "or [N, nnz] for a batch; absent in a "
-                                                    "structure answer.")
-    nnz: int = Field(description="Stored entries per point.")
-    colors: int = Field(description="Compressed directions evaluated.")
-
-
 class NlpResponse(BaseModel):
     """The fields asked for by `want`; the patterns are the same in every answer."""
 
     objective: Result | None = Field(None, description="f (a number, or [N] for a batch).")
     gradient: Result | None = Field(None, description="∇f, flat over `columns`.")
     constraints: Result | None = Field(None, description="g, flat ([m], or [N, m]).")
-    jacobian: CooMatrix | None = Field(None, description="∂g/∂x, m × n, sparse.")
-    hessian: CooMatrix | None = Field(None, description="σ∇²f + Σλᵢ∇²gᵢ, n × n, its lower "
+    jacobian: SparseMatrix | None = Field(None, description="∂g/∂x, m × n, sparse.")
+    hessian: SparseMatrix | None = Field(None, description="σ∇²f + Σλᵢ∇²gᵢ, n × n, its lower "
                                                         "triangle (row ≥ col), sparse.")
     columns: list[str] = Field(description="A label per variable entry, e.g. `x[0]`.")
     variables: list[str] = Field(description="The variables actually used, in order.")

@@ -3,21 +3,30 @@
 A thread cannot be stopped, so a request that outruns ``request_timeout_seconds`` would hold its
 thread forever; a process can be killed. Each uvicorn worker owns a fixed set of engine
 processes (``max_concurrent_jobs``), which also bounds the engine jobs running at once.
-Requests and answers cross the pipe as JSON bytes — nothing user-supplied is pickled.
+
+A job crosses the pipe as a small JSON header (no arrays in it) followed by raw buffers: the
+float64 bytes of every array of an already validated request, or the request body itself (a big
+body is parsed and validated here, not on the event loop). The answer comes back as a 9-byte
+header (kind, length) and the final response body, encoded once, here. Nothing is pickled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import multiprocessing
 import os
 import resource
+import struct
 import time
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
 
 from app.encoding import encode
 from engine.errors import PROBLEM_BASE, EngineError, LimitError
@@ -25,13 +34,19 @@ from engine.limits import Limits
 
 _CTX = multiprocessing.get_context("spawn")
 _INLINE_SEND_BYTES = 32 * 1024
-"""Jobs up to this size are written to the pipe from the event loop (it holds 64 KiB)."""
+"""Jobs and answers up to this size are written to / read from the pipe on the event loop (it
+holds 64 KiB); bigger ones in a thread, so the loop never waits on the other process."""
+_ANSWER = struct.Struct("<BQ")
+"""An answer's header: 0 (a result) or 1 (a problem document), then the body's length."""
 log = logging.getLogger("diffapi.pool")
 
 
 def _serve(conn: Connection, memory_mb: int) -> None:
-    """Worker loop: read a JSON job, answer JSON bytes (a result or a problem document)."""
+    """Worker loop: read a job (header and buffers), answer a header and the response body."""
     import engine  # imported in the child, before it reports ready
+
+    # So are the request models and their validators: a big body is parsed here.
+    from app import bodies, models  # noqa: F401
 
     if memory_mb:
         # A request that slips past the work estimate gets a MemoryError, not the OOM killer.
@@ -41,27 +56,86 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     conn.send_bytes(b"ready")
     while True:
         try:
-            job = json.loads(conn.recv_bytes())
+            header = json.loads(conn.recv_bytes())
+            buffers = [conn.recv_bytes() for _ in range(header["buffers"])]
         except (EOFError, OSError):
             return  # the server closed the pipe: it stopped or gave up on this worker
-        kwargs = job["kwargs"]
-        kwargs["limits"] = Limits(**job["limits"])
+        kind, answer = _answer(engine, header, buffers, memory_mb)
+        del buffers
         try:
-            answer = b"\x00" + encode(getattr(engine, job["operation"])(**kwargs))
-        except EngineError as err:
-            answer = b"\x01" + json.dumps(err.problem()).encode()
-        except MemoryError:
-            err = LimitError("worker_memory_mb", memory_mb, status=413,
-                             what="the memory this request needs")
-            answer = b"\x01" + json.dumps(err.problem()).encode()
-        except Exception:
-            # A bug must cost one answer, not the worker: log it, answer a 500 problem.
-            log.exception("engine error in a %s request", job.get("operation"))
-            answer = b"\x01" + json.dumps(_INTERNAL).encode()
-        try:
+            conn.send_bytes(_ANSWER.pack(kind, len(answer)))
             conn.send_bytes(answer)
         except OSError:
             return  # the server killed the request (its deadline passed) or stopped
+
+
+def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb: int
+            ) -> tuple[int, bytes]:
+    """Compute one job: (0, the response body) or (1, a problem document)."""
+    try:
+        if "model" in header:
+            from app.bodies import engine_kwargs, parse
+
+            request = parse(_model(header["model"]), buffers[0],
+                            max_list_numbers=header["max_list_numbers"])
+            kwargs, encoding = engine_kwargs(request)
+        else:
+            kwargs, encoding = _rebuild(header, buffers), header["array_encoding"]
+        del buffers[:]
+        kwargs["limits"] = Limits(**header["limits"])
+        return 0, encode(getattr(engine, header["operation"])(**kwargs), encoding)
+    except EngineError as err:
+        return 1, json.dumps(err.problem()).encode()
+    except MemoryError:
+        err = LimitError("worker_memory_mb", memory_mb, status=413,
+                         what="the memory this request needs")
+        return 1, json.dumps(err.problem()).encode()
+    except Exception:
+        # A bug must cost one answer, not the worker: log it, answer a 500 problem.
+        log.exception("engine error in a %s request", header.get("operation"))
+        return 1, json.dumps(_INTERNAL).encode()
+
+
+def _model(name: str) -> type[BaseModel]:
+    """The request model ``module:qualname`` named by the server (only app's own models)."""
+    module, _, qualname = name.partition(":")
+    model = getattr(importlib.import_module(module), qualname) if module.startswith("app.") \
+        else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise ValueError(f"not a request model: {name}")
+    return model
+
+
+def _split(kwargs: dict[str, Any]) -> tuple[Any, list[list[Any]], list[np.ndarray]]:
+    """``kwargs`` with every array replaced by None, the arrays' paths and shapes, and the
+    arrays (C-contiguous float64) in that order."""
+    paths: list[list[Any]] = []
+    arrays: list[np.ndarray] = []
+
+    def walk(value: Any, path: list[Any]) -> Any:
+        if isinstance(value, np.ndarray):
+            paths.append([path, list(value.shape)])
+            arrays.append(np.ascontiguousarray(value, dtype=np.float64))
+            return None
+        if isinstance(value, dict):
+            return {key: walk(item, [*path, key]) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(item, [*path, i]) for i, item in enumerate(value)]
+        return value
+
+    return walk(kwargs, []), paths, arrays
+
+
+def _rebuild(header: dict[str, Any], buffers: list[bytes]) -> dict[str, Any]:
+    """The keyword arguments of a job: its header's tree with each array put back at its path."""
+    kwargs = header["kwargs"]
+    for (path, shape), raw in zip(header["arrays"], buffers, strict=True):
+        *parents, last = path
+        node = kwargs
+        for key in parents:
+            node = node[key]
+        node[last] = np.frombuffer(raw, dtype=np.float64).reshape(shape)
+    return kwargs
 
 
 _INTERNAL = {"type": PROBLEM_BASE + "internal-error", "title": "Internal Server Error",
@@ -173,8 +247,25 @@ class EnginePool:
         self._all.clear()
         self._loop = self._idle = None
 
-    async def run(self, operation: str, kwargs: dict[str, Any], limits: Limits) -> bytes:
+    async def run(self, operation: str, kwargs: dict[str, Any], limits: Limits,
+                  array_encoding: str = "list") -> bytes:
         """The encoded answer of ``engine.<operation>(**kwargs)``; EngineError on failure."""
+        tree, paths, arrays = _split(kwargs)
+        header = {"operation": operation, "limits": asdict(limits), "kwargs": tree,
+                  "arrays": paths, "array_encoding": array_encoding, "buffers": len(arrays)}
+        # The json module, not orjson: names may hold lone surrogates (escaped as \ud800).
+        return await self._submit(operation, json.dumps(header).encode(), arrays)
+
+    async def run_body(self, operation: str, model: type[BaseModel], body: bytes,
+                       limits: Limits, max_list_numbers: int) -> bytes:
+        """The encoded answer to a request body not yet parsed: the worker validates it as
+        ``model`` (a 422 comes back as an InvalidBody problem) and computes it."""
+        header = {"operation": operation, "limits": asdict(limits), "buffers": 1,
+                  "max_list_numbers": max_list_numbers,
+                  "model": f"{model.__module__}:{model.__qualname__}"}
+        return await self._submit(operation, json.dumps(header).encode(), [body])
+
+    async def _submit(self, operation: str, header: bytes, buffers: list[Any]) -> bytes:
         if self._loop is not asyncio.get_running_loop():
             await self.start()
         assert self._idle is not None
@@ -184,31 +275,39 @@ class EnginePool:
         except TimeoutError:
             raise self._timeout() from None
         try:
-            answer = await self._exchange(worker, operation, kwargs, limits, deadline)
+            kind, answer = await self._exchange(worker, operation, header, buffers, deadline)
         except BaseException:
             # Whatever interrupted the exchange (a deadline, a dead worker, a cancelled
             # request), this worker's state is unknown: replace it, never lose it.
             self._replace(worker)
             raise
         self._idle.put_nowait(worker)
-        if answer[:1] == b"\x01":
-            raise RemoteError(json.loads(answer[1:]))
-        return answer[1:]
+        if kind:
+            raise RemoteError(json.loads(answer))
+        return answer
 
-    async def _exchange(self, worker: _Worker, operation: str, kwargs: dict[str, Any],
-                        limits: Limits, deadline: float) -> bytes:
+    async def _exchange(self, worker: _Worker, operation: str, header: bytes,
+                        buffers: list[Any], deadline: float) -> tuple[int, bytes]:
         """Send one job to ``worker`` and wait (until ``deadline``) for its answer."""
-        payload = json.dumps({"operation": operation, "kwargs": kwargs,
-                              "limits": asdict(limits)}, allow_nan=False).encode()
+        conn = worker.conn
+
+        def send() -> None:
+            conn.send_bytes(header)
+            for buffer in buffers:
+                conn.send_bytes(buffer)
+
         try:
-            if len(payload) > _INLINE_SEND_BYTES:
+            if len(header) + sum(memoryview(b).nbytes for b in buffers) > _INLINE_SEND_BYTES:
                 # A large job fills the pipe; the worker drains it, but not on our loop.
-                await asyncio.to_thread(worker.conn.send_bytes, payload)
+                await asyncio.to_thread(send)
             else:
-                worker.conn.send_bytes(payload)
-            if not await _readable(worker.conn, max(deadline - time.monotonic(), 0.0)):
+                send()
+            if not await _readable(conn, max(deadline - time.monotonic(), 0.0)):
                 raise self._timeout()
-            return worker.conn.recv_bytes()
+            kind, size = _ANSWER.unpack(conn.recv_bytes())
+            if size > _INLINE_SEND_BYTES:
+                return kind, await asyncio.to_thread(conn.recv_bytes)
+            return kind, conn.recv_bytes()
         except (EOFError, OSError) as err:
             # Not a timeout: the process died under this request. Say so, and log it.
             log.error("engine worker %s died during a %s request: %r",

@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from app.bodies import malformed_problem, problem, validation_problem
 from app.observability import REJECTED
-from engine.errors import PROBLEM_BASE, EngineError
+from engine.errors import EngineError
 
 _BODY_PARSE_FAILED = "There was an error parsing the body"
 """FastAPI's detail when the body cannot be decoded at all (bad UTF-8, nesting too deep)."""
@@ -28,16 +29,6 @@ class ProblemResponse(JSONResponse):
         be encoded as UTF-8, but ``\\ud800`` is valid JSON."""
         return json.dumps(content, ensure_ascii=True, allow_nan=False,
                           separators=(",", ":")).encode()
-
-
-def problem(status: int, kind: str, title: str, detail: str,
-            errors: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
-    """The body of a problem document whose ``type`` is ``PROBLEM_BASE + kind``."""
-    body: dict[str, Any] = {"type": PROBLEM_BASE + kind, "title": title, "status": status,
-                            "detail": detail}
-    if errors is not None:
-        body["errors"] = errors
-    return body | extra
 
 
 def body_too_large(limit: int, declared: int | None) -> ProblemResponse:
@@ -63,11 +54,9 @@ async def validation_error(_: Request, exc: RequestValidationError) -> ProblemRe
     """422 naming each bad field and what was expected; malformed JSON with line and column."""
     errors = list(exc.errors())
     if errors and errors[0]["type"] == "json_invalid":
-        return _malformed_json(errors[0]["ctx"]["error"], exc.body, errors[0]["loc"][-1])
-    items = [{"loc": list(error["loc"]), "msg": _message(error)} for error in errors]
-    detail = "; ".join(f"{_where(item['loc'])}: {item['msg']}" for item in items)
-    return ProblemResponse(problem(422, "validation-error", "Invalid request", detail, items),
-                           status_code=422)
+        return ProblemResponse(malformed_problem(errors[0]["ctx"]["error"], exc.body,
+                                                 errors[0]["loc"][-1]), status_code=422)
+    return ProblemResponse(validation_problem(errors), status_code=422)
 
 
 async def http_error(request: Request, exc: HTTPException) -> ProblemResponse:
@@ -76,7 +65,7 @@ async def http_error(request: Request, exc: HTTPException) -> ProblemResponse:
     if status == 400 and exc.detail == _BODY_PARSE_FAILED and exc.__cause__ is not None:
         cause = exc.__cause__
         reason = "nesting too deep" if isinstance(cause, RecursionError) else str(cause)
-        return _malformed_json(reason, None, None)
+        return ProblemResponse(malformed_problem(reason), status_code=422)
     if status == 404:
         detail = f"there is no {request.method} {request.url.path}; the API is listed at /docs"
     elif status == 405:
@@ -102,40 +91,3 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal_error)
-
-
-def _malformed_json(reason: str, document: Any, position: Any) -> ProblemResponse:
-    item: dict[str, Any] = {"loc": ["body"], "msg": reason}
-    detail = f"the body is not valid JSON: {reason}"
-    if isinstance(document, str) and isinstance(position, int):
-        line = document.count("\n", 0, position) + 1
-        column = position - document.rfind("\n", 0, position)
-        item |= {"line": line, "column": column}
-        detail += f" at line {line}, column {column}"
-    return ProblemResponse(problem(422, "malformed-json", "Malformed JSON", detail, [item]),
-                           status_code=422)
-
-
-def _message(error: Any) -> str:
-    """Pydantic's message, plus what was received where that helps."""
-    message, given = error["msg"], error.get("input")
-    if tuple(error["loc"]) == ("body",):
-        if error["type"] == "missing":
-            return "a JSON object body is required"
-        if isinstance(given, bytes):
-            return "the body must be a JSON object sent with Content-Type: application/json"
-    if error["type"].endswith("_type") or error["type"].startswith(("greater", "less")):
-        message += f", got {_show(given)}"
-    return message
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list | dict):
-        return "a list" if isinstance(value, list) else "an object"
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _where(loc: list[Any]) -> str:
-    parts = loc[1:] if len(loc) > 1 and loc[0] == "body" else loc
-    return ".".join(str(part) for part in parts)

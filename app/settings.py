@@ -17,7 +17,8 @@ from engine.limits import Limits
 ENV_PREFIX = "DIFFAPI_"
 PLAIN_ENV = ("host", "port", "workers")
 """Settings that also fall back to the unprefixed variable (``HOST``, ``PORT``, ``WORKERS``)."""
-SERVICE_LIMITS = ("max_body_bytes", "request_timeout_seconds", "worker_memory_mb")
+SERVICE_LIMITS = ("max_body_bytes", "max_list_numbers", "request_timeout_seconds",
+                  "worker_memory_mb")
 """Service settings that are limits on a request, listed by ``GET /v1/limits``."""
 
 
@@ -27,8 +28,12 @@ class Settings:
 
     limits: Limits = field(default_factory=Limits)
     """The engine's limits; each field is read from ``DIFFAPI_<FIELD>``."""
-    max_body_bytes: int = 8 * 1024 * 1024
-    """Bytes in one request body; a bigger body is answered 413 before it is parsed."""
+    max_body_bytes: int = 32 * 1024 * 1024
+    """Bytes in one request body; a bigger body is answered 413 before it is parsed. The default
+    fits a 10^6-point, 2-variable batch as base64 arrays (about 21 MB)."""
+    max_list_numbers: int = 1_000_000
+    """Numbers one request may send as JSON lists (points, constants, vectors); more must come
+    as base64 arrays, which cost a tenth to read."""
     request_timeout_seconds: float = 10.0
     """Seconds a pooled computation may take, waiting for a worker included; then its worker
     process is killed and replaced and the request gets a 503."""

@@ -1,11 +1,17 @@
-"""``POST /v1/<operation>``: validate, call one engine function, answer strict JSON."""
+"""``POST /v1/<operation>``: validate, call one engine function, answer strict JSON.
 
-from typing import Annotated, Any
+Each handler reads its body itself (``Dispatcher.answer``: parsed once by pydantic-core, or in
+an engine process when big); ``openapi_body`` documents it.
+"""
 
-from fastapi import APIRouter, Body, Request
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app import models as m
+from app.bodies import openapi_body
 from app.models import EXAMPLES
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
@@ -22,84 +28,86 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
-EvaluateBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["evaluate"])]
-GradientBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["gradient"])]
-JacobianBody = Annotated[m.JacobianRequest, Body(openapi_examples=EXAMPLES["jacobian"])]
-HessianBody = Annotated[m.HessianRequest, Body(openapi_examples=EXAMPLES["hessian"])]
-DerivativeBody = Annotated[m.DerivativeRequest, Body(openapi_examples=EXAMPLES["derivative"])]
-TaylorBody = Annotated[m.TaylorRequest, Body(openapi_examples=EXAMPLES["taylor"])]
-JvpBody = Annotated[m.JvpRequest, Body(openapi_examples=EXAMPLES["jvp"])]
-VjpBody = Annotated[m.VjpRequest, Body(openapi_examples=EXAMPLES["vjp"])]
-HvpBody = Annotated[m.HvpRequest, Body(openapi_examples=EXAMPLES["hvp"])]
-DifferentiateBody = Annotated[m.DifferentiateRequest,
-                              Body(openapi_examples=EXAMPLES["differentiate"])]
+
+def _body(model: type[BaseModel], operation: str) -> dict[str, Any]:
+    return openapi_body(model, EXAMPLES[operation])
 
 
-async def _run(request: Request, operation: str, body: m.ExpressionRequest) -> Response:
-    size = len(await request.body())  # already read and cached by FastAPI
-    return await request.app.state.dispatcher.run(operation, body, size)
+async def _answer(request: Request, operation: str, model: type[BaseModel]) -> Response:
+    return await request.app.state.dispatcher.answer(operation, model, request)
 
 
-@router.post("/evaluate", response_model=m.EvaluateResponse, summary="Value")
-async def evaluate(body: EvaluateBody, request: Request) -> Response:
+@router.post("/evaluate", response_model=m.EvaluateResponse, summary="Value",
+             openapi_extra=_body(m.ExpressionRequest, "evaluate"))
+async def evaluate(request: Request) -> Response:
     """The expression's value at `point`, or at every one of `points`."""
-    return await _run(request, "evaluate", body)
+    return await _answer(request, "evaluate", m.ExpressionRequest)
 
 
-@router.post("/gradient", response_model=m.GradientResponse, summary="Gradient")
-async def gradient(body: GradientBody, request: Request) -> Response:
+@router.post("/gradient", response_model=m.GradientResponse, summary="Gradient",
+             openapi_extra=_body(m.DifferentiableRequest, "gradient"))
+async def gradient(request: Request) -> Response:
     """The gradient of a scalar-valued expression: one array per variable, of its shape."""
-    return await _run(request, "gradient", body)
+    return await _answer(request, "gradient", m.DifferentiableRequest)
 
 
-@router.post("/jacobian", response_model=m.JacobianResponse, summary="Jacobian")
-async def jacobian(body: JacobianBody, request: Request) -> Response:
+@router.post("/jacobian", response_model=m.JacobianResponse, summary="Jacobian",
+             openapi_extra=_body(m.JacobianRequest, "jacobian"))
+async def jacobian(request: Request) -> Response:
     """The Jacobian: outputs flattened (C order) × variables flattened in `variables` order;
     with `"sparse": true` only its structural nonzeros, in coordinate form."""
-    return await _run(request, "jacobian", body)
+    return await _answer(request, "jacobian", m.JacobianRequest)
 
 
-@router.post("/hessian", response_model=m.HessianResponse, summary="Hessian")
-async def hessian(body: HessianBody, request: Request) -> Response:
+@router.post("/hessian", response_model=m.HessianResponse, summary="Hessian",
+             openapi_extra=_body(m.HessianRequest, "hessian"))
+async def hessian(request: Request) -> Response:
     """The gradient and Hessian of a scalar-valued expression, over the flattened variables;
     with `"sparse": true` only the Hessian's structural nonzeros, in coordinate form."""
-    return await _run(request, "hessian", body)
+    return await _answer(request, "hessian", m.HessianRequest)
 
 
 @router.post("/derivative", response_model=m.DerivativeResponse,
-             summary="n-th derivative or mixed partial")
-async def derivative(body: DerivativeBody, request: Request) -> Response:
+             summary="n-th derivative or mixed partial",
+             openapi_extra=_body(m.DerivativeRequest, "derivative"))
+async def derivative(request: Request) -> Response:
     """d^n f/dx^n (`variable` + `order`) or a mixed partial (`wrt`), exact at any order."""
-    return await _run(request, "derivative", body)
+    return await _answer(request, "derivative", m.DerivativeRequest)
 
 
-@router.post("/taylor", response_model=m.TaylorResponse, summary="Taylor coefficients")
-async def taylor(body: TaylorBody, request: Request) -> Response:
+@router.post("/taylor", response_model=m.TaylorResponse, summary="Taylor coefficients",
+             openapi_extra=_body(m.TaylorRequest, "taylor"))
+async def taylor(request: Request) -> Response:
     """The normalized Taylor coefficients ∂^α f / α! of total degree ≤ `order` at the point."""
-    return await _run(request, "taylor", body)
+    return await _answer(request, "taylor", m.TaylorRequest)
 
 
-@router.post("/jvp", response_model=m.JvpResponse, summary="Jacobian-vector product")
-async def jvp(body: JvpBody, request: Request) -> Response:
+@router.post("/jvp", response_model=m.JvpResponse, summary="Jacobian-vector product",
+             openapi_extra=_body(m.JvpRequest, "jvp"))
+async def jvp(request: Request) -> Response:
     """The directional derivative J·t along `tangent`."""
-    return await _run(request, "jvp", body)
+    return await _answer(request, "jvp", m.JvpRequest)
 
 
-@router.post("/vjp", response_model=m.VjpResponse, summary="Vector-Jacobian product")
-async def vjp(body: VjpBody, request: Request) -> Response:
+@router.post("/vjp", response_model=m.VjpResponse, summary="Vector-Jacobian product",
+             openapi_extra=_body(m.VjpRequest, "vjp"))
+async def vjp(request: Request) -> Response:
     """Jᵀ·c for a `cotangent` c of the output's shape."""
-    return await _run(request, "vjp", body)
+    return await _answer(request, "vjp", m.VjpRequest)
 
 
-@router.post("/hvp", response_model=m.HvpResponse, summary="Hessian-vector product")
-async def hvp(body: HvpBody, request: Request) -> Response:
+@router.post("/hvp", response_model=m.HvpResponse, summary="Hessian-vector product",
+             openapi_extra=_body(m.HvpRequest, "hvp"))
+async def hvp(request: Request) -> Response:
     """H·v of a scalar-valued expression along `vector`."""
-    return await _run(request, "hvp", body)
+    return await _answer(request, "hvp", m.HvpRequest)
 
 
 @router.post("/differentiate", response_model=m.DifferentiateResponse,
-             summary="Derivative formulas")
-async def differentiate(body: DifferentiateBody, request: Request) -> Response:
+             summary="Derivative formulas",
+             openapi_extra=_body(m.DifferentiateRequest, "differentiate"))
+async def differentiate(request: Request) -> Response:
     """The gradient, Jacobian, Hessian or a derivative as formulas (our language and LaTeX),
     without a point. The same formulas come with `"symbolic": true` on those operations."""
-    return await request.app.state.dispatcher.run_pooled("differentiate", body)
+    return await request.app.state.dispatcher.answer("differentiate", m.DifferentiateRequest,
+                                                     request, planned=False)

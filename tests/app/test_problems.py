@@ -63,12 +63,12 @@ async def test_parse_error_shows_column_and_caret(api: httpx.AsyncClient) -> Non
     ("point", {"x": [1, [True]]}, ["body", "point", "x"], "got true"),
     ("point", {"x": "2"}, ["body", "point", "x"], 'got "2"'),
     ("point", {"x": float("nan")}, ["body", "point", "x"], "got NaN"),
-    ("point", [1, 2], ["body", "point"], "valid dictionary"),
+    ("point", [1, 2], ["body", "point"], "should be an object"),
     ("points", {"x": 1}, ["body", "points"], "list of N values"),
     ("points", [{"x": 1}, {"x": None}], ["body", "points"], "[1].x"),
     ("constants", {"A": [[1, "a"]]}, ["body", "constants", "A"], 'got "a"'),
     ("expression", 3, ["body", "expression"], "valid string, got 3"),
-    ("variables", "x", ["body", "variables"], "valid list"),
+    ("variables", "x", ["body", "variables"], "valid array"),
     ("extra", 1, ["body", "extra"], "Extra inputs are not permitted"),
 ])
 async def test_wrong_types(client: httpx.AsyncClient, field: str, value: Any,
@@ -88,7 +88,7 @@ async def test_wrong_types(client: httpx.AsyncClient, field: str, value: Any,
     ("order", 2.5, "valid integer, got 2.5"),
     ("order", -1, "greater than or equal to 0, got -1"),
     ("all_orders", "yes", 'valid boolean, got "yes"'),
-    ("wrt", "x", "valid list"),
+    ("wrt", "x", "valid array"),
 ])
 async def test_strict_derivative_fields(client: httpx.AsyncClient, field: str, value: Any,
                                         says: str) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from diffapi_client.arrays import from_wire
+from diffapi_client.arrays import from_wire, is_encoded
 
 ARRAY_FIELDS = frozenset({"value", "jacobian", "hessian", "derivative", "derivatives", "jvp",
                           "error_estimate", "objective", "constraints"})
@@ -67,11 +67,11 @@ def decode_answer(body: dict[str, Any]) -> Answer:
     for key, item in body.items():
         if isinstance(item, dict) and item.get("format") == "coo":
             answer[key] = SparseAnswer(item)
-        elif key in NAMED_ARRAY_FIELDS and isinstance(item, dict):
+        elif key in NAMED_ARRAY_FIELDS and isinstance(item, dict) and not is_encoded(item):
             answer[key] = {name: from_wire(entry) for name, entry in item.items()}
         elif key == "derivatives" and isinstance(item, list):
             answer[key] = [from_wire(entry) for entry in item]
-        elif key in ARRAY_FIELDS or (key == "gradient" and not isinstance(item, dict)):
+        elif key in ARRAY_FIELDS or key == "gradient":  # a Hessian's gradient is one flat array
             answer[key] = from_wire(item)
         else:
             answer[key] = item
