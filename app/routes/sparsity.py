@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from app import models as m
 from app.models import EXAMPLES
-from app.routes.operations import ERROR_RESPONSES
+from app.routes.operations import ERROR_RESPONSES, _run
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
@@ -19,5 +19,4 @@ async def sparsity(body: SparsityBody, request: Request) -> Response:
     """The exact structural pattern of the Jacobian or Hessian (`operation`) from the
     expression itself, never probed at a point, with the coloring a `"sparse": true` answer
     evaluates: give a `point` or only the variables' `shapes`."""
-    size = len(await request.body())  # already read and cached by FastAPI
-    return await request.app.state.dispatcher.run("sparsity", body, size)
+    return await _run(request, "sparsity", body)
