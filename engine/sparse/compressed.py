@@ -137,16 +137,20 @@ def _check_stored(s: Sparsity, inp: Inputs, limits: Limits) -> None:
                          what="the stored entries of this sparse answer (nnz × points)")
 
 
-def _seeds(c: Compiled, inp: Inputs, names: tuple[str, ...], s: Sparsity
+def _seeds(c: Compiled, inp: Inputs, names: tuple[str, ...], s: Sparsity, kind: str
            ) -> dict[int, np.ndarray]:
-    """Tangent feeds: direction k moves every column of color k by one."""
-    feeds, (offsets, _) = {}, _offsets(inp, names)
-    for v, o in zip(names, offsets, strict=True):
-        size = size_of(inp.shapes[v])
-        seed = np.zeros((s.colors, size))
-        seed[s.coloring[o:o + size], np.arange(size)] = 1.0
-        feeds[c.tangent_input(v)] = seed.reshape((1, s.colors, *inp.shapes[v]))
-    return feeds
+    """Tangent feeds: direction k moves every column of color k by one. Built once per
+    pattern and shared by every call, so read-only."""
+    def build() -> dict[int, np.ndarray]:
+        feeds, (offsets, _) = {}, _offsets(inp, names)
+        for v, o in zip(names, offsets, strict=True):
+            size = size_of(inp.shapes[v])
+            seed = np.zeros((s.colors, size))
+            seed[s.coloring[o:o + size], np.arange(size)] = 1.0
+            seed.setflags(write=False)
+            feeds[c.tangent_input(v)] = seed.reshape((1, s.colors, *inp.shapes[v]))
+        return feeds
+    return c.derived(("seeds", _key(inp, kind)), build)
 
 
 def _gathered(compressed: np.ndarray, s: Sparsity, inp: Inputs) -> np.ndarray:
@@ -207,7 +211,7 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
             seed[s.coloring, np.arange(s.shape[0])] = 1.0
             feeds[c.cotangent_input()] = seed.reshape((1, s.colors, *c.shape))
         else:
-            feeds.update(_seeds(c, inp, names, s))
+            feeds.update(_seeds(c, inp, names, s, "jacobian"))
         value, *products = run(c.graph, plan, feeds, 2)
         compressed = _concat(products, s.colors)
         out = base(c, inp, value[:, 0])
@@ -239,7 +243,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str) -> Jo
 
     def compute() -> Result:
         feeds = primal_feeds(c, inp, 2)
-        feeds.update(_seeds(c, inp, names, s) if s.colors else {
+        feeds.update(_seeds(c, inp, names, s, "hessian") if s.colors else {
             c.tangent_input(v): np.zeros((1, 1, *inp.shapes[v])) for v in names})
         value, *rest = run(c.graph, plan, feeds, 2)
         grads, blocks = rest[:len(names)], rest[len(names):]
