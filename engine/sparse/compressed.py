@@ -101,12 +101,23 @@ def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str,
         m = matrix.shape[0]
         gather = (coloring[rows] * n + cols) if reverse else (coloring[cols] * m + rows)
         return Sparsity(matrix.shape, rows, cols, colors, coloring, reverse, gather)
-    return c.derived(key, build)
+    slot = _slot(c, key)
+    if "pattern" not in slot:
+        with c.lock:
+            if "pattern" not in slot:
+                slot["pattern"] = build()
+    return slot["pattern"]
+
+
+def _slot(c: Compiled, key: tuple[Any, ...]) -> dict[str, Sparsity]:
+    """The cache entry of one pattern, empty until it is detected (so that asking whether it
+    is detected builds nothing)."""
+    return c.derived(key, dict)
 
 
 def _detected(c: Compiled, key: tuple[Any, ...]) -> bool:
-    """Whether the pattern is cached (a builder that makes nothing leaves the cache as is)."""
-    return c.derived(key, lambda: None) is not None
+    """Whether the pattern is cached."""
+    return "pattern" in _slot(c, key)
 
 
 def _detection_work(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> float:
