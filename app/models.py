@@ -250,26 +250,15 @@ class DifferentiateResponse(BaseModel):
     latex: Formula = Field(description="The same in LaTeX.")
 
 
-class SparsityRequest(BaseModel):
-    """The structural pattern of a Jacobian or Hessian, without values."""
+class SparsityRequest(ExpressionRequest):
+    """The structural pattern of a Jacobian or Hessian, without values: from a `point` (only
+    its shapes matter, the pattern is the same at every point) or from `shapes`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    expression: str = Field(description="The function, in the expression language.")
     of: Literal["jacobian", "hessian"] = Field(alias="operation",
                                                description="Which matrix's pattern.")
-    point: dict[str, ArrayInput] | None = Field(
-        None, description="Variable name → value (only its shape matters: the pattern is the "
-                          "same at every point).")
     shapes: dict[str, list[int]] | None = Field(
         None, description='Instead of `point`, variable name → shape (`[]` for a scalar), '
                           'e.g. `{"x": [1000]}`.')
-    constants: dict[str, ArrayInput] | None = Field(
-        None, description="Named parameters that are not differentiated; their zero entries "
-                          "shape the pattern (a constant matrix in `A @ x`).")
-    variables: list[str] | None = Field(
-        None, description="The variables, in this order; default: the keys of `point` or "
-                          "`shapes`.")
 
 
 class SparsityResponse(BaseModel):

@@ -75,11 +75,12 @@ def _key(inp: Inputs, kind: str) -> tuple[Any, ...]:
     return ("sparsity", kind, tuple(inp.variables), fingerprint(inp.constants))
 
 
-def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> Sparsity:
+def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str,
+             key: tuple[Any, ...] | None = None) -> Sparsity:
     """The pattern of the ``kind`` ("jacobian" or "hessian") of ``c``, detected and colored
-    once per variables and constant values."""
+    once per variables and constant values (``key``: their cache key, when known)."""
     names = tuple(inp.variables)
-    key = _key(inp, kind)
+    key = _key(inp, kind) if key is None else key
 
     def build() -> Sparsity:
         offsets, n = _offsets(inp, names)
@@ -100,12 +101,23 @@ def sparsity(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> Sparsity:
         m = matrix.shape[0]
         gather = (coloring[rows] * n + cols) if reverse else (coloring[cols] * m + rows)
         return Sparsity(matrix.shape, rows, cols, colors, coloring, reverse, gather)
-    return c.derived(key, build)
+    slot = _slot(c, key)
+    if "pattern" not in slot:
+        with c.lock:
+            if "pattern" not in slot:
+                slot["pattern"] = build()
+    return slot["pattern"]
 
 
-def _detected(c: Compiled, inp: Inputs, kind: str) -> bool:
-    """Whether the pattern is cached (a builder that makes nothing leaves the cache as is)."""
-    return c.derived(_key(inp, kind), lambda: None) is not None
+def _slot(c: Compiled, key: tuple[Any, ...]) -> dict[str, Sparsity]:
+    """The cache entry of one pattern, empty until it is detected (so that asking whether it
+    is detected builds nothing)."""
+    return c.derived(key, dict)
+
+
+def _detected(c: Compiled, key: tuple[Any, ...]) -> bool:
+    """Whether the pattern is cached."""
+    return "pattern" in _slot(c, key)
 
 
 def _detection_work(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> float:
@@ -118,14 +130,16 @@ def _detection_work(c: Compiled, inp: Inputs, limits: Limits, kind: str) -> floa
 
 
 def _after_detection(c: Compiled, inp: Inputs, limits: Limits, kind: str,
-                     planned: Callable[[], Job]) -> Job:
-    """``planned()`` when the pattern is known; before that, a job of the detection's bounded
-    work that detects, then admits the compressed evaluation against ``max_work`` and runs it."""
-    if _detected(c, inp, kind):
-        return planned()
+                     planned: Callable[[tuple[Any, ...]], Job]) -> Job:
+    """``planned(key)`` when the pattern is known; before that, a job of the detection's
+    bounded work that detects, then admits the compressed evaluation against ``max_work`` and
+    runs it. The key (hashing the constants) is computed once."""
+    key = _key(inp, kind)
+    if _detected(c, key):
+        return planned(key)
 
     def compute() -> Result:
-        job = planned()
+        job = planned(key)
         check_work(job.work, limits)
         return job.compute()
     return Job(_detection_work(c, inp, limits, kind), compute)
@@ -137,16 +151,20 @@ def _check_stored(s: Sparsity, inp: Inputs, limits: Limits) -> None:
                          what="the stored entries of this sparse answer (nnz × points)")
 
 
-def _seeds(c: Compiled, inp: Inputs, names: tuple[str, ...], s: Sparsity
-           ) -> dict[int, np.ndarray]:
-    """Tangent feeds: direction k moves every column of color k by one."""
-    feeds, (offsets, _) = {}, _offsets(inp, names)
-    for v, o in zip(names, offsets, strict=True):
-        size = size_of(inp.shapes[v])
-        seed = np.zeros((s.colors, size))
-        seed[s.coloring[o:o + size], np.arange(size)] = 1.0
-        feeds[c.tangent_input(v)] = seed.reshape((1, s.colors, *inp.shapes[v]))
-    return feeds
+def _seeds(c: Compiled, inp: Inputs, names: tuple[str, ...], s: Sparsity,
+           key: tuple[Any, ...]) -> dict[int, np.ndarray]:
+    """Tangent feeds: direction k moves every column of color k by one. Built once per
+    pattern and shared by every call, so read-only."""
+    def build() -> dict[int, np.ndarray]:
+        feeds, (offsets, _) = {}, _offsets(inp, names)
+        for v, o in zip(names, offsets, strict=True):
+            size = size_of(inp.shapes[v])
+            seed = np.zeros((s.colors, size))
+            seed[s.coloring[o:o + size], np.arange(size)] = 1.0
+            seed.setflags(write=False)
+            feeds[c.tangent_input(v)] = seed.reshape((1, s.colors, *inp.shapes[v]))
+        return feeds
+    return c.derived(("seeds", key), build)
 
 
 def _gathered(compressed: np.ndarray, s: Sparsity, inp: Inputs) -> np.ndarray:
@@ -179,12 +197,12 @@ def plan_sparse_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     """A sparse Jacobian: one compressed forward (or reverse) pass (after detection, the first
     time)."""
     return _after_detection(c, inp, limits, "jacobian",
-                            lambda: _plan_jacobian(c, inp, limits))
+                            lambda key: _plan_jacobian(c, inp, limits, key))
 
 
-def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
+def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits, key: tuple[Any, ...]) -> Job:
     names = tuple(inp.variables)
-    s = sparsity(c, inp, limits, "jacobian")
+    s = sparsity(c, inp, limits, "jacobian", key)
     _check_stored(s, inp, limits)
     if s.colors == 0:
         plan = c.plan("value", lambda: [c.output])
@@ -207,7 +225,7 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
             seed[s.coloring, np.arange(s.shape[0])] = 1.0
             feeds[c.cotangent_input()] = seed.reshape((1, s.colors, *c.shape))
         else:
-            feeds.update(_seeds(c, inp, names, s))
+            feeds.update(_seeds(c, inp, names, s, key))
         value, *products = run(c.graph, plan, feeds, 2)
         compressed = _concat(products, s.colors)
         out = base(c, inp, value[:, 0])
@@ -221,12 +239,13 @@ def plan_sparse_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str)
     detection, the first time)."""
     require_scalar(c, "hessian")
     return _after_detection(c, inp, limits, "hessian",
-                            lambda: _plan_hessian(c, inp, limits, triangle))
+                            lambda key: _plan_hessian(c, inp, limits, triangle, key))
 
 
-def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str) -> Job:
+def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str,
+                  key: tuple[Any, ...]) -> Job:
     names = tuple(inp.variables)
-    s = sparsity(c, inp, limits, "hessian")
+    s = sparsity(c, inp, limits, "hessian", key)
     if triangle == "lower":
         s = s.lower()
     _check_stored(s, inp, limits)
@@ -239,7 +258,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str) -> Jo
 
     def compute() -> Result:
         feeds = primal_feeds(c, inp, 2)
-        feeds.update(_seeds(c, inp, names, s) if s.colors else {
+        feeds.update(_seeds(c, inp, names, s, key) if s.colors else {
             c.tangent_input(v): np.zeros((1, 1, *inp.shapes[v])) for v in names})
         value, *rest = run(c.graph, plan, feeds, 2)
         grads, blocks = rest[:len(names)], rest[len(names):]
