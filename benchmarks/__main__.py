@@ -2,12 +2,11 @@
 
 FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
 ``soak``) or part of a name (``rosenbrock``, ``cold``); ``all`` selects everything. Without a
-filter the engine benchmarks run; the service ones (``service``: issue 4, wrk/hey load;
-``soak``: issue 5, mixed load, memory, worker kill; ``nlp``: Ipopt through ``/v1/nlp`` against
-CasADi, one call against five) start real servers on 127.0.0.1, take minutes and run only
-when a filter names them. Prints a PASS/FAIL line per target as it goes,
-then a markdown summary. Always exits 0 when the benchmarks ran (a missed target is a finding,
-not a crash).
+filter the engine benchmarks run; the service ones (``service``: wrk/hey load; ``soak``: mixed
+load, memory, worker kill; ``nlp``: Ipopt through ``/v1/nlp`` against CasADi, one call against
+five) start real servers on 127.0.0.1, take minutes and run only when a filter names them.
+Prints a PASS/FAIL line per target as it goes, then a markdown summary. Always exits 0 when
+the benchmarks ran (a missed target is a finding, not a crash).
 """
 
 from __future__ import annotations
