@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from diffapi_client.arrays import from_wire
+from diffapi_client.arrays import from_wire, is_encoded
 
 ARRAY_FIELDS = frozenset({"value", "jacobian", "hessian", "derivative", "derivatives", "jvp",
                           "error_estimate", "objective", "constraints"})
 """Fields that hold one array (or a list of arrays, for ``derivatives``)."""
 NAMED_ARRAY_FIELDS = frozenset({"gradient", "vjp", "hvp"})
-"""Fields that map variable names to arrays (``hessian``'s flat ``gradient`` is one array)."""
+"""Fields that map variable names to arrays (``hessian``'s and ``nlp``'s flat ``gradient`` is
+one array, a list or an encoded object)."""
 
 
 class Answer(dict[str, Any]):
@@ -67,11 +68,11 @@ def decode_answer(body: dict[str, Any]) -> Answer:
     for key, item in body.items():
         if isinstance(item, dict) and item.get("format") == "coo":
             answer[key] = SparseAnswer(item)
-        elif key in NAMED_ARRAY_FIELDS and isinstance(item, dict):
+        elif key in NAMED_ARRAY_FIELDS and isinstance(item, dict) and not is_encoded(item):
             answer[key] = {name: from_wire(entry) for name, entry in item.items()}
         elif key == "derivatives" and isinstance(item, list):
             answer[key] = [from_wire(entry) for entry in item]
-        elif key in ARRAY_FIELDS or (key == "gradient" and not isinstance(item, dict)):
+        elif key in ARRAY_FIELDS or key in NAMED_ARRAY_FIELDS:
             answer[key] = from_wire(item)
         else:
             answer[key] = item
