@@ -210,8 +210,13 @@ def _pattern(s: Sparsity) -> dict[str, Any]:
             "nnz": s.nnz, "colors": s.colors}
 
 
-def _columns(inp: Inputs) -> list[str]:
-    return [lab for v in inp.variables for lab in labels(v, inp.shapes[v])]
+def _columns(model: NlpModel, inp: Inputs) -> list[str]:
+    """The column labels, built once per model and variables (10^4 strings cost more than a
+    small problem's whole answer)."""
+    names = tuple(inp.variables)
+    cached = model.objective.derived(
+        ("columns", names), lambda: [lab for v in names for lab in labels(v, inp.shapes[v])])
+    return list(cached)  # a copy: a caller may change its answer
 
 
 def _warn(out: Result, field: str) -> None:
@@ -230,7 +235,7 @@ def _plan_structure(model: NlpModel, inp: Inputs, lagrangian_inputs: Inputs,
             out["jacobian"] = _pattern(sparsity(model.constraints, inp, limits, "jacobian"))
         out["hessian"] = _pattern(
             sparsity(model.lagrangian, lagrangian_inputs, limits, "hessian").lower())
-        out |= {"columns": _columns(inp), "variables": list(inp.variables), "warnings": []}
+        out |= {"columns": _columns(model, inp), "variables": list(inp.variables), "warnings": []}
         return out
     plan = model.lagrangian.plan("value", lambda: [model.lagrangian.output])
     # Detection walks the graph once per entry: the value plan's size is its scale.
@@ -309,7 +314,7 @@ def plan_nlp(*, objective: Any, constraints: Any = None, point: Any = None, poin
             out["jacobian"] = jacobian.compute()["jacobian"]
         if hessian is not None:
             out["hessian"] = hessian.compute()["hessian"]
-        out |= {"columns": _columns(inp), "variables": list(names), "warnings": []}
+        out |= {"columns": _columns(model, inp), "variables": list(names), "warnings": []}
         for field in ("objective", "constraints"):
             if field in out:
                 _warn(out, field)

@@ -80,6 +80,17 @@ def test_answers_become_numpy_with_nulls_as_nan() -> None:
     assert answer.warnings == ["value: 1 non-finite"]
 
 
+def test_a_flat_gradient_may_arrive_encoded() -> None:
+    # hessian and nlp answer one flat gradient; with base64 it is an encoded object, which is a
+    # dict like the name -> array gradient of the gradient operation.
+    answer = decode_answer({"gradient": encode_array(np.array([3.0, 8.0])),
+                            "objective": 15.0, "constraints": encode_array(np.array([5.0]))})
+    assert np.array_equal(answer.gradient, [3.0, 8.0])
+    assert answer.objective == 15.0 and np.array_equal(answer.constraints, [5.0])
+    named = decode_answer({"gradient": {"x": encode_array(np.array([1.0, 2.0])), "y": 3.0}})
+    assert np.array_equal(named.gradient["x"], [1.0, 2.0]) and named.gradient["y"] == 3.0
+
+
 def test_sparse_answers_become_scipy_matrices() -> None:
     answer = decode_answer({"hessian": {"format": "coo", "shape": [3, 3], "rows": [0, 1, 2],
                                         "cols": [0, 1, 1], "values": [2.0, 3.0, -1.0],

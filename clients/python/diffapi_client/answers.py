@@ -12,7 +12,8 @@ ARRAY_FIELDS = frozenset({"value", "jacobian", "hessian", "derivative", "derivat
                           "error_estimate", "objective", "constraints"})
 """Fields that hold one array (or a list of arrays, for ``derivatives``)."""
 NAMED_ARRAY_FIELDS = frozenset({"gradient", "vjp", "hvp"})
-"""Fields that map variable names to arrays (``hessian``'s flat ``gradient`` is one array)."""
+"""Fields that map variable names to arrays (``hessian``'s and ``nlp``'s flat ``gradient`` is
+one array, a list or an encoded object)."""
 
 
 class Answer(dict[str, Any]):
@@ -71,7 +72,7 @@ def decode_answer(body: dict[str, Any]) -> Answer:
             answer[key] = {name: from_wire(entry) for name, entry in item.items()}
         elif key == "derivatives" and isinstance(item, list):
             answer[key] = [from_wire(entry) for entry in item]
-        elif key in ARRAY_FIELDS or key == "gradient":  # a Hessian's gradient is one flat array
+        elif key in ARRAY_FIELDS or key in NAMED_ARRAY_FIELDS:
             answer[key] = from_wire(item)
         else:
             answer[key] = item
