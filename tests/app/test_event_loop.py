@@ -1,10 +1,10 @@
 """Big bodies do not block the event loop: while 4 clients upload 8 MB JSON batches, seed
 gradients on the same loop keep being answered, and no big body is parsed there.
 
-Bounded (a fixed number of uploads and a fixed probing time) and seeded. The bound on the seed
-latency is loose on purpose (the machine is shared): parsing one 8 MB body on the loop, as
-before, stalls it for longer than the bound; the benchmark (``python -m benchmarks D6``) measures
-the real p99 and max against a served app.
+Bounded (a fixed number of uploads, probed while they last, at most 10 s) and seeded. The bound
+on the seed latency is loose on purpose (the machine is shared): parsing one 8 MB body on the
+loop, as before, stalls it for longer than the bound; the benchmark (``python -m benchmarks
+D6``) measures the real p99 and max against a served app.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from app.settings import Settings
 pytestmark = pytest.mark.anyio
 
 UPLOADERS = 4
-UPLOADS_EACH = 3
+UPLOADS_EACH = 1
 POINTS = 200_000
 """Two variables at 2·10^5 points in JSON lists: an 8 MB body."""
-PROBE_SECONDS = 1.5
+PROBE_SECONDS = 10.0
+"""At most this long; the probing stops when the uploads are answered."""
+MIN_PROBES = 10
 STALL_BOUND = 0.25
 """Seconds a seed gradient may take at worst here (a loop parsing 8 MB JSON stalls longer)."""
 SEED = {"expression": "x**2 + 3*x + 1", "point": {"x": 2}}
@@ -68,18 +70,17 @@ async def test_seed_gradients_flow_while_8_mb_bodies_upload(
             await asyncio.sleep(0.2)  # the uploads are under way
             latencies = []
             end = time.perf_counter() + PROBE_SECONDS
-            while time.perf_counter() < end:
+            while time.perf_counter() < end and not all(task.done() for task in uploads):
                 t0 = time.perf_counter()
                 r = await client.post("/v1/gradient", content=seed, headers=headers)
                 latencies.append(time.perf_counter() - t0)
                 assert r.status_code == 200 and r.json()["gradient"] == {"x": 7.0}
                 await asyncio.sleep(0.005)
-            in_flight = sum(not task.done() for task in uploads)
             await asyncio.gather(*uploads)
     finally:
         await pool.stop()
     assert statuses == [200] * UPLOADERS * UPLOADS_EACH
-    assert in_flight > 0, "the uploads were over before the probing ended"
+    assert len(latencies) >= MIN_PROBES, f"only {len(latencies)} seed requests during uploads"
     assert all(size <= app.state.settings.inline_body_bytes for size in parsed_on_loop)
     worst, p99 = max(latencies), float(np.percentile(latencies, 99))
     assert worst < STALL_BOUND, (f"seed gradient p99 {p99 * 1e3:.1f} ms, max "
