@@ -5,7 +5,8 @@ accepts both forms.
 
 The common case is kept in C: a list of numbers is type-checked by a strict pydantic-core
 adapter and converted by ``np.asarray``; only a list that fails is walked in Python, to say
-which entry is wrong. An encoded array is one ``a2b_base64`` and an ``np.frombuffer`` view.
+which entry is wrong. An encoded array is one SIMD base64 decode (pybase64, many times faster
+than CPython's ``a2b_base64``) and an ``np.frombuffer`` view.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
+import pybase64
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -181,7 +183,7 @@ def decode_encoded(value: dict[str, Any], where: str = "") -> np.ndarray:
         raise _encoded_error(where, f"data holds {size} bytes, but shape {shape} of "
                                     f"{value['dtype']} needs {expected}")
     try:
-        raw = binascii.a2b_base64(data, strict_mode=True)
+        raw = pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise _encoded_error(where, _NOT_BASE64) from None
     array = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(np.float64, copy=False)

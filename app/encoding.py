@@ -8,13 +8,13 @@ This is the one place every answer's arrays are encoded, whatever the operation.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from typing import Any
 
 import numpy as np
 import orjson
+import pybase64
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _NULL_SUFFIX = "sent as null"
@@ -25,7 +25,7 @@ def encoded_array(array: np.ndarray) -> dict[str, Any]:
     """The encoded-array object of API.md §5 for a float array (little-endian float64)."""
     data = np.ascontiguousarray(array, dtype="<f8")
     return {"dtype": "float64", "shape": list(data.shape),
-            "data": base64.b64encode(data.data).decode("ascii")}
+            "data": pybase64.b64encode(data.data).decode("ascii")}
 
 
 def _prepare(value: Any, base64_arrays: bool) -> Any:

@@ -20,6 +20,29 @@ Result = Annotated[
                       "\"base64\"` an encoded array (non-finite values kept).")]
 
 
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+"""A name of the expression language (a variable or constant in a formula)."""
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(**kwargs: Any) -> Any:
+    """A field that may be left out (it is then None) but, if sent, is never ``null``: the
+    schema says so, without a ``default: null`` a generator would send."""
+    return Field(None, json_schema_extra=_no_default, **kwargs)
+
+
+def _one_of(*alternatives: list[str]) -> dict[str, Any]:
+    """The JSON schema of a body that holds exactly one group of fields (all of that group,
+    none of the others)."""
+    def group(fields: list[str]) -> dict[str, Any]:
+        others = [f for alt in alternatives if alt is not fields for f in alt if f not in fields]
+        return {"required": fields, "not": {"anyOf": [{"required": [f]} for f in others]}}
+    return {"oneOf": [group(list(alt)) for alt in alternatives]}
+
+
 Formula = str | list[Any] | dict[str, Any]
 """A formula string, or formulas nested like the derivative's shape."""
 
@@ -37,20 +60,22 @@ class EncodedAnswers(BaseModel):
 class ExpressionRequest(EncodedAnswers):
     """The fields every operation takes."""
 
+    model_config = ConfigDict(json_schema_extra={"allOf": [_one_of(["point"], ["points"])]})
+
     expression: str = Field(description="The function, Python/NumPy flavoured, e.g. "
                                         "`x**2 + 3*x + 1` or `(A @ x).sum()`; scalar-, vector- "
                                         "or matrix-valued.")
-    point: dict[str, ArrayInput] | None = Field(
-        None, description="Where to evaluate: variable name → number or nested list.")
-    points: PointsInput | None = Field(
-        None, description="Instead of `point`, a batch of N points computed in one vectorized "
+    point: dict[str, ArrayInput] = optional(
+        description="Where to evaluate: variable name → number or nested list.")
+    points: PointsInput = optional(
+        description="Instead of `point`, a batch of N points computed in one vectorized "
                           "pass: a list of point objects, or one object name → list of N values "
                           "(column form, compact and fastest). Every result field then gets a "
                           "leading axis of length N.")
-    constants: dict[str, ArrayInput] | None = Field(
-        None, description="Named parameters that are not differentiated (e.g. the matrix `A`).")
-    variables: list[str] | None = Field(
-        None, description="The variables to differentiate with respect to, in this order; "
+    constants: dict[str, ArrayInput] = optional(
+        description="Named parameters that are not differentiated (e.g. the matrix `A`).")
+    variables: list[str] = optional(
+        description="The variables to differentiate with respect to, in this order; "
                           "default: the keys of `point`, in the order given.")
 
 
@@ -82,10 +107,14 @@ class HessianRequest(JacobianRequest):
 class DerivativeRequest(DifferentiableRequest):
     """``d^n f/dx^n`` (``variable`` + ``order``) or a mixed partial (``wrt``)."""
 
-    variable: str | None = Field(None, description="x in d^n f/dx^n.")
-    order: int | None = Field(None, ge=0, description="n ≥ 0 in d^n f/dx^n.")
-    wrt: list[str] | None = Field(
-        None, description='Instead of `variable` + `order`, a mixed partial: the variables to '
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        _one_of(["point"], ["points"]), _one_of(["variable", "order"], ["wrt"])]})
+
+    variable: str = optional(description="x in d^n f/dx^n.")
+    order: int = optional(ge=0, description="n ≥ 0 in d^n f/dx^n.")
+    wrt: list[str] = optional(
+        min_length=1,
+        description='Instead of `variable` + `order`, a mixed partial: the variables to '
                           'differentiate by, in order, e.g. `["x", "y", "x"]` or '
                           '`["v[0]", "v[1]"]`.')
     all_orders: bool = Field(False, description="Also answer `derivatives`: "
@@ -232,14 +261,14 @@ class DifferentiateRequest(BaseModel):
     expression: str = Field(description="The function, in the expression language.")
     operation: Literal["gradient", "jacobian", "hessian", "derivative"] = Field(
         description="Which derivative to write out.")
-    variables: list[str] | None = Field(
-        None, description="Variables to differentiate with respect to; default: the "
+    variables: list[Name] = optional(
+        description="Variables to differentiate with respect to; default: the "
                           "expression's free names in order of appearance.")
-    variable: str | None = Field(None, description="For `derivative`: x in d^n f/dx^n.")
-    order: int | None = Field(None, ge=0, description="For `derivative`: n.")
-    wrt: list[str] | None = Field(None, description="For `derivative`: a mixed partial.")
-    shapes: dict[str, list[int]] | None = Field(
-        None, description="Shapes of tensor-valued names (default: scalars), e.g. "
+    variable: str = optional(description="For `derivative`: x in d^n f/dx^n.")
+    order: int = optional(ge=0, description="For `derivative`: n.")
+    wrt: list[str] = optional(min_length=1, description="For `derivative`: a mixed partial.")
+    shapes: dict[Name, list[Annotated[int, Field(ge=0)]]] = optional(
+        description="Shapes of tensor-valued names (default: scalars), e.g. "
                           '`{"v": [3]}`; entries print as `v[0]`.')
 
 
