@@ -3,7 +3,8 @@
 FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
 ``soak``) or part of a name (``rosenbrock``, ``cold``); ``all`` selects everything. Without a
 filter the engine benchmarks run; the service ones (``service``: issue 4, wrk/hey load;
-``soak``: issue 5, mixed load, memory, worker kill) start real servers on 127.0.0.1, take
+``soak``: issue 5, mixed load, memory, worker kill; ``serving``: workers on SO_REUSEPORT
+sockets, replicas behind HAProxy killed and rolled) start real servers on 127.0.0.1, take
 minutes and run only when a filter names them. Prints a PASS/FAIL line per target as it goes,
 then a markdown summary. Always exits 0 when the benchmarks ran (a missed target is a finding,
 not a crash).
@@ -32,12 +33,12 @@ from benchmarks.harness import (
 )
 
 try:  # the service benchmarks need httpx (a dev dependency); the engine ones do not
-    from benchmarks import service_load, service_soak
+    from benchmarks import service_load, service_soak, serving
 except ImportError as error:
     SERVICE_GROUPS: tuple[object, ...] = ()
     SERVICE_MISSING = f"service benchmarks unavailable: {error}"
 else:
-    SERVICE_GROUPS = (service_load, service_soak)
+    SERVICE_GROUPS = (service_load, service_soak, serving)
     SERVICE_MISSING = ""
 
 GROUPS = (engine_first_order, engine_taylor, *SERVICE_GROUPS)
