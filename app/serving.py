@@ -134,6 +134,7 @@ class Supervisor:
         quick_deaths = 0
         while self.stop_signal is None:
             time.sleep(TICK_SECONDS)
+            self._reap_orphans()
             for index, proc in enumerate(self.workers):
                 if proc is None or proc.poll() is None or self.stop_signal is not None:
                     continue
@@ -150,6 +151,19 @@ class Supervisor:
                 log.info("Started worker %d in place of %d", self.start(index), proc.pid)
         self.stop()
         return 0
+
+    def _reap_orphans(self) -> None:
+        """Collect exited processes that are not workers: as PID 1 of a container this process
+        inherits the engine processes of a killed worker, which would stay zombies."""
+        ours = {p.pid for p in self.workers if p is not None}
+        while True:
+            try:
+                found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if found is None or found.si_pid in ours:
+                return
+            os.waitpid(found.si_pid, 0)
 
     def stop(self) -> None:
         """Close the listening sockets here, SIGTERM every worker (each drains, then stops),
