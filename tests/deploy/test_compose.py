@@ -124,7 +124,11 @@ def test_compose_stack_starts_and_serves_through_haproxy(tmp_path: Path) -> None
     env |= {"DIFFAPI_LB_PORT": str(port)}
     base = [compose, "-p", project, "-f", str(DEPLOY / "compose.yaml")]
     try:
-        _run([*base, "build"], env, 1200)
+        # the replicas share one image: build it once (podman-compose would build it three
+        # times side by side), under the name compose.yaml gives it
+        image = _compose()["services"]["replica1"]["image"]
+        _run([podman, "build", "--pull=never", "--format", "docker", "-t", image, str(ROOT)],
+             env, 1200)
         _run([*base, "up", "-d"], env, 300)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: get_status(url + "/healthz") == 200, 120, "the stack behind HAProxy")
