@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
 
-import uvicorn
-from uvicorn.config import LOGGING_CONFIG
-
+from app import serving
 from app.settings import Settings
 
 
@@ -20,7 +17,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="diffapi", description="Differentiation as a web "
                                      "service; settings come from DIFFAPI_* variables.")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the HTTP API with uvicorn")
+    serve = commands.add_parser("serve", help="serve the HTTP API with uvicorn "
+                                   "workers (SIGTERM drains first)")
     serve.add_argument("--host", help="interface to bind (default: DIFFAPI_HOST, HOST or "
                                       "127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: DIFFAPI_PORT, PORT or 8000)")
@@ -35,28 +33,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker process counts on its own; a shared directory lets /metrics sum them.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="diffapi-metrics-")
-    uvicorn.run(
-        "app.main:app",
-        host=settings.host if args.host is None else args.host,
-        port=settings.port if args.port is None else args.port,
-        workers=workers,
-        http="httptools",  # uvicorn[standard]: fast parser, and uvloop sets TCP_NODELAY
-        loop="uvloop",
-        access_log=False,  # app.observability writes one JSON line per request instead
-        log_config=log_config(),
-    )
-
-
-def log_config() -> dict[str, Any]:
-    """Uvicorn's logging set-up plus the ``diffapi.access`` logger (bare JSON lines)."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["json_line"] = {"format": "%(message)s"}
-    config["handlers"]["json_line"] = {"class": "logging.StreamHandler",
-                                       "formatter": "json_line",
-                                       "stream": "ext://sys.stdout"}
-    config["loggers"]["diffapi.access"] = {"handlers": ["json_line"], "level": "INFO",
-                                           "propagate": False}
-    return config
+    code = serving.serve(settings, settings.host if args.host is None else args.host,
+                         settings.port if args.port is None else args.port, workers)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,10 @@ class Settings:
     """Port ``diffapi serve`` listens on (also ``PORT``)."""
     workers: int = 1
     """Uvicorn worker processes of ``diffapi serve`` (also ``WORKERS``)."""
+    drain_seconds: float = 5.0
+    """Seconds a server process drains after SIGTERM before its graceful shutdown: ``/healthz``
+    answers 503 so load balancers stop sending to it, requests are still answered (with
+    ``Connection: close``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,12 +1,13 @@
 """``python -m benchmarks [--quick] [--profile] [--list] [FILTER ...]``.
 
 FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
-``soak``, ``dataplane``, ``nlp``) or part of a name (``rosenbrock``, ``cold``); ``all``
-selects everything. Without a filter the engine benchmarks run; the service ones (``service``:
-wrk/hey load; ``soak``: mixed load, memory, worker kill; ``dataplane``: big batches and vectors
-over HTTP, JSON and base64, against the engine in process; ``nlp``: Ipopt through ``/v1/nlp``
-against CasADi, one call against five) start real servers on 127.0.0.1, take minutes and run
-only when a filter names them. Prints a PASS/FAIL line per target as it goes,
+``soak``, ``dataplane``, ``nlp``, ``serving``) or part of a name (``rosenbrock``, ``cold``);
+``all`` selects everything. Without a filter the engine benchmarks run; the service ones
+(``service``: wrk/hey load; ``soak``: mixed load, memory, worker kill; ``dataplane``: big
+batches and vectors over HTTP, JSON and base64, against the engine in process; ``nlp``: Ipopt
+through ``/v1/nlp`` against CasADi, one call against five; ``serving``: workers on SO_REUSEPORT
+sockets, replicas behind HAProxy killed and rolled) start real servers on 127.0.0.1, take
+minutes and run only when a filter names them. Prints a PASS/FAIL line per target as it goes,
 then a markdown summary. Always exits 0 when the benchmarks ran (a missed target is a finding,
 not a crash).
 """
@@ -34,12 +35,12 @@ from benchmarks.harness import (
 )
 
 try:  # the service benchmarks need httpx (a dev dependency); the engine ones do not
-    from benchmarks import nlp, service_dataplane, service_load, service_soak
+    from benchmarks import nlp, service_dataplane, service_load, service_soak, serving
 except ImportError as error:
     SERVICE_GROUPS: tuple[object, ...] = ()
     SERVICE_MISSING = f"service benchmarks unavailable: {error}"
 else:
-    SERVICE_GROUPS = (service_load, service_soak, service_dataplane, nlp)
+    SERVICE_GROUPS = (service_load, service_soak, service_dataplane, nlp, serving)
     SERVICE_MISSING = ""
 
 GROUPS = (engine_first_order, engine_taylor, engine_sparse, *SERVICE_GROUPS)
