@@ -1,0 +1,240 @@
+"""Per compiled expression and operation: a ready tape, its registers and its result layout.
+
+An :class:`Entry` is built once (on the Compiled object, so it leaves the cache with it) from
+the same derivative graphs and plan keys the numpy planners use. It knows where each input of
+the request goes, which registers hold each answer field, and how to shape the answer exactly
+as the numpy path does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine.compiled import Compiled
+from engine.evaluate import Plan
+from engine.graph import Shape, size_of
+from engine.requests import Inputs, labels
+from engine.vm import kernel as K
+from engine.vm.tape import Tape, Unsupported, build
+
+MAX_INSTRUCTIONS = 200_000
+"""Tapes longer than this are not built: such work is big tensors, where numpy wins anyway."""
+NO_INPUTS = np.zeros(0, dtype=np.int32)
+NO_VALUES = np.zeros((0, 1))
+
+Result = dict[str, Any]
+Field = Callable[[np.ndarray, int | None], Any]
+
+
+def _field(rows: np.ndarray, shape: Shape, n: int | None) -> Any:
+    """One answer array from its block of output rows (size, N): the numpy path's layout."""
+    if n is None:
+        return rows[0, 0] if not shape else rows[:, 0].reshape(shape)
+    return rows[0] if not shape else np.moveaxis(rows.reshape(*shape, rows.shape[1]), -1, 0)
+
+
+class Entry:
+    """A lowered operation of one compiled expression."""
+
+    def __init__(self, c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape]],
+                 outputs: list[tuple[int, int]], shaper: Callable[..., Result]) -> None:
+        self.shape = c.shape
+        self.code = tape.code
+        self.init = tape.init
+        self.regs = tape.init.copy()
+        self.lock = threading.Lock()
+        # Per fed input (in request order): its registers, or None when the plan skips it.
+        self.slots: list[np.ndarray | None] = [
+            tape.in_regs.get(nid) for nid, _ in fed]
+        self.scalar_slots = [None if r is None or r.size != 1 else int(r[0])
+                             for r in self.slots]
+        used = [r for r in self.slots if r is not None]
+        self.in_regs = (np.concatenate(used).astype(np.int32) if used else NO_INPUTS)
+        self.fed_sizes = [size_of(s) for _, s in fed]
+        self.used = [r is not None for r in self.slots]
+        maps = []
+        for out_index, directions in outputs:
+            m = tape.out_maps[out_index]
+            maps.append(np.broadcast_to(m, (directions, *m.shape[1:])) if directions
+                        else m[:1])
+        self.out_regs = np.concatenate([m.ravel() for m in maps]).astype(np.int32)
+        self.bounds = np.cumsum([0] + [m.size for m in maps]).tolist()
+        self.shaper = shaper
+        self.instructions = len(tape.code)
+        self.plan_nodes = len(plan.order)
+        self.elements = plan.elements
+
+    def blocks(self, out: np.ndarray) -> list[np.ndarray]:
+        """The output rows of each output, in order."""
+        b = self.bounds
+        return [out[b[i]:b[i + 1]] for i in range(len(b) - 1)]
+
+    def run_point(self, values: list[Any]) -> np.ndarray:
+        """Outputs (n_out, 1) for one point; ``values`` per fed input, float or array."""
+        acquired = self.lock.acquire(blocking=False)
+        regs = self.regs if acquired else self.init.copy()
+        try:
+            for slot, scalar, v in zip(self.slots, self.scalar_slots, values, strict=True):
+                if scalar is not None:
+                    regs[scalar] = v
+                elif slot is not None:
+                    regs[slot] = np.ravel(v)
+            out = np.empty((len(self.out_regs), 1))
+            K.run_points(self.code, regs, NO_INPUTS, NO_VALUES, self.out_regs, out)
+        finally:
+            if acquired:
+                self.lock.release()
+        return out
+
+    def run_batch(self, columns: list[np.ndarray], n: int) -> np.ndarray:
+        """Outputs (n_out, N); ``columns`` per used fed input, shape (N or 1, size)."""
+        inputs = np.empty((len(self.in_regs), n))
+        row = 0
+        for col in columns:
+            size = col.shape[1]
+            inputs[row:row + size] = col.T
+            row += size
+        out = np.empty((len(self.out_regs), n))
+        K.run_points(self.code, self.init.copy(), self.in_regs, inputs, self.out_regs, out)
+        return out
+
+
+def _identity(c: Compiled, variables: tuple[str, ...], shapes: dict[str, Shape]
+              ) -> dict[int, np.ndarray]:
+    """The fixed tangent feeds of a Hessian or forward Jacobian: (n, *shape) unit blocks."""
+    n = sum(size_of(shapes[v]) for v in variables)
+    fixed, offset = {}, 0
+    for v in variables:
+        size = size_of(shapes[v])
+        block = np.zeros((n, size))
+        block[offset:offset + size] = np.eye(size)
+        fixed[c.tangent_input(v)] = block.reshape((n, *shapes[v]))
+        offset += size
+    return fixed
+
+
+def _columns(names: tuple[str, ...], shapes: dict[str, Shape]) -> list[str]:
+    return [lab for v in names for lab in labels(v, shapes[v])]
+
+
+def _base(c: Compiled, value: Any, n: int | None, variables: list[str]) -> Result:
+    shape = list(c.shape) if n is None else [n, *c.shape]
+    return {"value": value, "shape": shape, "variables": list(variables), "warnings": []}
+
+
+def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
+    """The entry of ``operation`` on ``c`` for inputs shaped like ``inp``, or None when the
+    tape cannot run it (an op it lacks, or a tape too long to pay off)."""
+    names = tuple(inp.variables)
+    shapes = inp.shapes
+    fed: list[tuple[int, Shape]] = [(c.inputs[k], shapes[k]) for k in inp.values]
+    fed += [(c.inputs[k], v.shape) for k, v in inp.constants.items()]
+    fixed: dict[int, np.ndarray] = {}
+    if operation == "evaluate":
+        plan = c.plan("value", lambda: [c.output])
+    elif operation == "gradient":
+        plan = c.plan(("grad", names), lambda: [c.output, *c.gradient_nodes(names)])
+    elif operation == "hessian":
+        def outputs() -> list[int]:
+            grads = c.gradient_nodes(names)
+            return [c.output, *grads, *c.jvp_nodes(tuple(grads), names)]
+        plan = c.plan(("hessian", names), outputs)
+        fixed = _identity(c, names, shapes)
+    elif operation == "jacobian":
+        n = sum(size_of(shapes[v]) for v in names)
+        if n <= size_of(c.shape):
+            plan = c.plan(("jacfwd", names),
+                          lambda: [c.output, *c.jvp_nodes((c.output,), names)])
+            fixed = _identity(c, names, shapes)
+            operation = "jacfwd"
+        else:
+            plan = c.plan(("jacrev", names), lambda: [c.output, *c.vjp_nodes(names)])
+            m = size_of(c.shape)
+            fixed = {c.cotangent_input(): np.eye(m).reshape((m, *c.shape))}
+    elif operation in ("jvp", "hvp"):
+        def of() -> tuple[int, ...]:
+            return (c.output,) if operation == "jvp" else tuple(c.gradient_nodes(names))
+        plan = c.plan((operation, names), lambda: [c.output, *c.jvp_nodes(of(), names)])
+        fed += [(c.tangent_input(v), shapes[v]) for v in names]
+    elif operation == "vjp":
+        plan = c.plan(("vjp", names), lambda: [c.output, *c.vjp_nodes(names)])
+        fed.append((c.cotangent_input(), c.shape))
+    else:
+        return None
+    directions = max([f.shape[0] for f in fixed.values()], default=1)
+    if plan.elements * directions > MAX_INSTRUCTIONS:
+        return None
+    try:
+        tape = build(c.graph, plan, [nid for nid, _ in fed], fixed)
+    except Unsupported:
+        return None
+    if len(tape.code) > MAX_INSTRUCTIONS:
+        return None
+    return _with_layout(c, plan, tape, fed, operation, names, shapes)
+
+
+def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape]],
+                 operation: str, names: tuple[str, ...], shapes: dict[str, Shape]) -> Entry:
+    """The entry with its output layout and answer shaper for ``operation``."""
+    k = len(names)
+    vshapes = [shapes[v] for v in names]
+    if operation in ("evaluate", "gradient", "jvp", "vjp", "hvp"):
+        outputs = [(i, 0) for i in range(len(plan.outputs))]
+
+        def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
+            out = _base(c, _field(blocks[0], c.shape, n), n, variables)
+            if operation == "jvp":
+                out["jvp"] = _field(blocks[1], c.shape, n)
+            elif operation != "evaluate":
+                out[operation] = {
+                    v: _field(b, s, n) for v, b, s in zip(names, blocks[1:], vshapes,
+                                                          strict=True)}
+            return out
+        return Entry(c, plan, tape, fed, outputs, shaper)
+    width = sum(size_of(s) for s in vshapes)
+    columns = _columns(names, shapes)
+    if operation == "hessian":
+        outputs = [(0, 0)] + [(i, 0) for i in range(1, 1 + k)] + [(i, width)
+                                                                  for i in range(1 + k, 1 + 2 * k)]
+
+        def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
+            out = _base(c, _field(blocks[0], (), n), n, variables)
+            grads = np.concatenate(blocks[1:1 + k]) if k else np.zeros((0, blocks[0].shape[1]))
+            hess = _square(blocks[1 + k:], width, grads.shape[1])
+            out["gradient"] = grads[:, 0] if n is None else grads.T
+            out["hessian"] = hess[0] if n is None else hess
+            out["columns"] = list(columns)
+            return out
+        return Entry(c, plan, tape, fed, outputs, shaper)
+    m = size_of(c.shape)
+    rows = labels("f", c.shape)
+    forward = operation == "jacfwd"
+    if forward:
+        outputs = [(0, 0), (1, width)]
+    else:
+        outputs = [(0, 0)] + [(i, m) for i in range(1, len(plan.outputs))]
+
+    def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
+        points = blocks[0].shape[1]
+        out = _base(c, _field(blocks[0], c.shape, n), n, variables)
+        if forward:
+            jac = blocks[1].reshape(width, m, points).transpose(2, 1, 0)
+        else:
+            jac = _square(blocks[1:], m, points)
+        out["jacobian"] = jac[0] if n is None else jac
+        out["rows"] = list(rows)
+        out["columns"] = list(columns)
+        return out
+    return Entry(c, plan, tape, fed, outputs, shaper)
+
+
+def _square(blocks: list[np.ndarray], directions: int, points: int) -> np.ndarray:
+    """(N, directions, width) from per-variable blocks of rows ordered (direction, entry)."""
+    if not blocks:
+        return np.zeros((points, directions, 0))
+    parts = [b.reshape(directions, -1, points) for b in blocks]
+    return np.concatenate(parts, axis=1).transpose(2, 0, 1)

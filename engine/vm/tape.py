@@ -1,0 +1,217 @@
+"""Lowering a planned graph to a flat register tape of scalar instructions.
+
+Every element of every node gets a register (structural ops — broadcast, reshape, index,
+scatter, stack, transpose — only re-map registers and emit nothing). A node's *map* is an
+int array of shape ``(D, *shape)``: its registers for each of ``D`` directions, where ``D`` is 1
+or the number of tangent/cotangent directions of a Hessian or Jacobian (the numpy path's
+second prefix axis); nodes that do not depend on the directions keep one copy.
+
+Only ops whose compiled version gives the numpy path's numbers are lowered (the kernel's
+docstring says how close); a graph with any other op gets no tape and stays on numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.evaluate import Plan
+from engine.graph import Graph, size_of
+from engine.primitives import PRIMITIVES
+from engine.vm import kernel as K
+
+_UNARY = {
+    "neg": K.NEG, "sin": K.SIN, "cos": K.COS, "tan": K.TAN, "asin": K.ASIN, "acos": K.ACOS,
+    "atan": K.ATAN, "cosh": K.COSH, "acosh": K.ACOSH, "exp": K.EXP, "expm1": K.EXPM1,
+    "log": K.LOG, "log1p": K.LOG1P, "sqrt": K.SQRT, "abs": K.ABS, "sigmoid": K.SIGMOID,
+    "softplus": K.SOFTPLUS, "relu": K.RELU, "sign": K.SIGN,
+}
+"""Unary ops the tape runs. Left out (numpy keeps them): sinh, tanh, asinh, atanh, cbrt, erf,
+erfc — NumPy's SIMD (SVML) kernels and SciPy's erf differ from libm by up to 3 ulp there."""
+_BINARY = {
+    "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "div": K.DIV, "pow": K.POW, "atan2": K.ATAN2,
+    "max": K.MAX, "min": K.MIN, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE, "eq": K.EQ,
+    "ne": K.NE,
+}
+_POWC = {2.0: K.SQUARE, 3.0: K.CUBE, 4.0: K.FOURTH, -1.0: K.RECIP, 0.5: K.SQRT}
+"""Exponents the numpy path (and NumPy's power loop, for 0.5) computes without ``pow``."""
+_REMAP = frozenset({"broadcast", "reshape", "index", "scatter", "stack", "transpose"})
+SUPPORTED = frozenset({*_UNARY, *_BINARY, "powc", "where", "sum", "norm", *_REMAP})
+
+ZERO = 0
+"""Register 0 always holds +0.0 (scatter's fill, the start of small sums)."""
+
+
+@dataclass(frozen=True)
+class Tape:
+    """A lowered plan: instructions, initial registers, and where inputs and outputs live."""
+
+    code: np.ndarray
+    """(T, 5) int32 instructions."""
+    init: np.ndarray
+    """Initial registers: constants and fixed feeds filled in, the rest 0."""
+    in_regs: dict[int, np.ndarray]
+    """Per fed input node: its registers in C order (one direction)."""
+    out_maps: list[np.ndarray]
+    """Per output of the plan: its map, shape (D, *shape)."""
+
+
+class Unsupported(Exception):
+    """The plan has an op the tape does not run."""
+
+
+class _Builder:
+    def __init__(self, g: Graph) -> None:
+        self.g = g
+        self.code: list[int] = []
+        self.values: list[float] = [0.0]
+
+    def fresh(self, count: int) -> np.ndarray:
+        start = len(self.values)
+        self.values.extend([0.0] * count)
+        return np.arange(start, start + count, dtype=np.int64)
+
+    def preset(self, values: np.ndarray) -> np.ndarray:
+        regs = self.fresh(values.size)
+        flat = values.ravel().tolist()
+        self.values[regs[0]:regs[0] + len(flat)] = flat
+        return regs.reshape(values.shape)
+
+    def emit(self, op: int, a: int, b: int = 0, c: int = 0) -> int:
+        dst = len(self.values)
+        self.values.append(0.0)
+        self.code.extend((op, dst, a, b, c))
+        return dst
+
+    def pairwise(self, regs: list[int]) -> int:
+        """NumPy's pairwise summation of ``regs`` (its add.reduce over a contiguous axis)."""
+        n = len(regs)
+        if n < 8:
+            r = self.emit(K.ADD, ZERO, regs[0]) if n else ZERO
+            for x in regs[1:]:
+                r = self.emit(K.ADD, r, x)
+            return r
+        if n <= 128:
+            acc = regs[:8]
+            i = 8
+            while i < n - n % 8:
+                acc = [self.emit(K.ADD, acc[j], regs[i + j]) for j in range(8)]
+                i += 8
+            e = self.emit
+            r = e(K.ADD, e(K.ADD, e(K.ADD, acc[0], acc[1]), e(K.ADD, acc[2], acc[3])),
+                  e(K.ADD, e(K.ADD, acc[4], acc[5]), e(K.ADD, acc[6], acc[7])))
+            for x in regs[i:]:
+                r = self.emit(K.ADD, r, x)
+            return r
+        half = n // 2
+        half -= half % 8
+        return self.emit(K.ADD, self.pairwise(regs[:half]), self.pairwise(regs[half:]))
+
+    def total(self, regs: list[int]) -> int:
+        """NumPy's sum of ``regs``: pairwise, added to the identity 0.0."""
+        if len(regs) < 8:
+            return self.pairwise(regs)
+        return self.emit(K.ADD, ZERO, self.pairwise(regs))
+
+    def reduce(self, m: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        """Sum of map ``m`` (D, *shape) over negative ``axes``, as ``np.sum`` orders it."""
+        rank = m.ndim - 1
+        pos = sorted(rank + a for a in axes)
+        trailing = pos == list(range(rank - len(pos), rank))
+        moved = np.moveaxis(m, [1 + i for i in pos], list(range(m.ndim - len(pos), m.ndim)))
+        out_shape = moved.shape[:m.ndim - len(pos)]
+        flat = moved.reshape(*out_shape, -1)
+        out = np.empty(out_shape, dtype=np.int64)
+        for idx in np.ndindex(*out_shape):
+            regs = flat[idx].tolist()
+            if trailing:
+                out[idx] = self.total(regs)
+            else:
+                # Reduced axes that are not innermost: NumPy adds one slice at a time.
+                r = self.emit(K.ADD, ZERO, regs[0])
+                for x in regs[1:]:
+                    r = self.emit(K.ADD, r, x)
+                out[idx] = r
+        return out
+
+    def elementwise(self, name: str, params: tuple, maps: list[np.ndarray],
+                    shape: tuple[int, ...]) -> np.ndarray:
+        d = max(m.shape[0] for m in maps)
+        full = [np.broadcast_to(m, (d, *shape)).ravel().tolist() for m in maps]
+        n = len(full[0])
+        emit = self.emit
+        if name in _BINARY:
+            op = _BINARY[name]
+            a, b = full
+            out = [emit(op, a[i], b[i]) for i in range(n)]
+        elif name == "powc":
+            (p,) = params
+            op = _POWC.get(p)
+            (a,) = full
+            if op is None:
+                preg = int(self.preset(np.array(p))[()])
+                out = [emit(K.POW, a[i], preg) for i in range(n)]
+            else:
+                out = [emit(op, a[i]) for i in range(n)]
+        elif name == "where":
+            c, a, b = full
+            out = [emit(K.WHERE, c[i], a[i], b[i]) for i in range(n)]
+        else:
+            op = _UNARY[name]
+            (a,) = full
+            out = [emit(op, a[i]) for i in range(n)]
+        return np.array(out, dtype=np.int64).reshape(d, *shape)
+
+
+def _remap(name: str, params: tuple, maps: list[np.ndarray]) -> np.ndarray:
+    """Registers of a structural op: its numpy forward rule applied to the argument maps."""
+    if name == "scatter":
+        # Scatter fills with zeros: register ZERO (0) is the fill, as the float result shows.
+        out = PRIMITIVES[name].forward(params, maps[0].astype(np.float64))
+        return out.astype(np.int64)
+    return np.asarray(PRIMITIVES[name].forward(params, *maps))
+
+
+def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray]) -> Tape:
+    """The tape of ``plan``. ``fed`` input nodes get registers written per call (one
+    direction); ``fixed`` ones (identity tangents, shape (D, *shape)) are filled in once.
+    Raises :class:`Unsupported` for an op the tape does not run."""
+    b = _Builder(g)
+    maps: dict[int, np.ndarray] = {}
+    in_regs: dict[int, np.ndarray] = {}
+    nodes = g.nodes
+    fed_set = set(fed)
+    for nid in plan.order:
+        node = nodes[nid]
+        op = node.op
+        if op == "const":
+            maps[nid] = b.preset(g.consts[nid].reshape(1, *node.shape))
+        elif op == "input":
+            if nid in fixed:
+                maps[nid] = b.preset(fixed[nid])
+            elif nid in fed_set:
+                regs = b.fresh(size_of(node.shape))
+                in_regs[nid] = regs
+                maps[nid] = regs.reshape(1, *node.shape)
+            else:
+                raise Unsupported(f"input {node.params[0]} has no feed")
+        elif op not in SUPPORTED:
+            raise Unsupported(op)
+        else:
+            args = [maps[a] for a in node.args]
+            if op in _REMAP:
+                maps[nid] = _remap(op, node.params, args)
+            elif op == "sum":
+                maps[nid] = b.reduce(args[0], node.params[0])
+            elif op == "norm":
+                sq = b.elementwise("mul", (), [args[0], args[0]], nodes[node.args[0]].shape)
+                s = b.reduce(sq, node.params[0])
+                maps[nid] = b.elementwise("sqrt", (), [s], ())
+            else:
+                if any(nodes[a].shape != node.shape for a in node.args):
+                    raise Unsupported(f"{op} with operands of other shapes")
+                maps[nid] = b.elementwise(op, node.params, args, node.shape)
+    code = np.array(b.code, dtype=np.int32).reshape(-1, 5)
+    init = np.array(b.values, dtype=np.float64)
+    return Tape(code, init, in_regs, [maps[o] for o in plan.outputs])
