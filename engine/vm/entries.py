@@ -133,7 +133,9 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
     shapes = inp.shapes
     fed: list[tuple[int, Shape]] = [(c.inputs[k], shapes[k]) for k in inp.values]
     fed += [(c.inputs[k], v.shape) for k, v in inp.constants.items()]
-    fixed: dict[int, np.ndarray] = {}
+    n = sum(size_of(shapes[v]) for v in names)
+    directions = 1
+    identity: tuple[str, ...] | None = None  # variables with identity tangents (n directions)
     if operation == "evaluate":
         plan = c.plan("value", lambda: [c.output])
     elif operation == "gradient":
@@ -143,18 +145,16 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
             grads = c.gradient_nodes(names)
             return [c.output, *grads, *c.jvp_nodes(tuple(grads), names)]
         plan = c.plan(("hessian", names), outputs)
-        fixed = _identity(c, names, shapes)
+        identity, directions = names, n
     elif operation == "jacobian":
-        n = sum(size_of(shapes[v]) for v in names)
         if n <= size_of(c.shape):
             plan = c.plan(("jacfwd", names),
                           lambda: [c.output, *c.jvp_nodes((c.output,), names)])
-            fixed = _identity(c, names, shapes)
+            identity, directions = names, n
             operation = "jacfwd"
         else:
             plan = c.plan(("jacrev", names), lambda: [c.output, *c.vjp_nodes(names)])
-            m = size_of(c.shape)
-            fixed = {c.cotangent_input(): np.eye(m).reshape((m, *c.shape))}
+            directions = size_of(c.shape)
     elif operation in ("jvp", "hvp"):
         def of() -> tuple[int, ...]:
             return (c.output,) if operation == "jvp" else tuple(c.gradient_nodes(names))
@@ -165,9 +165,14 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
         fed.append((c.cotangent_input(), c.shape))
     else:
         return None
-    directions = max([f.shape[0] for f in fixed.values()], default=1)
     if plan.elements * directions > MAX_INSTRUCTIONS:
         return None
+    fixed: dict[int, np.ndarray] = {}
+    if identity is not None:
+        fixed = _identity(c, identity, shapes)
+    elif operation == "jacobian":
+        m = size_of(c.shape)
+        fixed = {c.cotangent_input(): np.eye(m).reshape((m, *c.shape))}
     try:
         tape = build(c.graph, plan, [nid for nid, _ in fed], fixed)
     except Unsupported:

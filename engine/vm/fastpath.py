@@ -142,7 +142,7 @@ def _planned(operation: str, expression: Any, point: Any, points: Any, constants
     names = tuple(inp.variables)
     entry = c.derived(("tape", operation, names), lambda: make_entry(c, inp, operation) or False)
     if not entry or not tape_wins(entry, inp.n):
-        return job
+        return Job(job.work, job.compute, limits)
     if key is not None:
         _FAST[key] = (entry, job.work, list(inp.variables))
         if len(_FAST) > FAST_KEYS:

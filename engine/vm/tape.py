@@ -38,6 +38,8 @@ _POWC = {2.0: K.SQUARE, 3.0: K.CUBE, 4.0: K.FOURTH, -1.0: K.RECIP, 0.5: K.SQRT}
 """Exponents the numpy path (and NumPy's power loop, for 0.5) computes without ``pow``."""
 _REMAP = frozenset({"broadcast", "reshape", "index", "scatter", "stack", "transpose"})
 SUPPORTED = frozenset({*_UNARY, *_BINARY, "powc", "where", "sum", "norm", *_REMAP})
+_SCALAR_OPS = frozenset({*_UNARY, *_BINARY, "powc", "where"})
+"""Ops lowered by the fast scalar branch when the node and its operands are scalars."""
 
 ZERO = 0
 """Register 0 always holds +0.0 (scatter's fill, the start of small sums)."""
@@ -135,6 +137,35 @@ class _Builder:
                 out[idx] = r
         return out
 
+    def directions(self, op: str, params: tuple, arg_maps: list[int | tuple[int, ...]]
+                   ) -> tuple[int, ...]:
+        """A scalar op over several directions (operands with one direction are shared)."""
+        d = max(len(m) for m in arg_maps if type(m) is tuple)
+        cols = [m if type(m) is tuple else (m,) * d for m in arg_maps]
+        values, code = self.values, self.code
+        out = []
+        for i in range(d):
+            dst = len(values)
+            values.append(0.0)
+            if op in _BINARY:
+                code.extend((_BINARY[op], dst, cols[0][i], cols[1][i], 0))
+            elif op in _UNARY:
+                code.extend((_UNARY[op], dst, cols[0][i], 0, 0))
+            elif op == "powc":
+                self.elementwise_scalar_powc(dst, params[0], cols[0][i])
+            else:
+                code.extend((K.WHERE, dst, cols[0][i], cols[1][i], cols[2][i]))
+            out.append(dst)
+        return tuple(out)
+
+    def elementwise_scalar_powc(self, dst: int, p: float, a: int) -> int:
+        op = _POWC.get(p)
+        if op is None:
+            self.code.extend((K.POW, dst, a, int(self.preset(np.array(p))[()]), 0))
+        else:
+            self.code.extend((op, dst, a, 0, 0))
+        return dst
+
     def elementwise(self, name: str, params: tuple, maps: list[np.ndarray],
                     shape: tuple[int, ...]) -> np.ndarray:
         d = max(m.shape[0] for m in maps)
@@ -173,45 +204,88 @@ def _remap(name: str, params: tuple, maps: list[np.ndarray]) -> np.ndarray:
     return np.asarray(PRIMITIVES[name].forward(params, *maps))
 
 
+def _as_map(m: np.ndarray | int | tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    if isinstance(m, np.ndarray):
+        return m
+    if isinstance(m, int):
+        return np.full((1, *shape), m, dtype=np.int64)
+    return np.array(m, dtype=np.int64).reshape(len(m), *shape)
+
+
+def _compact(m: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | int | tuple[int, ...]:
+    """Scalar-shaped maps as an int (one direction) or a tuple of ints (several)."""
+    if shape:
+        return m
+    flat = m.ravel().tolist()
+    return flat[0] if len(flat) == 1 else tuple(flat)
+
+
 def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray]) -> Tape:
     """The tape of ``plan``. ``fed`` input nodes get registers written per call (one
     direction); ``fixed`` ones (identity tangents, shape (D, *shape)) are filled in once.
     Raises :class:`Unsupported` for an op the tape does not run."""
     b = _Builder(g)
-    maps: dict[int, np.ndarray] = {}
+    # A scalar node with one direction (most nodes of most graphs) maps to a plain int.
+    maps: dict[int, np.ndarray | int] = {}
     in_regs: dict[int, np.ndarray] = {}
     nodes = g.nodes
+    consts = g.consts
+    values = b.values
+    code = b.code
     fed_set = set(fed)
     for nid in plan.order:
         node = nodes[nid]
         op = node.op
-        if op == "const":
-            maps[nid] = b.preset(g.consts[nid].reshape(1, *node.shape))
+        args = node.args
+        if not node.shape and op in _SCALAR_OPS and all(type(maps[a]) is not np.ndarray
+                                                        for a in args):
+            arg_maps = [maps[a] for a in args]
+            if any(type(m) is tuple for m in arg_maps):
+                maps[nid] = b.directions(op, node.params, arg_maps)
+                continue
+            dst = len(values)
+            values.append(0.0)
+            if op in _BINARY:
+                code.extend((_BINARY[op], dst, maps[args[0]], maps[args[1]], 0))
+            elif op in _UNARY:
+                code.extend((_UNARY[op], dst, maps[args[0]], 0, 0))
+            elif op == "powc":
+                dst = b.elementwise_scalar_powc(dst, node.params[0], maps[args[0]])
+            else:
+                code.extend((K.WHERE, dst, maps[args[0]], maps[args[1]], maps[args[2]]))
+            maps[nid] = dst
+        elif op == "const":
+            arr = consts[nid]
+            if arr.ndim == 0:
+                maps[nid] = len(values)
+                values.append(float(arr))
+            else:
+                maps[nid] = b.preset(arr.reshape(1, *node.shape))
         elif op == "input":
             if nid in fixed:
-                maps[nid] = b.preset(fixed[nid])
+                maps[nid] = _compact(b.preset(fixed[nid]), node.shape)
             elif nid in fed_set:
                 regs = b.fresh(size_of(node.shape))
                 in_regs[nid] = regs
-                maps[nid] = regs.reshape(1, *node.shape)
+                maps[nid] = int(regs[0]) if not node.shape else regs.reshape(1, *node.shape)
             else:
                 raise Unsupported(f"input {node.params[0]} has no feed")
         elif op not in SUPPORTED:
             raise Unsupported(op)
         else:
-            args = [maps[a] for a in node.args]
+            arg_maps = [_as_map(maps[a], nodes[a].shape) for a in args]
             if op in _REMAP:
-                maps[nid] = _remap(op, node.params, args)
+                m = _remap(op, node.params, arg_maps)
             elif op == "sum":
-                maps[nid] = b.reduce(args[0], node.params[0])
+                m = b.reduce(arg_maps[0], node.params[0])
             elif op == "norm":
-                sq = b.elementwise("mul", (), [args[0], args[0]], nodes[node.args[0]].shape)
-                s = b.reduce(sq, node.params[0])
-                maps[nid] = b.elementwise("sqrt", (), [s], ())
+                sq = b.elementwise("mul", (), [arg_maps[0], arg_maps[0]], nodes[args[0]].shape)
+                m = b.elementwise("sqrt", (), [b.reduce(sq, node.params[0])], ())
             else:
-                if any(nodes[a].shape != node.shape for a in node.args):
+                if any(nodes[a].shape != node.shape for a in args):
                     raise Unsupported(f"{op} with operands of other shapes")
-                maps[nid] = b.elementwise(op, node.params, args, node.shape)
-    code = np.array(b.code, dtype=np.int32).reshape(-1, 5)
-    init = np.array(b.values, dtype=np.float64)
-    return Tape(code, init, in_regs, [maps[o] for o in plan.outputs])
+                m = b.elementwise(op, node.params, arg_maps, node.shape)
+            maps[nid] = _compact(m, node.shape)
+    out_maps = [_as_map(maps[o], nodes[o].shape) for o in plan.outputs]
+    return Tape(np.array(code, dtype=np.int32).reshape(-1, 5),
+                np.array(values, dtype=np.float64), in_regs, out_maps)
