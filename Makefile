@@ -33,5 +33,5 @@ openapi: $(DEV_STAMP)
 	$(PY) -m app.export_openapi openapi/openapi.json
 
 bench: $(DEV_STAMP)
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 casadi
 	$(PY) -m benchmarks

@@ -32,6 +32,9 @@ log = logging.getLogger("diffapi.pool")
 def _serve(conn: Connection, memory_mb: int) -> None:
     """Worker loop: read a JSON job, answer JSON bytes (a result or a problem document)."""
     import engine  # imported in the child, before it reports ready
+    import engine.vm
+
+    engine.vm.warm()  # load the compiled tape interpreter now, not in the first request
 
     if memory_mb:
         # A request that slips past the work estimate gets a MemoryError, not the OOM killer.

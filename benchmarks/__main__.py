@@ -19,7 +19,7 @@ from time import perf_counter
 
 import numpy as np
 
-from benchmarks import engine_first_order, engine_taylor
+from benchmarks import engine_first_order, engine_taylor, engine_vm
 from benchmarks.harness import (
     REGISTRY,
     Config,
@@ -40,7 +40,7 @@ else:
     SERVICE_GROUPS = (service_load, service_soak)
     SERVICE_MISSING = ""
 
-GROUPS = (engine_first_order, engine_taylor, *SERVICE_GROUPS)
+GROUPS = (engine_first_order, engine_taylor, engine_vm, *SERVICE_GROUPS)
 """The modules whose import registers the benchmarks (issues 2, 3, 4 and 5)."""
 
 
