@@ -23,6 +23,12 @@ from engine.vm.tape import Tape, Unsupported, build
 
 MAX_INSTRUCTIONS = 200_000
 """Tapes longer than this are not built: such work is big tensors, where numpy wins anyway."""
+MAX_SPARSE_WORK = 2_000_000
+"""Element operations × directions a sparse tape may look through while it is built (most
+of them are skipped zeros; building still visits each)."""
+SPARSE_DIRECTIONS = 8
+"""From this many identity directions (Hessian or Jacobian columns) on, the tape skips
+structural zeros; below it the dense tape is as fast and exact to the sign of zero."""
 NO_INPUTS = np.zeros(0, dtype=np.int32)
 NO_VALUES = np.zeros((0, 1))
 
@@ -41,9 +47,14 @@ class Entry:
     """A lowered operation of one compiled expression."""
 
     def __init__(self, c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape]],
-                 outputs: list[tuple[int, int]], shaper: Callable[..., Result]) -> None:
+                 outputs: list[tuple[int, int]], shaper: Callable[..., Result],
+                 dense: Callable[[], Tape] | None = None) -> None:
         self.shape = c.shape
         self.code = tape.code
+        self.finite, self.nonzero = tape.finite, tape.nonzero
+        self._dense_tape = dense
+        self._dense: Entry | None = None
+        self._layout = (c, plan, fed, outputs, shaper)
         self.init = tape.init
         self.regs = tape.init.copy()
         self.lock = threading.Lock()
@@ -84,11 +95,21 @@ class Entry:
                 elif slot is not None:
                     regs[slot] = np.ravel(v)
             out = np.empty((len(self.out_regs), 1))
-            K.run_points(self.code, regs, NO_INPUTS, NO_VALUES, self.out_regs, out)
+            ok = K.run_points(self.code, regs, NO_INPUTS, NO_VALUES, self.out_regs, out,
+                              self.finite, self.nonzero) >= 0
         finally:
             if acquired:
                 self.lock.release()
-        return out
+        return out if ok else self.dense().run_point(values)
+
+    def dense(self) -> Entry:
+        """The same operation without the sparse shortcuts: run where a guard fails (a
+        non-finite value met a structural zero), so NaN and ±inf come out as numpy's."""
+        if self._dense is None:
+            assert self._dense_tape is not None
+            c, plan, fed, outputs, shaper = self._layout
+            self._dense = Entry(c, plan, self._dense_tape(), fed, outputs, shaper)
+        return self._dense
 
     def run_batch(self, columns: list[np.ndarray], n: int) -> np.ndarray:
         """Outputs (n_out, N); ``columns`` per used fed input, shape (N or 1, size)."""
@@ -99,7 +120,9 @@ class Entry:
             inputs[row:row + size] = col.T
             row += size
         out = np.empty((len(self.out_regs), n))
-        K.run_points(self.code, self.init.copy(), self.in_regs, inputs, self.out_regs, out)
+        if K.run_points(self.code, self.init.copy(), self.in_regs, inputs, self.out_regs, out,
+                        self.finite, self.nonzero) < 0:
+            return self.dense().run_batch(columns, n)
         return out
 
 
@@ -165,7 +188,8 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
         fed.append((c.cotangent_input(), c.shape))
     else:
         return None
-    if plan.elements * directions > MAX_INSTRUCTIONS:
+    sparse = directions >= SPARSE_DIRECTIONS
+    if plan.elements * directions > (MAX_SPARSE_WORK if sparse else MAX_INSTRUCTIONS):
         return None
     fixed: dict[int, np.ndarray] = {}
     if identity is not None:
@@ -173,17 +197,20 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
     elif operation == "jacobian":
         m = size_of(c.shape)
         fixed = {c.cotangent_input(): np.eye(m).reshape((m, *c.shape))}
+    ids = [nid for nid, _ in fed]
     try:
-        tape = build(c.graph, plan, [nid for nid, _ in fed], fixed)
+        tape = build(c.graph, plan, ids, fixed, sparse=sparse)
     except Unsupported:
         return None
     if len(tape.code) > MAX_INSTRUCTIONS:
         return None
-    return _with_layout(c, plan, tape, fed, operation, names, shapes)
+    dense = (lambda: build(c.graph, plan, ids, fixed)) if sparse else None
+    return _with_layout(c, plan, tape, fed, operation, names, shapes, dense)
 
 
 def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape]],
-                 operation: str, names: tuple[str, ...], shapes: dict[str, Shape]) -> Entry:
+                 operation: str, names: tuple[str, ...], shapes: dict[str, Shape],
+                 dense: Callable[[], Tape] | None = None) -> Entry:
     """The entry with its output layout and answer shaper for ``operation``."""
     k = len(names)
     vshapes = [shapes[v] for v in names]
@@ -199,7 +226,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
                     v: _field(b, s, n) for v, b, s in zip(names, blocks[1:], vshapes,
                                                           strict=True)}
             return out
-        return Entry(c, plan, tape, fed, outputs, shaper)
+        return Entry(c, plan, tape, fed, outputs, shaper, dense)
     width = sum(size_of(s) for s in vshapes)
     columns = _columns(names, shapes)
     if operation == "hessian":
@@ -214,7 +241,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
             out["hessian"] = hess[0] if n is None else hess
             out["columns"] = list(columns)
             return out
-        return Entry(c, plan, tape, fed, outputs, shaper)
+        return Entry(c, plan, tape, fed, outputs, shaper, dense)
     m = size_of(c.shape)
     rows = labels("f", c.shape)
     forward = operation == "jacfwd"
@@ -234,7 +261,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
         out["rows"] = list(rows)
         out["columns"] = list(columns)
         return out
-    return Entry(c, plan, tape, fed, outputs, shaper)
+    return Entry(c, plan, tape, fed, outputs, shaper, dense)
 
 
 def _square(blocks: list[np.ndarray], directions: int, points: int) -> np.ndarray:

@@ -176,5 +176,6 @@ def warm() -> None:
 
     code = np.array([[K.ADD, 1, 0, 0, 0]], dtype=np.int32)
     out = np.empty((1, 1))
+    none = np.zeros(0, dtype=np.int32)
     K.run_points(code, np.zeros(2), np.zeros(1, dtype=np.int32), np.zeros((1, 1)),
-                 np.ones(1, dtype=np.int32), out)
+                 np.ones(1, dtype=np.int32), out, none, none)

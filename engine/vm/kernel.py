@@ -186,14 +186,23 @@ def execute(code: np.ndarray, regs: np.ndarray) -> None:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_points(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: np.ndarray,
-               out_regs: np.ndarray, out: np.ndarray) -> int:
+               out_regs: np.ndarray, out: np.ndarray, finite: np.ndarray,
+               nonzero: np.ndarray) -> int:
     """Run the tape once per point (column ``p`` of ``inputs``, n_in × N) into column ``p`` of
-    ``out`` (n_out × N); the count of non-finite outputs."""
+    ``out`` (n_out × N); the count of non-finite outputs, or -1 as soon as a guard fails (a
+    ``finite`` register is not finite, a ``nonzero`` one is zero or NaN)."""
     bad = 0
     for p in range(inputs.shape[1]):
         for i in range(in_regs.shape[0]):
             regs[in_regs[i]] = inputs[i, p]
         execute(code, regs)
+        for i in range(finite.shape[0]):
+            if not math.isfinite(regs[finite[i]]):
+                return -1
+        for i in range(nonzero.shape[0]):
+            v = regs[nonzero[i]]
+            if v == 0.0 or v != v:
+                return -1
         for j in range(out_regs.shape[0]):
             v = regs[out_regs[j]]
             out[j, p] = v

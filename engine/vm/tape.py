@@ -43,6 +43,8 @@ _SCALAR_OPS = frozenset({*_UNARY, *_BINARY, "powc", "where"})
 
 ZERO = 0
 """Register 0 always holds +0.0 (scatter's fill, the start of small sums)."""
+ONE = 1
+"""Register 1 always holds 1.0 (a sparse tape's unit tangent entries)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ class Tape:
     """Per fed input node: its registers in C order (one direction)."""
     out_maps: list[np.ndarray]
     """Per output of the plan: its map, shape (D, *shape)."""
+    finite: np.ndarray
+    """Registers a sparse tape multiplied by a structural zero: each must be finite (else
+    0·x is NaN, not 0, and the dense tape has to run instead)."""
+    nonzero: np.ndarray
+    """Registers a sparse tape divided a structural zero by: each must be nonzero, not NaN."""
 
 
 class Unsupported(Exception):
@@ -64,10 +71,75 @@ class Unsupported(Exception):
 
 
 class _Builder:
-    def __init__(self, g: Graph) -> None:
+    def __init__(self, g: Graph, sparse: bool) -> None:
         self.g = g
         self.code: list[int] = []
-        self.values: list[float] = [0.0]
+        self.values: list[float] = [0.0, 1.0]
+        self.sparse = sparse
+        self.finite: set[int] = set()
+        self.nonzero: set[int] = set()
+
+    def rule(self, name: str, regs: list[int]) -> int | None:
+        """A sparse tape's shortcut for ``name`` on structural zeros and ones, or None.
+
+        ``x·1 = x`` is exact; the zero rules are exact up to the sign of a zero result (a
+        structural zero stands for NumPy's ±0), with the guards recording what must be finite.
+        """
+        if name == "mul":
+            a, b = regs
+            if a == ZERO or b == ZERO:
+                other = b if a == ZERO else a
+                if other != ZERO:
+                    self.finite.add(other)
+                return ZERO
+            if a == ONE:
+                return b
+            if b == ONE:
+                return a
+        elif name == "add":
+            a, b = regs
+            if a == ZERO:
+                return b
+            if b == ZERO:
+                return a
+        elif name == "sub":
+            a, b = regs
+            if b == ZERO:
+                return a
+            if a == ZERO:
+                return self.emit(K.NEG, b)
+        elif name == "neg":
+            if regs[0] == ZERO:
+                return ZERO
+        elif name == "div":
+            a, b = regs
+            if a == ZERO and b != ZERO:
+                self.nonzero.add(b)
+                return ZERO
+        elif name == "where" and regs[1] == ZERO and regs[2] == ZERO:
+            return ZERO
+        return None
+
+    def op(self, name: str, params: tuple, regs: list[int]) -> int:
+        """Emit the scalar op ``name`` (a tape op name) on ``regs``; its result register."""
+        if self.sparse:
+            found = self.rule(name, regs)
+            if found is not None:
+                return found
+        if name in _BINARY:
+            return self.emit(_BINARY[name], regs[0], regs[1])
+        if name in _UNARY:
+            return self.emit(_UNARY[name], regs[0])
+        if name == "powc":
+            return self.elementwise_scalar_powc(self._new(), params[0], regs[0])
+        return self.emit(K.WHERE, regs[0], regs[1], regs[2])
+
+    def _new(self) -> int:
+        self.values.append(0.0)
+        return len(self.values) - 1
+
+    def add(self, a: int, b: int) -> int:
+        return self.op("add", (), [a, b]) if self.sparse else self.emit(K.ADD, a, b)
 
     def fresh(self, count: int) -> np.ndarray:
         start = len(self.values)
@@ -75,10 +147,15 @@ class _Builder:
         return np.arange(start, start + count, dtype=np.int64)
 
     def preset(self, values: np.ndarray) -> np.ndarray:
+        """Registers holding ``values`` from the start (a sparse tape shares +0.0 and 1.0)."""
         regs = self.fresh(values.size)
         flat = values.ravel().tolist()
         self.values[regs[0]:regs[0] + len(flat)] = flat
-        return regs.reshape(values.shape)
+        regs = regs.reshape(values.shape)
+        if self.sparse:
+            regs = np.where((values == 0) & ~np.signbit(values), ZERO,
+                            np.where(values == 1, ONE, regs))
+        return regs
 
     def emit(self, op: int, a: int, b: int = 0, c: int = 0) -> int:
         dst = len(self.values)
@@ -89,32 +166,32 @@ class _Builder:
     def pairwise(self, regs: list[int]) -> int:
         """NumPy's pairwise summation of ``regs`` (its add.reduce over a contiguous axis)."""
         n = len(regs)
+        add = self.add
         if n < 8:
-            r = self.emit(K.ADD, ZERO, regs[0]) if n else ZERO
+            r = add(ZERO, regs[0]) if n else ZERO
             for x in regs[1:]:
-                r = self.emit(K.ADD, r, x)
+                r = add(r, x)
             return r
         if n <= 128:
             acc = regs[:8]
             i = 8
             while i < n - n % 8:
-                acc = [self.emit(K.ADD, acc[j], regs[i + j]) for j in range(8)]
+                acc = [add(acc[j], regs[i + j]) for j in range(8)]
                 i += 8
-            e = self.emit
-            r = e(K.ADD, e(K.ADD, e(K.ADD, acc[0], acc[1]), e(K.ADD, acc[2], acc[3])),
-                  e(K.ADD, e(K.ADD, acc[4], acc[5]), e(K.ADD, acc[6], acc[7])))
+            r = add(add(add(acc[0], acc[1]), add(acc[2], acc[3])),
+                    add(add(acc[4], acc[5]), add(acc[6], acc[7])))
             for x in regs[i:]:
-                r = self.emit(K.ADD, r, x)
+                r = add(r, x)
             return r
         half = n // 2
         half -= half % 8
-        return self.emit(K.ADD, self.pairwise(regs[:half]), self.pairwise(regs[half:]))
+        return add(self.pairwise(regs[:half]), self.pairwise(regs[half:]))
 
     def total(self, regs: list[int]) -> int:
         """NumPy's sum of ``regs``: pairwise, added to the identity 0.0."""
         if len(regs) < 8:
             return self.pairwise(regs)
-        return self.emit(K.ADD, ZERO, self.pairwise(regs))
+        return self.add(ZERO, self.pairwise(regs))
 
     def reduce(self, m: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
         """Sum of map ``m`` (D, *shape) over negative ``axes``, as ``np.sum`` orders it."""
@@ -131,9 +208,9 @@ class _Builder:
                 out[idx] = self.total(regs)
             else:
                 # Reduced axes that are not innermost: NumPy adds one slice at a time.
-                r = self.emit(K.ADD, ZERO, regs[0])
+                r = self.add(ZERO, regs[0])
                 for x in regs[1:]:
-                    r = self.emit(K.ADD, r, x)
+                    r = self.add(r, x)
                 out[idx] = r
         return out
 
@@ -142,6 +219,8 @@ class _Builder:
         """A scalar op over several directions (operands with one direction are shared)."""
         d = max(len(m) for m in arg_maps if type(m) is tuple)
         cols = [m if type(m) is tuple else (m,) * d for m in arg_maps]
+        if self.sparse:
+            return tuple(self.op(op, params, [c[i] for c in cols]) for i in range(d))
         values, code = self.values, self.code
         out = []
         for i in range(d):
@@ -172,7 +251,9 @@ class _Builder:
         full = [np.broadcast_to(m, (d, *shape)).ravel().tolist() for m in maps]
         n = len(full[0])
         emit = self.emit
-        if name in _BINARY:
+        if self.sparse:
+            out = [self.op(name, params, [f[i] for f in full]) for i in range(n)]
+        elif name in _BINARY:
             op = _BINARY[name]
             a, b = full
             out = [emit(op, a[i], b[i]) for i in range(n)]
@@ -220,11 +301,14 @@ def _compact(m: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | int | tuple[
     return flat[0] if len(flat) == 1 else tuple(flat)
 
 
-def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray]) -> Tape:
+def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray],
+          sparse: bool = False) -> Tape:
     """The tape of ``plan``. ``fed`` input nodes get registers written per call (one
     direction); ``fixed`` ones (identity tangents, shape (D, *shape)) are filled in once.
-    Raises :class:`Unsupported` for an op the tape does not run."""
-    b = _Builder(g)
+    A ``sparse`` tape skips arithmetic on structural zeros and ones (unit tangents): exact up
+    to the sign of zero results, given its guards hold. Raises :class:`Unsupported` for an op
+    the tape does not run."""
+    b = _Builder(g, sparse)
     # A scalar node with one direction (most nodes of most graphs) maps to a plain int.
     maps: dict[int, np.ndarray | int] = {}
     in_regs: dict[int, np.ndarray] = {}
@@ -237,8 +321,8 @@ def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray]) ->
         node = nodes[nid]
         op = node.op
         args = node.args
-        if not node.shape and op in _SCALAR_OPS and all(type(maps[a]) is not np.ndarray
-                                                        for a in args):
+        if (not node.shape and op in _SCALAR_OPS and not sparse
+                and all(type(maps[a]) is not np.ndarray for a in args)):
             arg_maps = [maps[a] for a in args]
             if any(type(m) is tuple for m in arg_maps):
                 maps[nid] = b.directions(op, node.params, arg_maps)
@@ -256,7 +340,7 @@ def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray]) ->
             maps[nid] = dst
         elif op == "const":
             arr = consts[nid]
-            if arr.ndim == 0:
+            if arr.ndim == 0 and not sparse:
                 maps[nid] = len(values)
                 values.append(float(arr))
             else:
@@ -288,4 +372,6 @@ def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray]) ->
             maps[nid] = _compact(m, node.shape)
     out_maps = [_as_map(maps[o], nodes[o].shape) for o in plan.outputs]
     return Tape(np.array(code, dtype=np.int32).reshape(-1, 5),
-                np.array(values, dtype=np.float64), in_regs, out_maps)
+                np.array(values, dtype=np.float64), in_regs, out_maps,
+                np.array(sorted(b.finite), dtype=np.int32),
+                np.array(sorted(b.nonzero), dtype=np.int32))
