@@ -21,14 +21,21 @@ from engine.requests import Inputs, labels
 from engine.vm import kernel as K
 from engine.vm.tape import Tape, Unsupported, build
 
-MAX_INSTRUCTIONS = 200_000
-"""Tapes longer than this are not built: such work is big tensors, where numpy wins anyway."""
+MAX_INSTRUCTIONS = 50_000
+"""Tapes longer than this are not built: such work is big tensors, where numpy is as fast
+and building the tape (in Python, once) would cost a one-off request more than it saves."""
 MAX_SPARSE_WORK = 2_000_000
 """Element operations × directions a sparse tape may look through while it is built (most
 of them are skipped zeros; building still visits each)."""
 SPARSE_DIRECTIONS = 8
 """From this many identity directions (Hessian or Jacobian columns) on, the tape skips
 structural zeros; below it the dense tape is as fast and exact to the sign of zero."""
+LANES = 512
+"""Points per block of a batch: one instruction runs over all of them."""
+REGISTER_BYTES = 256 * 1024
+"""The lanes of a batch shrink so that its registers stay about this size (in cache)."""
+CHUNK = 16384
+"""Points whose inputs are gathered per compiled call of a batch."""
 NO_INPUTS = np.zeros(0, dtype=np.int32)
 NO_VALUES = np.zeros((0, 1))
 
@@ -78,6 +85,7 @@ class Entry:
         self.instructions = len(tape.code)
         self.plan_nodes = len(plan.order)
         self.elements = plan.elements
+        self.directions = max([m.shape[0] for m in maps], default=1)
 
     def blocks(self, out: np.ndarray) -> list[np.ndarray]:
         """The output rows of each output, in order."""
@@ -112,17 +120,26 @@ class Entry:
         return self._dense
 
     def run_batch(self, columns: list[np.ndarray], n: int) -> np.ndarray:
-        """Outputs (n_out, N); ``columns`` per used fed input, shape (N or 1, size)."""
-        inputs = np.empty((len(self.in_regs), n))
-        row = 0
-        for col in columns:
-            size = col.shape[1]
-            inputs[row:row + size] = col.T
-            row += size
+        """Outputs (n_out, N); ``columns`` per used fed input, shape (N or 1, size).
+
+        Points run in lanes (a block of points per instruction), a chunk of inputs at a time,
+        so memory beyond the answer stays a few hundred kilobytes whatever N is.
+        """
         out = np.empty((len(self.out_regs), n))
-        if K.run_points(self.code, self.init.copy(), self.in_regs, inputs, self.out_regs, out,
-                        self.finite, self.nonzero) < 0:
-            return self.dense().run_batch(columns, n)
+        lanes = max(8, min(LANES, REGISTER_BYTES // (8 * len(self.init))))
+        regs = np.repeat(self.init[:, None], lanes, axis=1)
+        chunk = np.empty((len(self.in_regs), min(n, CHUNK)))
+        for start in range(0, n, CHUNK):
+            stop = min(start + CHUNK, n)
+            inputs = chunk[:, :stop - start]
+            row = 0
+            for col in columns:
+                size = col.shape[1]
+                inputs[row:row + size] = (col[start:stop] if col.shape[0] > 1 else col).T
+                row += size
+            if K.run_blocks(self.code, regs, self.in_regs, inputs, self.out_regs, out, start,
+                            self.finite, self.nonzero) < 0:
+                return self.dense().run_batch(columns, n)
         return out
 
 

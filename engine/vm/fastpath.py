@@ -30,12 +30,14 @@ POINT_OPERATIONS = frozenset({"evaluate", "gradient", "hessian", "jacobian"})
 FAST_KEYS = 1024
 """Request structures remembered for the warm single-point path."""
 
-# The work model of the chooser, in seconds, measured on the benchmark machine: numpy pays
-# per node of the plan and per element; the tape pays per instruction per point.
-NUMPY_PER_NODE = 1.2e-6
-NUMPY_PER_ELEMENT = 2e-9
+# The work model of the chooser, in seconds (CPU time on the benchmark machine): numpy pays
+# per node of the plan and per element; the tape pays per instruction per point, less in
+# lanes (a batch) than one point at a time.
+NUMPY_PER_NODE = 1.5e-6
+NUMPY_PER_ELEMENT = 2.5e-9
+TAPE_PER_CALL = 5e-6
 TAPE_PER_INSTRUCTION = 4e-9
-TAPE_PER_CALL = 3e-6
+TAPE_PER_LANE_INSTRUCTION = 1.5e-9
 
 
 def mode() -> str:
@@ -50,13 +52,14 @@ MODE = mode()
 _FAST: OrderedDict[Any, tuple[Entry, float, list[str]]] = OrderedDict()
 
 
-def tape_wins(entry: Entry, points: int, directions: int = 1) -> bool:
+def tape_wins(entry: Entry, points: int) -> bool:
     """Whether the tape is expected to beat numpy on ``points`` points."""
     if MODE == "always":
         return True
     numpy = (entry.plan_nodes * NUMPY_PER_NODE
-             + entry.elements * points * directions * NUMPY_PER_ELEMENT)
-    tape = TAPE_PER_CALL + entry.instructions * points * TAPE_PER_INSTRUCTION
+             + entry.elements * points * entry.directions * NUMPY_PER_ELEMENT)
+    per = TAPE_PER_INSTRUCTION if points == 1 else TAPE_PER_LANE_INSTRUCTION
+    tape = TAPE_PER_CALL + entry.instructions * points * per
     return tape < numpy
 
 
@@ -179,3 +182,5 @@ def warm() -> None:
     none = np.zeros(0, dtype=np.int32)
     K.run_points(code, np.zeros(2), np.zeros(1, dtype=np.int32), np.zeros((1, 1)),
                  np.ones(1, dtype=np.int32), out, none, none)
+    K.run_blocks(code, np.zeros((2, 8)), np.zeros(1, dtype=np.int32), np.zeros((1, 1)),
+                 np.ones(1, dtype=np.int32), out, 0, none, none)

@@ -209,3 +209,176 @@ def run_points(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: 
             if not math.isfinite(v):
                 bad += 1
     return bad
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def execute_block(code: np.ndarray, regs: np.ndarray, n: int) -> None:
+    """Run every instruction of ``code`` on the first ``n`` lanes of ``regs`` (registers ×
+    lanes): the same ops as :func:`execute`, one point per lane."""
+    for t in range(code.shape[0]):
+        op = code[t, 0]
+        d = code[t, 1]
+        a = code[t, 2]
+        b = code[t, 3]
+        if op == ADD:
+            for p in range(n):
+                regs[d, p] = regs[a, p] + regs[b, p]
+        elif op == MUL:
+            for p in range(n):
+                regs[d, p] = regs[a, p] * regs[b, p]
+        elif op == SUB:
+            for p in range(n):
+                regs[d, p] = regs[a, p] - regs[b, p]
+        elif op == DIV:
+            for p in range(n):
+                regs[d, p] = regs[a, p] / regs[b, p]
+        elif op == NEG:
+            for p in range(n):
+                regs[d, p] = -regs[a, p]
+        elif op == SQUARE:
+            for p in range(n):
+                regs[d, p] = regs[a, p] * regs[a, p]
+        elif op == CUBE:
+            for p in range(n):
+                regs[d, p] = regs[a, p] * regs[a, p] * regs[a, p]
+        elif op == FOURTH:
+            for p in range(n):
+                s = regs[a, p] * regs[a, p]
+                regs[d, p] = s * s
+        elif op == RECIP:
+            for p in range(n):
+                regs[d, p] = 1.0 / regs[a, p]
+        elif op == SIN:
+            for p in range(n):
+                regs[d, p] = math.sin(regs[a, p])
+        elif op == COS:
+            for p in range(n):
+                regs[d, p] = math.cos(regs[a, p])
+        elif op == EXP:
+            for p in range(n):
+                regs[d, p] = math.exp(regs[a, p])
+        elif op == SQRT:
+            for p in range(n):
+                x = regs[a, p]
+                regs[d, p] = math.sqrt(x) if x >= 0 else math.nan
+        elif op == ABS:
+            for p in range(n):
+                regs[d, p] = abs(regs[a, p])
+        elif op == WHERE:
+            c = code[t, 4]
+            for p in range(n):
+                regs[d, p] = regs[b, p] if regs[a, p] != 0.0 else regs[c, p]
+        elif op >= ATAN2:
+            for p in range(n):
+                x = regs[a, p]
+                y = regs[b, p]
+                if op == ATAN2:
+                    r = math.atan2(x, y)
+                elif op == MAX:
+                    r = _maximum(x, y)
+                elif op == MIN:
+                    r = _minimum(x, y)
+                elif op == LT:
+                    r = 1.0 if x < y else 0.0
+                elif op == LE:
+                    r = 1.0 if x <= y else 0.0
+                elif op == GT:
+                    r = 1.0 if x > y else 0.0
+                elif op == GE:
+                    r = 1.0 if x >= y else 0.0
+                elif op == EQ:
+                    r = 1.0 if x == y else 0.0
+                else:
+                    r = 1.0 if x != y else 0.0
+                regs[d, p] = r
+        else:
+            for p in range(n):
+                regs[d, p] = _scalar_op(op, regs[a, p], regs[b, p])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _scalar_op(op: int, a: float, b: float) -> float:
+    """The rarer unary ops and ``pow``, one value at a time (as in :func:`execute`)."""
+    if op == POW:
+        return a ** b
+    if op == LOG:
+        return math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+    if op == TAN:
+        return math.tan(a)
+    if op == ASIN:
+        return math.asin(a) if -1.0 <= a <= 1.0 else math.nan
+    if op == ACOS:
+        return math.acos(a) if -1.0 <= a <= 1.0 else math.nan
+    if op == ATAN:
+        return math.atan(a)
+    if op == SINH:
+        return math.sinh(a)
+    if op == COSH:
+        return math.cosh(a)
+    if op == TANH:
+        return math.tanh(a)
+    if op == ASINH:
+        return math.asinh(a)
+    if op == ACOSH:
+        return math.acosh(a) if a >= 1.0 else math.nan
+    if op == ATANH:
+        if -1.0 < a < 1.0:
+            return math.atanh(a)
+        if a == 1.0:
+            return math.inf
+        if a == -1.0:
+            return -math.inf
+        return math.nan
+    if op == EXPM1:
+        return math.expm1(a)
+    if op == LOG1P:
+        return math.log1p(a) if a > -1.0 else (-math.inf if a == -1.0 else math.nan)
+    if op == CBRT:
+        return np.cbrt(a)
+    if op == ERF:
+        return math.erf(a)
+    if op == ERFC:
+        return math.erfc(a)
+    if op == SIGMOID:
+        return 1.0 / (1.0 + math.exp(-a))
+    if op == SOFTPLUS:
+        return _softplus(a)
+    if op == RELU:
+        return _maximum(a, 0.0)
+    return _sign(a)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def run_blocks(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: np.ndarray,
+               out_regs: np.ndarray, out: np.ndarray, offset: int, finite: np.ndarray,
+               nonzero: np.ndarray) -> int:
+    """Run the tape over the points of ``inputs`` (n_in × N), ``regs.shape[1]`` points at a
+    time in lanes, writing columns ``offset:offset + N`` of ``out``; as :func:`run_points`
+    the count of non-finite outputs, or -1 when a guard fails."""
+    width = regs.shape[1]
+    total = inputs.shape[1]
+    bad = 0
+    for start in range(0, total, width):
+        n = min(width, total - start)
+        for i in range(in_regs.shape[0]):
+            r = in_regs[i]
+            for p in range(n):
+                regs[r, p] = inputs[i, start + p]
+        execute_block(code, regs, n)
+        for i in range(finite.shape[0]):
+            for p in range(n):
+                if not math.isfinite(regs[finite[i], p]):
+                    return -1
+        for i in range(nonzero.shape[0]):
+            for p in range(n):
+                v = regs[nonzero[i], p]
+                if v == 0.0 or v != v:
+                    return -1
+        for j in range(out_regs.shape[0]):
+            r = out_regs[j]
+            for p in range(n):
+                v = regs[r, p]
+                out[j, offset + start + p] = v
+                if not math.isfinite(v):
+                    bad += 1
+    return bad
