@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import test_batches as batch_corpus
 import test_first_order as corpus
 
 import engine
@@ -394,3 +395,14 @@ def test_sparse_tapes_match_numpy(expression: str, point: dict[str, Any], mode: 
                         np.testing.assert_array_equal(a, b, err_msg=f"{operation} {field}")
                     else:
                         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("case", batch_corpus.CASES, ids=[c.name for c in batch_corpus.CASES])
+def test_batch_corpus_tape_matches_numpy(case: Any, mode: Any) -> None:
+    """The batch corpus, rows and columns forms, on the tape's lanes and on numpy."""
+    for operation in batch_corpus._operations(case):
+        extra = batch_corpus._request(case, operation, case.shape)
+        for points in (case.points, batch_corpus.columns(case.points)):
+            request = {"expression": case.expression, "points": points, **extra}
+            ran = compare(operation, request, mode)
+            assert ran or any(f in case.expression for f in ("@", "det", "inv")), operation
