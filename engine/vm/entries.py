@@ -171,6 +171,9 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
     tape cannot run it (an op it lacks, or a tape too long to pay off)."""
     names = tuple(inp.variables)
     shapes = inp.shapes
+    sizes = [size_of(s) for s in shapes.values()] + [v.size for v in inp.constants.values()]
+    if 0 in sizes or size_of(c.shape) == 0 or not names:
+        return None  # empty tensors: nothing to gain, and numpy's shapes are the reference
     fed: list[tuple[int, Shape]] = [(c.inputs[k], shapes[k]) for k in inp.values]
     fed += [(c.inputs[k], v.shape) for k, v in inp.constants.items()]
     n = sum(size_of(shapes[v]) for v in names)

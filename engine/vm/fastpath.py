@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import Compiled
-from engine.errors import EngineError
 from engine.jobs import Job, prepare
 from engine.limits import Limits
 from engine.requests import Inputs, to_array
@@ -75,21 +74,25 @@ def _scalar(v: Any) -> float | None:
     return None
 
 
-def _signature(values: Any, field: str, limits: Limits, out: list[Any]) -> tuple[Any, ...] | None:
-    """Names (and shapes of non-scalars) of a point or constants mapping; values into ``out``."""
+def _signature(values: Any, field: str, limits: Limits, out: list[Any],
+               taken: Any = ()) -> tuple[Any, ...] | None:
+    """Names (and shapes of non-scalars) of a point or constants mapping; values into ``out``.
+
+    A bad number raises the error the numpy path's normalization raises for it (same check,
+    same order), so an invalid request is not converted twice; None leaves the request to it.
+    """
     if type(values) is not dict:
         return None
     sig: list[Any] = []
     for k, v in values.items():
+        if k in taken:
+            return None  # both a variable and a constant: the numpy path says so
         f = _scalar(v)
         if f is not None:
             sig.append(k)
             out.append(f)
             continue
-        try:
-            arr = to_array(v, ("body", field, k), limits)
-        except EngineError:
-            return None
+        arr = to_array(v, ("body", field, k), limits)
         sig.append((k, arr.shape))
         out.append(arr)
     return tuple(sig)
@@ -97,13 +100,15 @@ def _signature(values: Any, field: str, limits: Limits, out: list[Any]) -> tuple
 
 def _point_key(operation: str, expression: Any, point: Any, constants: Any, variables: Any,
                limits: Limits) -> tuple[Any, list[Any]] | None:
+    if type(expression) is not str:
+        return None
     values: list[Any] = []
     sig = _signature(point, "point", limits, values)
     if sig is None:
         return None
     csig: tuple[Any, ...] | None = ()
     if constants is not None:
-        csig = _signature(constants, "constants", limits, values)
+        csig = _signature(constants, "constants", limits, values, point)
         if csig is None:
             return None
     if variables is None:
@@ -111,8 +116,6 @@ def _point_key(operation: str, expression: Any, point: Any, constants: Any, vari
     elif type(variables) in (list, tuple) and all(type(v) is str for v in variables):
         vkey = tuple(variables)
     else:
-        return None
-    if type(expression) is not str:
         return None
     return (operation, expression, sig, csig, vkey, limits), values
 
