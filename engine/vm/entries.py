@@ -40,7 +40,6 @@ NO_INPUTS = np.zeros(0, dtype=np.int32)
 NO_VALUES = np.zeros((0, 1))
 
 Result = dict[str, Any]
-Field = Callable[[np.ndarray, int | None], Any]
 
 
 def _field(rows: np.ndarray, shape: Shape, n: int | None) -> Any:
@@ -56,23 +55,22 @@ class Entry:
     def __init__(self, c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape]],
                  outputs: list[tuple[int, int]], shaper: Callable[..., Result],
                  dense: Callable[[], Tape] | None = None) -> None:
-        self.shape = c.shape
         self.code = tape.code
         self.finite, self.nonzero = tape.finite, tape.nonzero
         self._dense_tape = dense
         self._dense: Entry | None = None
-        self._layout = (c, plan, fed, outputs, shaper)
+        # Only a sparse entry keeps what its dense twin needs (the graph among it).
+        self._layout = (c, plan, fed, outputs, shaper) if dense is not None else None
         self.init = tape.init
         self.regs = tape.init.copy()
         self.lock = threading.Lock()
         # Per fed input (in request order): its registers, or None when the plan skips it.
         self.slots: list[np.ndarray | None] = [
             tape.in_regs.get(nid) for nid, _ in fed]
-        self.scalar_slots = [None if r is None or r.size != 1 else int(r[0])
-                             for r in self.slots]
+        self.scalar_slots = [int(r[0]) if r is not None and shape == () else None
+                             for r, (_, shape) in zip(self.slots, fed, strict=True)]
         used = [r for r in self.slots if r is not None]
         self.in_regs = (np.concatenate(used).astype(np.int32) if used else NO_INPUTS)
-        self.fed_sizes = [size_of(s) for _, s in fed]
         self.used = [r is not None for r in self.slots]
         maps = []
         for out_index, directions in outputs:
@@ -114,7 +112,7 @@ class Entry:
         """The same operation without the sparse shortcuts: run where a guard fails (a
         non-finite value met a structural zero), so NaN and ±inf come out as numpy's."""
         if self._dense is None:
-            assert self._dense_tape is not None
+            assert self._dense_tape is not None and self._layout is not None
             c, plan, fed, outputs, shaper = self._layout
             self._dense = Entry(c, plan, self._dense_tape(), fed, outputs, shaper)
         return self._dense
@@ -161,8 +159,8 @@ def _columns(names: tuple[str, ...], shapes: dict[str, Shape]) -> list[str]:
     return [lab for v in names for lab in labels(v, shapes[v])]
 
 
-def _base(c: Compiled, value: Any, n: int | None, variables: list[str]) -> Result:
-    shape = list(c.shape) if n is None else [n, *c.shape]
+def _base(value_shape: Shape, value: Any, n: int | None, variables: list[str]) -> Result:
+    shape = list(value_shape) if n is None else [n, *value_shape]
     return {"value": value, "shape": shape, "variables": list(variables), "warnings": []}
 
 
@@ -231,16 +229,21 @@ def make_entry(c: Compiled, inp: Inputs, operation: str) -> Entry | None:
 def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape]],
                  operation: str, names: tuple[str, ...], shapes: dict[str, Shape],
                  dense: Callable[[], Tape] | None = None) -> Entry:
-    """The entry with its output layout and answer shaper for ``operation``."""
+    """The entry with its output layout and answer shaper for ``operation``.
+
+    The shapers hold shapes and labels only, not the compiled expression: an entry kept by
+    the warm path must not keep a graph alive after the compile cache dropped it.
+    """
+    fshape = c.shape
     k = len(names)
     vshapes = [shapes[v] for v in names]
     if operation in ("evaluate", "gradient", "jvp", "vjp", "hvp"):
         outputs = [(i, 0) for i in range(len(plan.outputs))]
 
         def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
-            out = _base(c, _field(blocks[0], c.shape, n), n, variables)
+            out = _base(fshape, _field(blocks[0], fshape, n), n, variables)
             if operation == "jvp":
-                out["jvp"] = _field(blocks[1], c.shape, n)
+                out["jvp"] = _field(blocks[1], fshape, n)
             elif operation != "evaluate":
                 out[operation] = {
                     v: _field(b, s, n) for v, b, s in zip(names, blocks[1:], vshapes,
@@ -254,7 +257,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
                                                                   for i in range(1 + k, 1 + 2 * k)]
 
         def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
-            out = _base(c, _field(blocks[0], (), n), n, variables)
+            out = _base(fshape, _field(blocks[0], (), n), n, variables)
             grads = np.concatenate(blocks[1:1 + k]) if k else np.zeros((0, blocks[0].shape[1]))
             hess = _square(blocks[1 + k:], width, grads.shape[1])
             out["gradient"] = grads[:, 0] if n is None else grads.T
@@ -272,7 +275,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
 
     def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
         points = blocks[0].shape[1]
-        out = _base(c, _field(blocks[0], c.shape, n), n, variables)
+        out = _base(fshape, _field(blocks[0], fshape, n), n, variables)
         if forward:
             jac = blocks[1].reshape(width, m, points).transpose(2, 1, 0)
         else:

@@ -26,8 +26,9 @@ MODES = ("auto", "off", "always")
 OPERATIONS = frozenset({"evaluate", "gradient", "hessian", "jacobian", "jvp", "vjp", "hvp"})
 POINT_OPERATIONS = frozenset({"evaluate", "gradient", "hessian", "jacobian"})
 """Operations whose warm single point skips planning (the others carry extra arrays)."""
-FAST_KEYS = 1024
-"""Request structures remembered for the warm single-point path."""
+FAST_KEYS = 256
+"""Request structures remembered for the warm single-point path (as many as the compile
+cache holds expressions; an entry holds its tape, not the graph)."""
 
 # The work model of the chooser, in seconds (CPU time on the benchmark machine): numpy pays
 # per node of the plan and per element; the tape pays per instruction per point, less in
