@@ -11,9 +11,18 @@ the same numbers, non-finite ones included.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 
 import numpy as np
-from numba import njit
+
+if ("NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK)
+        and not os.access(os.path.expanduser("~"), os.W_OK)):
+    # Installed read-only for a user without a writable home: numba would find no place for
+    # its cache and refuse to define the functions at all.
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), "diffapi-numba")
+
+from numba import njit  # after the cache directory is settled
 
 ADD, SUB, MUL, DIV, NEG = 0, 1, 2, 3, 4
 SQUARE, CUBE, FOURTH, RECIP, POW = 5, 6, 7, 8, 9
