@@ -11,19 +11,26 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# The tape VM's interpreter is compiled here once (numba caches it on disk), not by the first
+# server start or request.
+WARM_VM := $(PY) -c "import engine.vm; engine.vm.warm()"
+
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
+	$(WARM_VM)
 	touch $@
 
 $(DEV_STAMP): pyproject.toml clients/python/pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]' -e clients/python
 	if pkg-config --exists ipopt; then $(PY) -m pip install -q 'cyipopt>=1.5'; fi
+	$(WARM_VM)
 	touch $@ $(STAMP)
 
 serve: $(STAMP)
 	$(VENV)/bin/diffapi serve
 
 test: $(DEV_STAMP)
+	$(WARM_VM)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

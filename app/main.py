@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
+import engine.vm
 from app import __version__, problems
 from app.bodies import REQUEST_MODELS
 from app.body_limit import BodyLimitMiddleware
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Engine processes start with the server and stop after in-flight requests finished.
+        engine.vm.warm()  # small requests run the tape inline: load it before serving
         await dispatcher.pool.start()
         try:
             yield

@@ -44,6 +44,9 @@ log = logging.getLogger("diffapi.pool")
 def _serve(conn: Connection, memory_mb: int) -> None:
     """Worker loop: read a job (header and buffers), answer a header and the response body."""
     import engine  # imported in the child, before it reports ready
+    import engine.vm
+
+    engine.vm.warm()  # load the compiled tape interpreter now, not in the first request
 
     # So are the request models and their validators: a big body is parsed here.
     from app import bodies, models  # noqa: F401

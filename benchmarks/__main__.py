@@ -22,7 +22,7 @@ from time import perf_counter
 
 import numpy as np
 
-from benchmarks import engine_first_order, engine_sparse, engine_taylor
+from benchmarks import engine_first_order, engine_sparse, engine_taylor, engine_vm
 from benchmarks.harness import (
     REGISTRY,
     Config,
@@ -43,8 +43,7 @@ else:
     SERVICE_GROUPS = (service_load, service_soak, service_dataplane, nlp, serving)
     SERVICE_MISSING = ""
 
-GROUPS = (engine_first_order, engine_taylor, engine_sparse, *SERVICE_GROUPS)
-"""The modules whose import registers the benchmarks."""
+from benchmarks import engine_first_order, engine_sparse, engine_taylor, engine_vm
 
 
 def _environment() -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import vm
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
 from engine.evaluate import run
@@ -261,6 +262,10 @@ def plan(operation: str, *, expression: Any = None, point: Any = None, points: A
         return plan_sparsity(expression=expression, point=point, points=points,
                              constants=constants,
                              variables=variables, limits=limits, **extra)
+    if not symbolic:  # small work runs on the tape VM (engine/vm) when it wins
+        taped = vm.plan(operation, expression, point, points, constants, variables, limits, extra)
+        if taped is not None:
+            return taped
     planner = PLANNERS.get(operation)
     if planner is None:
         raise InputError(f"unknown operation '{operation}'", loc=("path",))

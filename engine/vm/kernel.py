@@ -1,0 +1,393 @@
+"""The tape interpreter: one numba-compiled loop over scalar instructions, compiled once.
+
+The op codes live here, beside the loop that reads them, because numba's on-disk cache is keyed
+on this file alone: a code changed elsewhere would leave a stale compiled loop behind.
+An instruction is five int32s ``(op, dst, a, b, c)`` naming registers of one float64 array;
+unary ops ignore ``b`` and ``c``. Each function mirrors what the numpy path computes for that
+op (NumPy's and SciPy's own formulas where they are not a single libm call), so both paths give
+the same numbers, non-finite ones included.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+if ("NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK)
+        and not os.access(os.path.expanduser("~"), os.W_OK)):
+    # Installed read-only for a user without a writable home: numba would find no place for
+    # its cache and refuse to define the functions at all.
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), "diffapi-numba")
+
+from numba import njit  # after the cache directory is settled
+
+ADD, SUB, MUL, DIV, NEG = 0, 1, 2, 3, 4
+SQUARE, CUBE, FOURTH, RECIP, POW = 5, 6, 7, 8, 9
+SIN, COS, TAN, ASIN, ACOS, ATAN = 10, 11, 12, 13, 14, 15
+SINH, COSH, TANH, ASINH, ACOSH, ATANH = 16, 17, 18, 19, 20, 21
+EXP, EXPM1, LOG, LOG1P, SQRT, CBRT = 22, 23, 24, 25, 26, 27
+ABS, ERF, ERFC, SIGMOID, SOFTPLUS, RELU, SIGN = 28, 29, 30, 31, 32, 33, 34
+ATAN2, MAX, MIN = 35, 36, 37
+LT, LE, GT, GE, EQ, NE, WHERE = 38, 39, 40, 41, 42, 43, 44
+
+_LOGE2 = math.log(2.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _maximum(a: float, b: float) -> float:
+    # NumPy's SIMD loop: a NaN wins, else the second operand unless the first is greater
+    # (so a tie of -0.0 and 0.0 gives the second).
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a > b else b
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _minimum(a: float, b: float) -> float:
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a < b else b
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _softplus(x: float) -> float:
+    # NumPy's logaddexp(0, x).
+    if x == 0.0:
+        return _LOGE2
+    tmp = 0.0 - x
+    if tmp > 0:
+        return math.log1p(math.exp(-tmp))
+    if tmp <= 0:
+        return x + math.log1p(math.exp(tmp))
+    return tmp
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sign(x: float) -> float:
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    if x == 0:
+        return 0.0
+    return x
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def execute(code: np.ndarray, regs: np.ndarray) -> None:
+    """Run every instruction of ``code`` (T×5 int32) on ``regs`` in order."""
+    for t in range(code.shape[0]):
+        op = code[t, 0]
+        a = regs[code[t, 2]]
+        if op < SIN:
+            b = regs[code[t, 3]]
+            if op == ADD:
+                r = a + b
+            elif op == MUL:
+                r = a * b
+            elif op == SUB:
+                r = a - b
+            elif op == DIV:
+                r = a / b
+            elif op == NEG:
+                r = -a
+            elif op == SQUARE:
+                r = a * a
+            elif op == CUBE:
+                r = a * a * a
+            elif op == FOURTH:
+                r = a * a
+                r = r * r
+            elif op == RECIP:
+                r = 1.0 / a
+            else:
+                r = a ** b
+        elif op < ABS:
+            if op == SIN:
+                r = math.sin(a)
+            elif op == COS:
+                r = math.cos(a)
+            elif op == EXP:
+                r = math.exp(a)
+            elif op == LOG:
+                r = math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+            elif op == SQRT:
+                r = math.sqrt(a) if a >= 0 else math.nan
+            elif op == TAN:
+                r = math.tan(a)
+            elif op == ASIN:
+                r = math.asin(a) if -1.0 <= a <= 1.0 else math.nan
+            elif op == ACOS:
+                r = math.acos(a) if -1.0 <= a <= 1.0 else math.nan
+            elif op == ATAN:
+                r = math.atan(a)
+            elif op == SINH:
+                r = math.sinh(a)
+            elif op == COSH:
+                r = math.cosh(a)
+            elif op == TANH:
+                r = math.tanh(a)
+            elif op == ASINH:
+                r = math.asinh(a)
+            elif op == ACOSH:
+                r = math.acosh(a) if a >= 1.0 else math.nan
+            elif op == ATANH:
+                if -1.0 < a < 1.0:
+                    r = math.atanh(a)
+                elif a == 1.0:
+                    r = math.inf
+                elif a == -1.0:
+                    r = -math.inf
+                else:
+                    r = math.nan
+            elif op == EXPM1:
+                r = math.expm1(a)
+            elif op == LOG1P:
+                r = math.log1p(a) if a > -1.0 else (-math.inf if a == -1.0 else math.nan)
+            else:
+                r = np.cbrt(a)
+        elif op < ATAN2:
+            if op == ABS:
+                r = abs(a)
+            elif op == ERF:
+                r = math.erf(a)
+            elif op == ERFC:
+                r = math.erfc(a)
+            elif op == SIGMOID:
+                r = 1.0 / (1.0 + math.exp(-a))
+            elif op == SOFTPLUS:
+                r = _softplus(a)
+            elif op == RELU:
+                r = _maximum(a, 0.0)
+            else:
+                r = _sign(a)
+        else:
+            b = regs[code[t, 3]]
+            if op == ATAN2:
+                r = math.atan2(a, b)
+            elif op == MAX:
+                r = _maximum(a, b)
+            elif op == MIN:
+                r = _minimum(a, b)
+            elif op == LT:
+                r = 1.0 if a < b else 0.0
+            elif op == LE:
+                r = 1.0 if a <= b else 0.0
+            elif op == GT:
+                r = 1.0 if a > b else 0.0
+            elif op == GE:
+                r = 1.0 if a >= b else 0.0
+            elif op == EQ:
+                r = 1.0 if a == b else 0.0
+            elif op == NE:
+                r = 1.0 if a != b else 0.0
+            else:
+                r = b if a != 0.0 else regs[code[t, 4]]
+        regs[code[t, 1]] = r
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def run_points(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: np.ndarray,
+               out_regs: np.ndarray, out: np.ndarray, finite: np.ndarray,
+               nonzero: np.ndarray) -> int:
+    """Run the tape once per point (column ``p`` of ``inputs``, n_in × N) into column ``p`` of
+    ``out`` (n_out × N); the count of non-finite outputs, or -1 as soon as a guard fails (a
+    ``finite`` register is not finite, a ``nonzero`` one is zero or NaN)."""
+    bad = 0
+    for p in range(inputs.shape[1]):
+        for i in range(in_regs.shape[0]):
+            regs[in_regs[i]] = inputs[i, p]
+        execute(code, regs)
+        for i in range(finite.shape[0]):
+            if not math.isfinite(regs[finite[i]]):
+                return -1
+        for i in range(nonzero.shape[0]):
+            v = regs[nonzero[i]]
+            if v == 0.0 or v != v:
+                return -1
+        for j in range(out_regs.shape[0]):
+            v = regs[out_regs[j]]
+            out[j, p] = v
+            if not math.isfinite(v):
+                bad += 1
+    return bad
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def execute_block(code: np.ndarray, regs: np.ndarray, n: int) -> None:
+    """Run every instruction of ``code`` on the first ``n`` lanes of ``regs`` (registers ×
+    lanes): the same ops as :func:`execute`, one point per lane."""
+    for t in range(code.shape[0]):
+        op = code[t, 0]
+        d = code[t, 1]
+        a = code[t, 2]
+        b = code[t, 3]
+        if op == ADD:
+            for p in range(n):
+                regs[d, p] = regs[a, p] + regs[b, p]
+        elif op == MUL:
+            for p in range(n):
+                regs[d, p] = regs[a, p] * regs[b, p]
+        elif op == SUB:
+            for p in range(n):
+                regs[d, p] = regs[a, p] - regs[b, p]
+        elif op == DIV:
+            for p in range(n):
+                regs[d, p] = regs[a, p] / regs[b, p]
+        elif op == NEG:
+            for p in range(n):
+                regs[d, p] = -regs[a, p]
+        elif op == SQUARE:
+            for p in range(n):
+                regs[d, p] = regs[a, p] * regs[a, p]
+        elif op == CUBE:
+            for p in range(n):
+                regs[d, p] = regs[a, p] * regs[a, p] * regs[a, p]
+        elif op == FOURTH:
+            for p in range(n):
+                s = regs[a, p] * regs[a, p]
+                regs[d, p] = s * s
+        elif op == RECIP:
+            for p in range(n):
+                regs[d, p] = 1.0 / regs[a, p]
+        elif op == SIN:
+            for p in range(n):
+                regs[d, p] = math.sin(regs[a, p])
+        elif op == COS:
+            for p in range(n):
+                regs[d, p] = math.cos(regs[a, p])
+        elif op == EXP:
+            for p in range(n):
+                regs[d, p] = math.exp(regs[a, p])
+        elif op == SQRT:
+            for p in range(n):
+                x = regs[a, p]
+                regs[d, p] = math.sqrt(x) if x >= 0 else math.nan
+        elif op == ABS:
+            for p in range(n):
+                regs[d, p] = abs(regs[a, p])
+        elif op == WHERE:
+            c = code[t, 4]
+            for p in range(n):
+                regs[d, p] = regs[b, p] if regs[a, p] != 0.0 else regs[c, p]
+        elif op >= ATAN2:
+            for p in range(n):
+                x = regs[a, p]
+                y = regs[b, p]
+                if op == ATAN2:
+                    r = math.atan2(x, y)
+                elif op == MAX:
+                    r = _maximum(x, y)
+                elif op == MIN:
+                    r = _minimum(x, y)
+                elif op == LT:
+                    r = 1.0 if x < y else 0.0
+                elif op == LE:
+                    r = 1.0 if x <= y else 0.0
+                elif op == GT:
+                    r = 1.0 if x > y else 0.0
+                elif op == GE:
+                    r = 1.0 if x >= y else 0.0
+                elif op == EQ:
+                    r = 1.0 if x == y else 0.0
+                else:
+                    r = 1.0 if x != y else 0.0
+                regs[d, p] = r
+        else:
+            for p in range(n):
+                regs[d, p] = _scalar_op(op, regs[a, p], regs[b, p])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _scalar_op(op: int, a: float, b: float) -> float:
+    """The rarer unary ops and ``pow``, one value at a time (as in :func:`execute`)."""
+    if op == POW:
+        return a ** b
+    if op == LOG:
+        return math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+    if op == TAN:
+        return math.tan(a)
+    if op == ASIN:
+        return math.asin(a) if -1.0 <= a <= 1.0 else math.nan
+    if op == ACOS:
+        return math.acos(a) if -1.0 <= a <= 1.0 else math.nan
+    if op == ATAN:
+        return math.atan(a)
+    if op == SINH:
+        return math.sinh(a)
+    if op == COSH:
+        return math.cosh(a)
+    if op == TANH:
+        return math.tanh(a)
+    if op == ASINH:
+        return math.asinh(a)
+    if op == ACOSH:
+        return math.acosh(a) if a >= 1.0 else math.nan
+    if op == ATANH:
+        if -1.0 < a < 1.0:
+            return math.atanh(a)
+        if a == 1.0:
+            return math.inf
+        if a == -1.0:
+            return -math.inf
+        return math.nan
+    if op == EXPM1:
+        return math.expm1(a)
+    if op == LOG1P:
+        return math.log1p(a) if a > -1.0 else (-math.inf if a == -1.0 else math.nan)
+    if op == CBRT:
+        return np.cbrt(a)
+    if op == ERF:
+        return math.erf(a)
+    if op == ERFC:
+        return math.erfc(a)
+    if op == SIGMOID:
+        return 1.0 / (1.0 + math.exp(-a))
+    if op == SOFTPLUS:
+        return _softplus(a)
+    if op == RELU:
+        return _maximum(a, 0.0)
+    return _sign(a)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def run_blocks(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: np.ndarray,
+               out_regs: np.ndarray, out: np.ndarray, offset: int, finite: np.ndarray,
+               nonzero: np.ndarray) -> int:
+    """Run the tape over the points of ``inputs`` (n_in × N), ``regs.shape[1]`` points at a
+    time in lanes, writing columns ``offset:offset + N`` of ``out``; as :func:`run_points`
+    the count of non-finite outputs, or -1 when a guard fails."""
+    width = regs.shape[1]
+    total = inputs.shape[1]
+    bad = 0
+    for start in range(0, total, width):
+        n = min(width, total - start)
+        for i in range(in_regs.shape[0]):
+            r = in_regs[i]
+            for p in range(n):
+                regs[r, p] = inputs[i, start + p]
+        execute_block(code, regs, n)
+        for i in range(finite.shape[0]):
+            for p in range(n):
+                if not math.isfinite(regs[finite[i], p]):
+                    return -1
+        for i in range(nonzero.shape[0]):
+            for p in range(n):
+                v = regs[nonzero[i], p]
+                if v == 0.0 or v != v:
+                    return -1
+        for j in range(out_regs.shape[0]):
+            r = out_regs[j]
+            for p in range(n):
+                v = regs[r, p]
+                out[j, offset + start + p] = v
+                if not math.isfinite(v):
+                    bad += 1
+    return bad
