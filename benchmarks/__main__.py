@@ -43,7 +43,8 @@ else:
     SERVICE_GROUPS = (service_load, service_soak, service_dataplane, nlp, serving)
     SERVICE_MISSING = ""
 
-from benchmarks import engine_first_order, engine_sparse, engine_taylor, engine_vm
+GROUPS = (engine_first_order, engine_taylor, engine_sparse, engine_vm, *SERVICE_GROUPS)
+"""The modules whose import registers the benchmarks."""
 
 
 def _environment() -> str:
