@@ -10,9 +10,9 @@ from typing import Any
 from engine.compiler import lower
 from engine.evaluate import Plan, make_plan
 from engine.graph import Graph, Shape
+from engine.ir.emit import zeros
 from engine.limits import Limits
 from engine.parser import parse
-from engine.primitives import zeros
 from engine.transforms import jvp, vjp
 
 CACHE_SIZE = 256

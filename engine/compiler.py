@@ -5,14 +5,15 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from engine import primitives as P
 from engine.errors import ArityError, EngineError, ShapeError, UnknownNameError
 from engine.functions import CONSTANTS, FUNCTIONS, power
 from engine.graph import Graph
+from engine.ir import emit as P
+from engine.ir.ops import PRIMITIVES
 from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
 
-_BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
-_COMPARE = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+_INFIX = {p.symbol: p.name for p in PRIMITIVES.values() if p.symbol and p.arity == 2}
+"""The language's binary operators, from the op records (``**`` and ``@`` have builders)."""
 
 
 def suggest(name: str, known: list[str]) -> list[str]:
@@ -96,13 +97,11 @@ class Lowering:
                                expression=self.expression)
 
     def _binary(self, op: str, a: int, b: int) -> int:
-        if op in _BINARY:
-            return P.emit(self.g, _BINARY[op], a, b)
         if op == "**":
             return power(self.g, a, b)
         if op == "@":
             return P.matmul(self.g, a, b)
-        return P.cmp(self.g, _COMPARE[op], a, b)
+        return P.emit(self.g, _INFIX[op], a, b)
 
     def _call(self, func: str, args: list[int], col: int) -> int:
         fn = FUNCTIONS.get(func)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.graph import Graph, size_of
-from engine.primitives import PRIMITIVES
+from engine.ir.ops import PRIMITIVES
 from engine.transforms import ancestors
 
 

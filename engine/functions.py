@@ -10,9 +10,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine import primitives as P
+import numpy as np
+
 from engine.errors import ShapeError
 from engine.graph import Graph
+from engine.ir import emit as P
+from engine.ir.ops import PRIMITIVES, Op
 
 Builder = Callable[..., int]
 
@@ -44,61 +47,29 @@ def power(g: Graph, a: int, b: int) -> int:
         out = P.powc(g, a, p)
         return P.broadcast_to(g, out, P.broadcast_shapes("**", g.nodes[out].shape,
                                                          g.nodes[b].shape))
-    return P.emit(g, "pow", a, b)
+    return P.emit(g, Op.POW, a, b)
 
 
-def _unary(op: str) -> Builder:
-    return lambda g, x: P.unary(g, op, x)
+def _applies(op: Op) -> Builder:
+    return lambda g, *args: P.emit(g, op, *args)
 
 
-_ELEMENTWISE = [
-    ("sin", "all reals", "sine"),
-    ("cos", "all reals", "cosine"),
-    ("tan", "x != pi/2 + k*pi", "tangent"),
-    ("asin", "[-1, 1]; derivative infinite at ±1", "inverse sine"),
-    ("acos", "[-1, 1]; derivative infinite at ±1", "inverse cosine"),
-    ("atan", "all reals", "inverse tangent"),
-    ("sinh", "all reals", "hyperbolic sine"),
-    ("cosh", "all reals", "hyperbolic cosine"),
-    ("tanh", "all reals", "hyperbolic tangent"),
-    ("asinh", "all reals", "inverse hyperbolic sine"),
-    ("acosh", "[1, inf); derivative infinite at 1", "inverse hyperbolic cosine"),
-    ("atanh", "(-1, 1)", "inverse hyperbolic tangent"),
-    ("exp", "all reals", "exponential"),
-    ("expm1", "all reals", "exp(x) - 1, accurate near 0"),
-    ("log", "(0, inf); log(0) = -inf", "natural logarithm"),
-    ("log1p", "(-1, inf)", "log(1 + x), accurate near 0"),
-    ("sqrt", "[0, inf); derivative infinite at 0", "square root"),
-    ("cbrt", "all reals; derivative infinite at 0", "cube root"),
-    ("erf", "all reals", "error function"),
-    ("erfc", "all reals", "complementary error function"),
-    ("sigmoid", "all reals", "logistic function 1/(1+exp(-x))"),
-    ("softplus", "all reals", "log(1 + exp(x)), computed stably"),
-]
-for _name, _domain, _desc in _ELEMENTWISE:
-    _register(_name, 1, _unary(_name), _domain, _desc)
+# Every op documented as a language function is one, built by applying the op.
+for _prim in PRIMITIVES.values():
+    if _prim.doc is not None:
+        assert _prim.arity is not None
+        _register(str(_prim.name), _prim.arity, _applies(_prim.name), _prim.doc.domain,
+                  _prim.doc.description, _prim.doc.kinks)
 
-_register("abs", 1, _unary("abs"), "all reals", "absolute value",
-          kinks="abs'(0) = 0 (= sign(0)), at every order, as PyTorch")
-_register("sign", 1, _unary("sign"), "all reals", "sign: -1, 0 or 1",
-          kinks="derivative 0 everywhere, as PyTorch")
-_register("relu", 1, _unary("relu"), "all reals", "max(x, 0)",
-          kinks="relu'(0) = 0, as PyTorch")
-_register("log2", 1, lambda g, x: P.scale(g, 1.0 / math.log(2.0), P.unary(g, "log", x)),
+_register("log2", 1, lambda g, x: P.scale(g, 1.0 / math.log(2.0), P.unary(g, Op.LOG, x)),
           "(0, inf)", "base-2 logarithm")
-_register("log10", 1, lambda g, x: P.scale(g, 1.0 / math.log(10.0), P.unary(g, "log", x)),
+_register("log10", 1, lambda g, x: P.scale(g, 1.0 / math.log(10.0), P.unary(g, Op.LOG, x)),
           "(0, inf)", "base-10 logarithm")
 _register("pow", 2, power, "a > 0, or any a with a constant exponent", "a ** b")
-_register("atan2", 2, lambda g, y, x: P.emit(g, "atan2", y, x), "(y, x) != (0, 0)",
-          "angle of the point (x, y)")
-_register("hypot", 2, lambda g, a, b: P.unary(g, "sqrt", P.add(g, P.mul(g, a, a),
+_register("hypot", 2, lambda g, a, b: P.unary(g, Op.SQRT, P.add(g, P.mul(g, a, a),
                                                                 P.mul(g, b, b))),
           "all reals; derivative undefined at (0, 0)", "sqrt(a**2 + b**2)")
-_register("max", 2, lambda g, a, b: P.emit(g, "max", a, b), "all reals", "elementwise maximum",
-          kinks="a tie splits the derivative 0.5/0.5, as PyTorch")
-_register("min", 2, lambda g, a, b: P.emit(g, "min", a, b), "all reals", "elementwise minimum",
-          kinks="a tie splits the derivative 0.5/0.5, as PyTorch")
-_register("where", 3, lambda g, c, a, b: P.where(g, P.cmp(g, "ne", c, g.const(0.0)), a, b),
+_register("where", 3, lambda g, c, a, b: P.where(g, P.cmp(g, Op.NE, c, g.const(0.0)), a, b),
           "cond is a comparison (nonzero = true)", "a where cond holds, else b",
           kinks="the derivative follows the chosen branch; cond has none")
 
@@ -138,7 +109,7 @@ def trace(g: Graph, m: int) -> int:
     """Sum of the diagonal of a square matrix."""
     P.square(g, m)
     n = g.nodes[m].shape[0]
-    return P.sum_all(g, P.mul(g, m, g.const(P.np.eye(n))))
+    return P.sum_all(g, P.mul(g, m, g.const(np.eye(n))))
 
 
 def _matrix_op(op: str) -> Builder:

@@ -41,7 +41,7 @@ def size_of(shape: Shape) -> int:
 class Graph:
     """An append-only DAG with hash-consing, constant folding and size limits.
 
-    Primitive-specific shape rules and folding live in :mod:`engine.primitives`; this class only
+    Op-specific shape rules and folding live in :mod:`engine.ir.emit`; this class only
     stores nodes, deduplicates them and enforces ``max_nodes`` / ``max_tensor_elements``.
     """
 

@@ -21,7 +21,7 @@ from engine.interpolation import compositions, table_size, weights
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
 from engine.requests import Inputs, check_derivative_fields, labels, parse_label
-from engine.taylor import constant_series, propagate
+from engine.taylor_mode.propagation import constant_series, propagate
 
 Entry = tuple[str, tuple[int, ...]]
 

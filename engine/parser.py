@@ -35,6 +35,15 @@ _CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+def precedence(op: str, kind: str | None = None) -> int:
+    """The level of ``op`` in the chart, 1 = loosest; ``kind`` tells ``-`` the infix operator
+    (``left``) from the sign (``prefix``). The printer parenthesizes by these levels."""
+    for level, (k, ops) in enumerate(_CHART, start=1):
+        if op in ops and kind in (None, k):
+            return level
+    raise KeyError(op)
+
+
 def _binding_powers() -> tuple[dict[str, tuple[int, int]], int]:
     """Left/right binding powers of the infix and postfix operators, and the prefix one."""
     infix: dict[str, tuple[int, int]] = {}

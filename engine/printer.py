@@ -20,10 +20,14 @@ from __future__ import annotations
 import math
 import re
 
+from engine.ir.ops import PRIMITIVES, Group, in_group
+from engine.parser import precedence
 from engine.simplify import ADD, CMP, COMPARISONS, FN, MUL, NUM, POW, SYM, Algebra
 
-CMP_P, ADD_P, MUL_P, NEG_P, POW_P, ATOM_P = range(1, 7)
-"""Precedence levels: a child printed at a lower level than its slot needs parentheses."""
+CMP_P, ADD_P, MUL_P = precedence("<"), precedence("+", "left"), precedence("*")
+NEG_P, POW_P, ATOM_P = precedence("-", "prefix"), precedence("**"), precedence("(")
+"""Precedence levels, the parser's: a child printed at a lower level than its slot needs
+parentheses (calls and atoms bind like the postfix forms)."""
 
 MAX_DENOMINATOR = 100
 """Largest denominator of a coefficient printed as a fraction."""
@@ -287,12 +291,7 @@ _GREEK = frozenset({
     "Omega"})
 _SUBSCRIPTED = re.compile(r"^([A-Za-z]+?)_?([0-9]+)$")
 
-_LATEX_FN = {
-    "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "asin": r"\arcsin", "acos": r"\arccos",
-    "atan": r"\arctan", "sinh": r"\sinh", "cosh": r"\cosh", "tanh": r"\tanh", "log": r"\log",
-    "max": r"\max", "min": r"\min", "sigmoid": r"\sigma",
-}
-_LATEX_CMP = {"lt": "<", "le": r"\leq", "gt": ">", "ge": r"\geq", "eq": "=", "ne": r"\neq"}
+_LATEX_CMP = {op: PRIMITIVES[op].latex for op in in_group(Group.COMPARISON)}
 
 
 def latex_name(name: str) -> str:
@@ -370,7 +369,7 @@ class LatexPrinter(_Base):
                 c, x, y = texts
                 return (rf"\begin{{cases}} {x} & \text{{if }} {c} \\ {y} & "
                         r"\text{otherwise} \end{cases}"), ATOM_P
-        name = _LATEX_FN.get(op, rf"\operatorname{{{op}}}")
+        name = PRIMITIVES[op].latex or rf"\operatorname{{{op}}}"
         return rf"{name}\left({', '.join(texts)}\right)", ATOM_P
 
     def factor(self, base: int, n: int, bare: bool = False) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 
 from engine.errors import InputError, LimitError
 from engine.graph import Graph, size_of
-from engine.primitives import PRIMITIVES
+from engine.ir.ops import PRIMITIVES, Group, Op, Sign
 from engine.transforms import ancestors
 
 NUM, SYM, POW, FN, CMP, ADD, MUL = "num", "sym", "pow", "fn", "cmp", "add", "mul"
@@ -53,15 +53,13 @@ _RANK = {NUM: 0, SYM: 1, POW: 2, FN: 3, CMP: 4, ADD: 5, MUL: 6}
 _LABEL = 40
 """Characters of the readable label that orders terms (the digest breaks remaining ties)."""
 
-COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
-
-_POSITIVE_FNS = frozenset({"exp", "cosh", "sigmoid", "softplus", "erfc"})
-_NONNEG_FNS = frozenset({"abs", "relu"})
+COMPARISONS = {str(p.name): p.symbol for p in PRIMITIVES.values() if Group.COMPARISON in p.groups}
+"""Comparison op -> its operator in the language."""
 
 _NO_WHERES: frozenset[int] = frozenset()
 
 # Sign knowledge of a term, used only to justify simplifications.
-UNKNOWN, NONNEG, POSITIVE = 0, 1, 2
+UNKNOWN, NONNEG, POSITIVE = Sign.UNKNOWN.value, Sign.NONNEG.value, Sign.POSITIVE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +232,7 @@ class Algebra:
             yes = self.add([(terms[s].data[1][1], acc[s]) for s in group])
             no = self.add([(terms[s].data[1][2], acc[s]) for s in group])
             rest = [(s, k) for s, k in acc.items() if s not in group]
-            return self.add([*rest, (self._where(c, yes, no), 1.0)], const)
+            return self.add([*rest, (self.where(c, yes, no), 1.0)], const)
         return None
 
     def _monic(self, term: Term) -> int:
@@ -401,7 +399,7 @@ class Algebra:
             if self.zero not in (x, y):
                 continue
             rest = self.mul([f for j, f in enumerate(factors) if j != i], coeff)
-            return self._where(c, self.mul([(x, 1), (rest, 1)]),
+            return self.where(c, self.mul([(x, 1), (rest, 1)]),
                                self.mul([(y, 1), (rest, 1)]))
         return None
 
@@ -533,9 +531,10 @@ class Algebra:
         if bt.kind == POW and self.value(bt.data[1]) is not None:
             # (u**q)**p == u**(q*p) for non-integer q: both are NaN for u < 0.
             return self.power(bt.data[0], p * self.value(bt.data[1]))
-        return self._pow_atom(base, self.num(p))
+        return self.pow_atom(base, self.num(p))
 
-    def _pow_atom(self, base: int, exponent: int) -> int:
+    def pow_atom(self, base: int, exponent: int) -> int:
+        """``base ** exponent`` kept as an atom (non-integer or symbolic exponent)."""
         bt, et = self.terms[base], self.terms[exponent]
         p = self.value(exponent)
         sign = (POSITIVE if bt.sign == POSITIVE else NONNEG) if p is not None else (
@@ -547,36 +546,17 @@ class Algebra:
     # ---------------------------------------------------------------- functions
 
     def call(self, op: str, args: tuple[int, ...], params: tuple[Any, ...] = ()) -> int:
-        """An elementwise primitive ``op`` applied to terms (any op of the primitive table)."""
+        """An elementwise primitive ``op`` applied to terms: constants fold with its forward
+        rule, otherwise its record's scalar rule applies (an opaque function term if none)."""
+        op = str(op)
         values = [self.value(a) for a in args]
-        if all(v is not None for v in values) and op != "where":
+        if all(v is not None for v in values) and op != Op.WHERE:
             return self.num(_fold(op, params, *values))
-        match op:
-            case "add":
-                return self.add([(args[0], 1.0), (args[1], 1.0)])
-            case "sub":
-                return self.sub(*args)
-            case "neg":
-                return self.neg(args[0])
-            case "mul":
-                return self.mul([(args[0], 1), (args[1], 1)])
-            case "div":
-                return self.mul([(args[0], 1), (args[1], -1)])
-            case "powc":
-                return self.power(args[0], params[0])
-            case "sqrt":
-                return self.power(args[0], 0.5)
-            case "pow":
-                if values[1] is not None:
-                    return self.power(args[0], values[1])
-                return self._pow_atom(*args)
-            case "where":
-                return self._where(*args)
-        if op in COMPARISONS:
-            return self._compare(op, *args)
-        return self._function(op, args)
+        rule = PRIMITIVES[op].scalar
+        return self.function(op, args) if rule is None else rule(self, args, params)
 
-    def _where(self, c: int, a: int, b: int) -> int:
+    def where(self, c: int, a: int, b: int) -> int:
+        """``where(c, a, b)``: a known or resolved condition picks its branch."""
         v = self.value(c)
         if v is not None:
             return a if v != 0 else b
@@ -595,7 +575,9 @@ class Algebra:
                             sign=min(ta.sign, tb.sign), boolean=ta.boolean and tb.boolean,
                             children=(c, a, b))
 
-    def _compare(self, op: str, a: int, b: int) -> int:
+    def compare(self, op: str, a: int, b: int) -> int:
+        """``a op b`` for a comparison op: a 0/1 term."""
+        op = str(op)
         # A 0/1 value compared with 0: `where(x > 0, …)` lowers to (x > 0) != 0.
         if self.terms[a].boolean and b == self.zero and op in ("ne", "gt"):
             return a
@@ -603,7 +585,9 @@ class Algebra:
         return self._intern(CMP, (op, (a, b)), label, sign=NONNEG, boolean=True,
                             children=(a, b))
 
-    def _function(self, op: str, args: tuple[int, ...]) -> int:
+    def function(self, op: str, args: tuple[int, ...]) -> int:
+        """``op(*args)`` as a function term (``exp(log(u))`` and ``abs(u)`` simplify when the
+        sign of ``u`` allows)."""
         a = args[0] if len(args) == 1 else None
         if a is not None:
             at = self.terms[a]
@@ -613,8 +597,7 @@ class Algebra:
                     return inner  # exp(log(u)) == u only because u > 0 is known
             if op == "abs" and at.sign != UNKNOWN:
                 return a
-        sign = (POSITIVE if op in _POSITIVE_FNS else NONNEG if op in _NONNEG_FNS
-                else UNKNOWN)
+        sign = PRIMITIVES[op].sign.value
         label = f"{op}({','.join(self.terms[x].label for x in args)})"
         return self._intern(FN, (op, args), label, sign=sign, children=args)
 
@@ -803,7 +786,7 @@ class Scalarizer:
                 out[idx] = a.sym(name, idx)
             return out
         prim = PRIMITIVES[op]
-        if prim.kind == "elementwise":
+        if prim.elementwise:
             out = np.empty(shape, dtype=object)
             for idx in np.ndindex(*shape):
                 out[idx] = a.call(op, tuple(arr[idx] for arr in args), node.params)

@@ -25,9 +25,9 @@ from engine.compiler import lower
 from engine.errors import InputError, LimitError, NonScalarError
 from engine.functions import CONSTANTS, FUNCTIONS
 from engine.graph import Graph, Shape, size_of
+from engine.ir.emit import zeros
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.parser import parse
-from engine.primitives import zeros
 from engine.printer import print_terms
 from engine.requests import check_derivative_fields, parse_label
 from engine.simplify import Algebra, Scalarizer, tree_sizes

@@ -9,7 +9,8 @@ gets both contributions). ``None`` stands for a symbolic zero and is never mater
 from __future__ import annotations
 
 from engine.graph import Graph
-from engine.primitives import PRIMITIVES, add
+from engine.ir.emit import add
+from engine.ir.ops import PRIMITIVES
 
 
 def ancestors(g: Graph, outputs: list[int]) -> list[int]:

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from engine.errors import LimitError
 from engine.graph import Graph, size_of
-from engine.primitives import PRIMITIVES
+from engine.ir.ops import PRIMITIVES
 from engine.sparse.families import FAMILY, Family, second_order_pairs
 from engine.transforms import ancestors
 

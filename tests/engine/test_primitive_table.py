@@ -1,9 +1,9 @@
 """The primitive table is complete, and the first-order tests reach all of it.
 
-Every primitive has a forward rule, a JVP rule, a VJP rule and (once engine.taylor is imported)
-a Taylor rule; every function of the language is called by some case of test_first_order.py;
-and compiling those cases with their derivatives uses every primitive, so each derivative rule
-is checked against sympy somewhere.
+Every primitive has a forward rule, a JVP rule, a VJP rule and a Taylor rule, and the Taylor
+propagation runs each one's rule (the path requests take); every function of the language is
+called by some case of test_first_order.py; and compiling those cases with their derivatives
+uses every primitive, so each derivative rule is checked against sympy somewhere.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 import engine
-import engine.taylor  # attaches the Taylor rules
 from engine.compiled import Compiled
 from engine.errors import ArityError
 from engine.functions import FUNCTIONS
+from engine.ir.ops import PRIMITIVES, Op
 from engine.limits import DEFAULT_LIMITS
-from engine.primitives import PRIMITIVES
+from engine.taylor_mode import propagation
 
 
 def first_order_module() -> ModuleType:
@@ -77,21 +77,52 @@ def test_arity_matches_the_table() -> None:
             engine.evaluate(expression=f"{name}({wrong})", point={"x": np.eye(2) + 1.0})
 
 
-def test_the_first_order_cases_use_every_primitive() -> None:
-    """Ops in the graphs (function, gradient, JVP, VJP and Hessian) of test_first_order.CASES."""
-    module = first_order_module()
-    used: set[str] = set()
-    for case in module.CASES:
+def _first_order_graphs() -> list[tuple[Compiled, list[int], dict[str, np.ndarray]]]:
+    """Each case of test_first_order.CASES compiled with its gradient, JVP, VJP and Hessian
+    nodes, those nodes, and its point (constants included)."""
+    out = []
+    for case in first_order_module().CASES:
         point = case.points[0]
         shapes = {k: np.shape(v) for k, v in point.items()}
         consts = {k: np.shape(v) for k, v in (case.constants or {}).items()}
         c = Compiled(case.expression, shapes, consts, DEFAULT_LIMITS)
         names = tuple(case.variables or point)
-        c.vjp_nodes(names)
-        c.jvp_nodes((c.output,), names)
+        nodes = [c.output, *c.vjp_nodes(names), *c.jvp_nodes((c.output,), names)]
         if c.shape == ():
             grads = c.gradient_nodes(names)
-            c.jvp_nodes(tuple(grads), names)
+            nodes += c.jvp_nodes(tuple(grads), names)
+        out.append((c, nodes, {**point, **(case.constants or {})}))
+    return out
+
+
+def test_the_first_order_cases_use_every_primitive() -> None:
+    """Ops in the graphs (function, gradient, JVP, VJP and Hessian) of test_first_order.CASES."""
+    used: set[str] = set()
+    for c, _, _ in _first_order_graphs():
         used |= {node.op for node in c.graph.nodes}
     missing = set(PRIMITIVES) - used
     assert not missing, sorted(missing)
+
+
+def test_taylor_propagation_runs_every_op_rule() -> None:
+    """The rule each node gets is its record's, and it runs: series of every node of those
+    graphs (so of every op) come out with (K+1, prefix, shape)."""
+    ran: set[str] = set()
+    for c, nodes, point in _first_order_graphs():
+        g = c.graph
+        computed = [n for n in range(len(g.nodes)) if g.nodes[n].op not in ("const", "input")]
+        plan = c.plan(("table", tuple(nodes)), lambda computed=computed: computed)
+        feeds = {}
+        for nid, node in enumerate(g.nodes):
+            if node.op == "input":
+                name = node.params[0]
+                value = np.asarray(point.get(name, np.ones(node.shape)), dtype=float)
+                series = np.zeros((3, 1, *node.shape))
+                series[0, 0] = value
+                series[1, 0] = 1.0
+                feeds[nid] = series
+        out = propagation.propagate(g, plan, feeds, 2, 1)
+        for nid, series in zip(plan.outputs, out, strict=True):
+            assert series.shape[0] == 3 and series.shape[2:] == g.nodes[nid].shape
+            ran.add(g.nodes[nid].op)
+    assert ran == set(Op), sorted(set(Op) - ran)

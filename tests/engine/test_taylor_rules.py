@@ -14,7 +14,6 @@ for other BLAS/CPU rounding while still failing on any wrong term.
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from collections.abc import Callable
@@ -23,11 +22,10 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from engine import taylor_rules
-from engine.taylor_rules import TAYLOR_RULES, series_bilinear
-
-# the module: ``engine.taylor`` as an attribute is the API function of the same name
-taylor = importlib.import_module("engine.taylor")
+from engine.taylor_mode import propagation as taylor
+from engine.taylor_mode import rules as taylor_rules
+from engine.taylor_mode.propagation import TAYLOR_RULES
+from engine.taylor_mode.rules import series_bilinear
 
 K_MAX = 30
 TOL = 1e-13

@@ -2,20 +2,21 @@
 
 Every node's value becomes a truncated series of shape ``(K+1, *prefix, *shape)`` holding the
 normalized coefficients u_k = u^(k)/k!. Linear primitives apply their forward rule to the whole
-series (the k axis is just one more batch axis); the others use their rule from
-:mod:`engine.taylor_rules`, attached here to the primitive table so every op has one.
+series (the k axis is just one more batch axis); every node runs the rule its op's record
+gives for its params (:attr:`engine.ir.ops.Primitive.taylor`).
 
 A plan is turned once into a list of steps (rule, argument nodes, values to release) with its
 constants' series cached, so a warm request pays only for the rules themselves: on the short
 series of a mixed partial, per-call Python and numpy overhead is most of the cost. For the same
 reason the products and integer powers of a polynomial subgraph (``x**3*y**2`` and ``x*y`` in
 ``x**3*y**2 + sin(x*y)``) run as one *monomial block*: one gather over their leaves' series
-(:func:`engine.taylor_rules.monomial_series`) instead of one rule per node, falling back to
+(:func:`engine.taylor_mode.rules.monomial_series`) instead of one rule per node, falling back to
 the rules when the series are too long for it.
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -24,66 +25,33 @@ import numpy as np
 
 from engine.evaluate import Plan
 from engine.graph import Graph
-from engine.primitives import PRIMITIVES, Primitive
-from engine.taylor_rules import (
-    RAW_RULES,
-    TAYLOR_RULES,
-    Monomials,
-    bilinear_series,
-    monomial_series,
-    power_rule,
-    series_bilinear,
-)
+from engine.ir.ops import PRIMITIVES
+from engine.taylor_mode.rules import Monomials, monomial_series
 
 Rule = Callable[..., np.ndarray]
 
 
-def _attach() -> None:
-    for name, prim in PRIMITIVES.items():
-        if prim.linear:
-            prim.taylor = _linear_rule(prim)
-        elif name == "powc":
-            rule = TAYLOR_RULES["powc"]
-            prim.taylor = lambda params, x, _r=rule: _r(x, p=params[0])
-        elif name == "matmul":
-            prim.taylor = lambda params, a, b, _f=prim.forward: series_bilinear(
-                a, b, lambda u, v: _f(params, u, v))
-        elif name == "norm":
-            prim.taylor = lambda params, x: _norm_rule(params)(x)
-        else:
-            rule = TAYLOR_RULES[name]
-            prim.taylor = lambda params, *xs, _r=rule: _r(*xs)
+def _quiet(rule: Rule) -> Rule:
+    """Run ``rule`` on float64 arrays with floating-point warnings off (inf/nan say it all)."""
+
+    @functools.wraps(rule)
+    def wrapped(*series: np.ndarray, **params: float) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return rule(*(np.asarray(s, dtype=np.float64) for s in series), **params)
+
+    return wrapped
 
 
-def _linear_rule(prim: Primitive) -> Rule:
-    return lambda params, *xs: prim.forward(params, *xs)
-
-
-_attach()
+TAYLOR_RULES: dict[str, Rule] = {
+    name: _quiet(prim.series) for name, prim in PRIMITIVES.items() if prim.series is not None}
+"""Op -> its standalone Taylor rule: ``rule(*series, **params)`` returns the output series
+(K+1, *rest). Only ``powc`` takes a parameter, ``p`` (the constant exponent). Linear
+structural ops and matmul have none: their node rule is built from the forward rule."""
 
 
 def _step_rule(op: str, params: tuple[Any, ...]) -> Rule:
-    """The series rule of one node with its params bound, for use under np.errstate: the
-    unwrapped rule of :data:`RAW_RULES` (no errstate, no float64 conversion per call)."""
-    prim = PRIMITIVES[op]
-    if prim.linear:
-        forward = prim.forward
-        return lambda *xs: forward(params, *xs)
-    if op == "powc":
-        return power_rule(params[0])
-    if op == "matmul":
-        forward = prim.forward
-        return lambda a, b: bilinear_series(a, b, lambda u, v: forward(params, u, v))
-    if op == "norm":
-        return _norm_rule(params)
-    return RAW_RULES[op]
-
-
-def _norm_rule(params: tuple[tuple[int, ...]]) -> Rule:
-    """sqrt(sum(x*x)) on series: a composite of the product, sum and square-root rules."""
-    (axes,) = params
-    product, root = RAW_RULES["mul"], RAW_RULES["sqrt"]
-    return lambda x: root(np.sum(product(x, x), axis=axes))
+    """The series rule of one node with its params bound, for use under np.errstate."""
+    return PRIMITIVES[op].taylor(params)
 
 
 _MAX_DEGREE = 8

@@ -10,12 +10,13 @@ The recurrences are the classic ones (Griewank & Walther, *Evaluating Derivative
 most rules are assembled from a few families rather than written out one by one:
 
 * ``_integrate(y0, d)`` rebuilds y from y0 and the series d of y'; with d = f'(x)·x' it gives
-  asin, acos, atan, asinh, acosh, atanh, log, log1p, erf, erfc and softplus (``_SLOPES``), and
+  asin, acos, atan, asinh, acosh, atanh, log, log1p, erf, erfc and softplus (``_chain_rule``), and
   with d = (x·y' − y·x')/(x² + y²) atan2;
 * ``_exp_ode(dz, y0)`` solves y' = y·z' (exp, expm1, pow with a varying exponent, det);
 * ``_quadratic_ode`` solves y' = (a + b·y + c·y²)·x' (tan, tanh, sigmoid);
 * ``_pair_ode`` solves s' = c·x', c' = ±s·x' (sin/cos, sinh/cosh);
-* ``_div``, ``_sqrt``, ``_pow_ode`` and ``series_bilinear`` (products, and matmul for the caller).
+* ``div_series``, ``sqrt_series``, ``_pow_ode`` and ``series_bilinear`` (products, and matmul
+  for the caller).
 
 Short series (a mixed partial of order d carries d+1 terms) are a different regime: there the
 cost is the fixed overhead of each numpy call (0.3–1 µs), not arithmetic, so the rules trade
@@ -23,7 +24,7 @@ elements for calls. A product gathers all its terms a_i·b_j (i + j = k) at once
 by k with one ``np.add.reduceat`` (``_pair_index``); an integer power x**p gathers its p-fold
 terms (``_power_index``); sin, cos, exp, sinh and cosh of a series of ≤ 8 terms are Faà di
 Bruno's formula as one gather (``_composition_index``); and ``monomial_series`` evaluates
-whole products of powers Π x_l^{e_l} (which ``engine.taylor`` finds in the graph) in one
+whole products of powers Π x_l^{e_l} (which the propagation finds in the graph) in one
 gather over weighted multisets. Every such gather forms only valid terms (index sum ≤ K), so
 non-finite coefficients reach exactly the terms they reach in the loops, and zeros stay zeros.
 
@@ -261,14 +262,14 @@ def _product(a: Series, b: Series) -> Series:
     return np.add.reduceat(np.multiply(a.take(i, axis=0), b.take(j, axis=0)), starts, axis=0)
 
 
-def _mul(a: Series, b: Series) -> Series:
+def mul_series(a: Series, b: Series) -> Series:
     """Elementwise product of two series."""
     if a.ndim != b.ndim:
         a, b = _pad(a, b)
     return _product(a, b)
 
 
-def _div(a: Series, b: Series) -> Series:
+def div_series(a: Series, b: Series) -> Series:
     """Elementwise quotient q = a/b from b·q = a: q_k = (a_k − Σ_{j=1..k} b_j q_{k−j}) / b_0."""
     a, b = _broadcast(a, b)
     q = np.empty(a.shape)
@@ -281,10 +282,10 @@ def _div(a: Series, b: Series) -> Series:
 
 def _reciprocal(u: Series) -> Series:
     """1/u."""
-    return _div(_one_like(u), u)
+    return div_series(_one_like(u), u)
 
 
-def _sqrt(x: Series) -> Series:
+def sqrt_series(x: Series) -> Series:
     """sqrt(x) from y² = x: y_k = (x_k − Σ_{j=1..k−1} y_j y_{k−j}) / (2 y_0)."""
     y = np.empty(x.shape)
     y[0] = np.sqrt(x[0])
@@ -387,12 +388,12 @@ def _scalar_power(x: Series, p: int) -> Series:
 
 
 def power_rule(p: float) -> Callable[[Series], Series]:
-    """The rule of ``powc`` with exponent ``p`` bound: ``x -> x**p`` (see :func:`_power`)."""
+    """The rule of ``powc`` with exponent ``p`` bound: ``x -> x**p`` (see :func:`power_series`)."""
     q = float(p)
     if not (q.is_integer() and q >= 0):
-        return lambda x: _power(x, p)
+        return lambda x: power_series(x, p)
     n = int(q)
-    return lambda x: _scalar_power(x, n) if n < len(x) else _power(x, p)
+    return lambda x: _scalar_power(x, n) if n < len(x) else power_series(x, p)
 
 
 def _integer_power(x: Series, p: np.ndarray) -> Series:
@@ -403,16 +404,16 @@ def _integer_power(x: Series, p: np.ndarray) -> Series:
     while True:
         odd = (n & 1).astype(bool)
         if odd.any():
-            product = _mul(result, base)
+            product = mul_series(result, base)
             result = product if odd.all() else np.where(odd, product, result)
         n = n >> 1
         if not n.any():
             break
-        base = _mul(base, base)
+        base = mul_series(base, base)
     return result
 
 
-def _power(x: Series, p: np.ndarray | float) -> Series:
+def power_series(x: Series, p: np.ndarray | float) -> Series:
     """x**p for an exponent p that is constant in t (a float, or an array over rest).
 
     Integer 0 ≤ p ≤ K: products only (one gather for short series, else binary
@@ -443,8 +444,8 @@ def _power(x: Series, p: np.ndarray | float) -> Series:
     return np.where(exact, _integer_power(x, np.where(exact, p, 0.0)), general)
 
 
-def _pow(x: Series, y: Series) -> Series:
-    """x**y. Where y is constant in t (y_1 = … = y_K = 0) this is ``_power`` with p = y0 per
+def pow_series(x: Series, y: Series) -> Series:
+    """x**y. Where y is constant in t (y_1 = … = y_K = 0) this is ``power_series`` with p = y0 per
     element; elsewhere exp(y·log x) seeded with the exact value x0**y0 (nan for x0 < 0, since
     x(t)**y(t) is then not real), and 0 where x is identically 0 and y0 > 0.
     """
@@ -452,13 +453,13 @@ def _pow(x: Series, y: Series) -> Series:
     x0, y0 = x[0], y[0]
     constant = ~np.any(y[1:] != 0, axis=0)
     if constant.all():
-        return _power(x, y0)
-    varying = _exp_ode(_deriv(_mul(y, _log(x))), np.power(x0, y0))
+        return power_series(x, y0)
+    varying = _exp_ode(_deriv(mul_series(y, log_series(x))), np.power(x0, y0))
     zero_base = np.all(x == 0, axis=0) & (y0 > 0)
     varying = np.where(zero_base, 0.0, varying)
     if not constant.any():
         return varying
-    return np.where(constant, _power(x, np.where(constant, y0, 0.0)), varying)
+    return np.where(constant, power_series(x, np.where(constant, y0, 0.0)), varying)
 
 
 # --- monomials ----------------------------------------------------------------------------------
@@ -632,73 +633,73 @@ def _compose(x: Series, f: _Entire) -> Series | None:
     return np.add.reduceat(np.multiply.reduce(buf.take(idx, axis=0), axis=0), starts, axis=0)
 
 
-def _exp(x: Series) -> Series:
+def exp_series(x: Series) -> Series:
     y = _compose(x, _EXP)
     return _exp_ode(_deriv(x), np.exp(x[0])) if y is None else y
 
 
-def _expm1(x: Series) -> Series:
-    y = _exp(x)
+def expm1_series(x: Series) -> Series:
+    y = exp_series(x)
     y[0] = np.expm1(x[0])
     return y
 
 
-def _sin(x: Series) -> Series:
+def sin_series(x: Series) -> Series:
     y = _compose(x, _SIN)
     return _pair_ode(x, np.sin(x[0]), np.cos(x[0]), -1.0)[0] if y is None else y
 
 
-def _cos(x: Series) -> Series:
+def cos_series(x: Series) -> Series:
     y = _compose(x, _COS)
     return _pair_ode(x, np.sin(x[0]), np.cos(x[0]), -1.0)[1] if y is None else y
 
 
-def _sinh(x: Series) -> Series:
+def sinh_series(x: Series) -> Series:
     y = _compose(x, _SINH)
     return _pair_ode(x, np.sinh(x[0]), np.cosh(x[0]), 1.0)[0] if y is None else y
 
 
-def _cosh(x: Series) -> Series:
+def cosh_series(x: Series) -> Series:
     y = _compose(x, _COSH)
     return _pair_ode(x, np.sinh(x[0]), np.cosh(x[0]), 1.0)[1] if y is None else y
 
 
-def _tan(x: Series) -> Series:
+def tan_series(x: Series) -> Series:
     y0 = np.tan(x[0])
     return _quadratic_ode(x, y0, 1.0 + y0 * y0, 0.0, 1.0)
 
 
-def _tanh(x: Series) -> Series:
+def tanh_series(x: Series) -> Series:
     x0 = x[0]
     e = np.exp(-2.0 * np.abs(x0))
     # 1 − tanh² = 4e/(1+e)² with e = exp(−2|x0|): no cancellation and no overflow
     return _quadratic_ode(x, np.tanh(x0), 4.0 * e / (1.0 + e) ** 2, 0.0, -1.0)
 
 
-def _sigmoid(x: Series) -> Series:
+def sigmoid_series(x: Series) -> Series:
     s0 = special.expit(x[0])
     # s(1 − s) with 1 − s = expit(−x0): no cancellation when s0 is close to 1
     return _quadratic_ode(x, s0, s0 * special.expit(-x[0]), 1.0, -1.0)
 
 
-def _cbrt(x: Series) -> Series:
+def cbrt_series(x: Series) -> Series:
     return _pow_ode(x, 1.0 / 3.0, np.cbrt(x[0]))
 
 
 def _one_minus_square(x: Series) -> Series:
-    u = -_mul(x, x)
+    u = -mul_series(x, x)
     u[0] = (1.0 - x[0]) * (1.0 + x[0])  # exact near |x0| = 1, unlike 1 − x0²
     return u
 
 
 def _square_minus_one(x: Series) -> Series:
-    u = _mul(x, x)
+    u = mul_series(x, x)
     u[0] = (x[0] - 1.0) * (x[0] + 1.0)
     return u
 
 
 def _one_plus_square(x: Series) -> Series:
-    u = _mul(x, x)
+    u = mul_series(x, x)
     u[0] += 1.0
     return u
 
@@ -706,7 +707,7 @@ def _one_plus_square(x: Series) -> Series:
 def _erf_slope(x: Series) -> Series:
     """erf'(x(t)) = 2/√π · exp(−x²)."""
     x0 = x[0]
-    return _exp_ode(_deriv(-_mul(x, x)), _TWO_OVER_SQRT_PI * np.exp(-x0 * x0))
+    return _exp_ode(_deriv(-mul_series(x, x)), _TWO_OVER_SQRT_PI * np.exp(-x0 * x0))
 
 
 def _shift(x: Series, c: float) -> Series:
@@ -715,83 +716,79 @@ def _shift(x: Series, c: float) -> Series:
     return u
 
 
-# primitive -> (value at x0, series of f'(x(t)) from the series x)
-_SLOPES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[Series], Series]]] = {
-    "asin": (np.arcsin, lambda x: _pow_ode(_one_minus_square(x), -0.5)),
-    "acos": (np.arccos, lambda x: -_pow_ode(_one_minus_square(x), -0.5)),
-    "atan": (np.arctan, lambda x: _reciprocal(_one_plus_square(x))),
-    "asinh": (np.arcsinh, lambda x: _pow_ode(_one_plus_square(x), -0.5)),
-    "acosh": (np.arccosh, lambda x: _pow_ode(_square_minus_one(x), -0.5)),
-    "atanh": (np.arctanh, lambda x: _reciprocal(_one_minus_square(x))),
-    "log": (np.log, _reciprocal),
-    "log1p": (np.log1p, lambda x: _reciprocal(_shift(x, 1.0))),
-    "erf": (special.erf, _erf_slope),
-    "erfc": (special.erfc, lambda x: -_erf_slope(x)),
-    "softplus": (lambda v: np.logaddexp(0.0, v), _sigmoid),
-}
-
-
-def _chain_rule(name: str) -> Callable[[Series], Series]:
-    """The rule y = f(x) from y' = f'(x)·x'; f'(x(t)) is only needed to K−1 terms."""
-    value, slope = _SLOPES[name]
+def _chain_rule(value: Callable[[np.ndarray], np.ndarray], slope: Callable[[Series], Series]
+                ) -> Callable[[Series], Series]:
+    """The rule y = f(x) from y' = f'(x)·x', given f and the series of f'(x(t)) from the series
+    x; f'(x(t)) is only needed to K−1 terms."""
 
     def rule(x: Series) -> Series:
         order = len(x) - 1
         if not order:
             return value(x)
-        return _integrate(value(x[0]), _mul(slope(x[:order]), _deriv(x)))
+        return _integrate(value(x[0]), mul_series(slope(x[:order]), _deriv(x)))
 
     return rule
 
 
-_log = _chain_rule("log")
+asin_series = _chain_rule(np.arcsin, lambda x: _pow_ode(_one_minus_square(x), -0.5))
+acos_series = _chain_rule(np.arccos, lambda x: -_pow_ode(_one_minus_square(x), -0.5))
+atan_series = _chain_rule(np.arctan, lambda x: _reciprocal(_one_plus_square(x)))
+asinh_series = _chain_rule(np.arcsinh, lambda x: _pow_ode(_one_plus_square(x), -0.5))
+acosh_series = _chain_rule(np.arccosh, lambda x: _pow_ode(_square_minus_one(x), -0.5))
+atanh_series = _chain_rule(np.arctanh, lambda x: _reciprocal(_one_minus_square(x)))
+log_series = _chain_rule(np.log, _reciprocal)
+log1p_series = _chain_rule(np.log1p, lambda x: _reciprocal(_shift(x, 1.0)))
+erf_series = _chain_rule(special.erf, _erf_slope)
+erfc_series = _chain_rule(special.erfc, lambda x: -_erf_slope(x))
+softplus_series = _chain_rule(lambda v: np.logaddexp(0.0, v), sigmoid_series)
 
 
-def _atan2(y: Series, x: Series) -> Series:
+def atan2_series(y: Series, x: Series) -> Series:
     """atan2(y, x) from its derivative (x·y' − y·x') / (x² + y²)."""
     y, x = _broadcast(y, x)
     order = len(x) - 1
     if not order:
         return np.arctan2(y, x)
     xs, ys = x[:order], y[:order]
-    slope = _div(_mul(xs, _deriv(y)) - _mul(ys, _deriv(x)), _mul(xs, xs) + _mul(ys, ys))
+    slope = div_series(mul_series(xs, _deriv(y)) - mul_series(ys, _deriv(x)),
+                       mul_series(xs, xs) + mul_series(ys, ys))
     return _integrate(np.arctan2(y[0], x[0]), slope)
 
 
 # --- kinks, selections, comparisons -------------------------------------------------------------
 
-def _abs(x: Series) -> Series:
+def abs_series(x: Series) -> Series:
     y = np.sign(x[0]) * x
     y[0] = np.abs(x[0])  # +0.0 at x0 = −0.0, where sign(x0)·x0 would give −0.0
     return y
 
 
-def _sign(x: Series) -> Series:
+def sign_series(x: Series) -> Series:
     return _constant(np.sign(x[0]), x)
 
 
-def _relu(x: Series) -> Series:
+def relu_series(x: Series) -> Series:
     y = np.where(x[0] > 0, x, 0.0)
     y[0] = np.maximum(x[0], 0.0)  # keeps nan
     return y
 
 
-def _max(a: Series, b: Series) -> Series:
+def max_series(a: Series, b: Series) -> Series:
     a, b = _broadcast(a, b)
     return np.where(a[0] > b[0], a, np.where(a[0] < b[0], b, 0.5 * (a + b)))
 
 
-def _min(a: Series, b: Series) -> Series:
+def min_series(a: Series, b: Series) -> Series:
     a, b = _broadcast(a, b)
     return np.where(a[0] < b[0], a, np.where(a[0] > b[0], b, 0.5 * (a + b)))
 
 
-def _where(cond: Series, a: Series, b: Series) -> Series:
+def where_series(cond: Series, a: Series, b: Series) -> Series:
     cond, a, b = _broadcast(cond, a, b)
     return np.where(cond[0] != 0, a, b)
 
 
-def _comparison(op: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., Series]:
+def comparison_series(op: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., Series]:
     """The rule of a comparison: the 0/1 constant series of op(a0, b0)."""
 
     def rule(a: Series, b: Series) -> Series:
@@ -801,13 +798,13 @@ def _comparison(op: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[
     return rule
 
 
-def _add(a: Series, b: Series) -> Series:
+def add_series(a: Series, b: Series) -> Series:
     if a.ndim != b.ndim:
         a, b = _pad(a, b)
     return a + b
 
 
-def _sub(a: Series, b: Series) -> Series:
+def sub_series(a: Series, b: Series) -> Series:
     if a.ndim != b.ndim:
         a, b = _pad(a, b)
     return a - b
@@ -815,7 +812,7 @@ def _sub(a: Series, b: Series) -> Series:
 
 # --- matrices -----------------------------------------------------------------------------------
 
-def _inv(a: Series) -> Series:
+def inv_series(a: Series) -> Series:
     """inv(A) for A of shape (K+1, *prefix, n, n): Y_0 = A_0⁻¹, Y_k = −Y_0 Σ_{j=1..k} A_j Y_{k−j}.
 
     A singular (or non-finite) A_0 gives a nan-filled series for that matrix. Terms with an
@@ -841,7 +838,7 @@ def _trace_of_product(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,...ji->...", p, q)
 
 
-def _det(a: Series) -> Series:
+def det_series(a: Series) -> Series:
     """det(A), (K+1, *prefix, n, n) -> (K+1, *prefix), from (log det)' = tr(A⁻¹·A').
 
     Exact for invertible A_0; a singular A_0 keeps its value det(A_0) and gets nan above.
@@ -849,66 +846,5 @@ def _det(a: Series) -> Series:
     order = len(a) - 1
     if not order:
         return np.linalg.det(a)
-    log_det_slope = series_bilinear(_inv(a[:order]), _deriv(a), _trace_of_product)
+    log_det_slope = series_bilinear(inv_series(a[:order]), _deriv(a), _trace_of_product)
     return _exp_ode(log_det_slope, np.linalg.det(a[0]))
-
-
-# --- the table ----------------------------------------------------------------------------------
-
-def _quiet(rule: Callable[..., Series]) -> Callable[..., Series]:
-    """Run ``rule`` on float64 arrays with floating-point warnings off (inf/nan say it all)."""
-
-    @functools.wraps(rule)
-    def wrapped(*series: np.ndarray, **params: float) -> Series:
-        with np.errstate(all="ignore"):
-            return rule(*(np.asarray(s, dtype=np.float64) for s in series), **params)
-
-    return wrapped
-
-
-_RULES: dict[str, Callable[..., Series]] = {
-    "neg": np.negative,
-    "add": _add,
-    "sub": _sub,
-    "mul": _mul,
-    "div": _div,
-    "exp": _exp,
-    "expm1": _expm1,
-    "sin": _sin,
-    "cos": _cos,
-    "tan": _tan,
-    "sinh": _sinh,
-    "cosh": _cosh,
-    "tanh": _tanh,
-    "sigmoid": _sigmoid,
-    "sqrt": _sqrt,
-    "cbrt": _cbrt,
-    "powc": _power,
-    "pow": _pow,
-    "atan2": _atan2,
-    "abs": _abs,
-    "sign": _sign,
-    "relu": _relu,
-    "max": _max,
-    "min": _min,
-    "where": _where,
-    "lt": _comparison(np.less),
-    "le": _comparison(np.less_equal),
-    "gt": _comparison(np.greater),
-    "ge": _comparison(np.greater_equal),
-    "eq": _comparison(np.equal),
-    "ne": _comparison(np.not_equal),
-    "inv": _inv,
-    "det": _det,
-    **{name: _chain_rule(name) for name in _SLOPES},
-}
-
-RAW_RULES: dict[str, Callable[..., Series]] = _RULES
-"""The rules of :data:`TAYLOR_RULES` unwrapped: for callers that hold
-``np.errstate(all="ignore")`` and pass float64 arrays (``engine.taylor.propagate``)."""
-
-TAYLOR_RULES: dict[str, Callable[..., Series]] = {
-    name: _quiet(rule) for name, rule in _RULES.items()
-}
-"""Primitive name -> rule; ``rule(*series, **params)`` returns the output series (K+1, *rest).
-Only ``powc`` takes a parameter, ``p`` (the constant exponent)."""
