@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from engine.errors import ArityError, EngineError, ShapeError, UnknownNameError
+from engine.errors import ArityError, EngineError, ShapeError, UnknownNameError, suggest
 from engine.functions import CONSTANTS, FUNCTIONS, power
 from engine.graph import Graph
 from engine.ir import emit as P
 from engine.ir.ops import PRIMITIVES
-from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
+from engine.syntax import (
+    Binary,
+    Call,
+    Expr,
+    Index,
+    ListLit,
+    Name,
+    Num,
+    Slice,
+    Unary,
+    sub_expressions,
+)
 
 _INFIX = {p.symbol: p.name for p in PRIMITIVES.values() if p.symbol and p.arity == 2}
 """The language's binary operators, from the op records (``**`` and ``@`` have builders)."""
-
-
-def suggest(name: str, known: list[str]) -> list[str]:
-    """Up to three known names nearest to ``name``."""
-    return difflib.get_close_matches(name, known, n=3, cutoff=0.6)
 
 
 class Lowering:
@@ -47,15 +52,6 @@ class Lowering:
             done[id(e)] = self._at(e.col, self._combine, e, [done[id(c)] for c in children])
         return done[id(root)]
 
-    def _locate(self, err: EngineError, column: int) -> None:
-        err.column = column
-        err.detail = f"{err.detail} (at column {column}):\n" + self._caret(column)
-        err.args = (err.detail,)
-
-    def _caret(self, column: int) -> str:
-        line = self.expression.replace("\n", " ").replace("\t", " ")
-        return f"{line}\n{' ' * (column - 1)}^"
-
     def _combine(self, e: Expr, args: list[int]) -> int:
         """The node for ``e`` given the nodes of its children."""
         match e:
@@ -80,7 +76,7 @@ class Lowering:
             return fn(*args)
         except EngineError as err:
             if err.column is None:
-                self._locate(err, column)
+                err.locate(self.expression, column)
             raise
 
     def _name(self, name: str, col: int) -> int:
@@ -110,10 +106,9 @@ class Lowering:
                                    what="function", expression=self.expression)
         if len(args) != fn.arity:
             plural = "s" if fn.arity != 1 else ""
-            raise ArityError(
-                f"{func}() takes {fn.arity} argument{plural}, got {len(args)}"
-                f" (at column {col}):\n{self._caret(col)}",
-                loc=("body", "expression"), column=col)
+            # no column: _at locates it at the call, with the caret
+            raise ArityError(f"{func}() takes {fn.arity} argument{plural}, got {len(args)}",
+                             loc=("body", "expression"))
         return fn.build(self.g, *args)
 
     def _list(self, nodes: list[int]) -> int:
@@ -165,22 +160,6 @@ class Lowering:
         if all(isinstance(k, tuple) and k[1:] == (0, shape[i], 1) for i, k in enumerate(full)):
             return node
         return P.index(self.g, node, full, tuple(out))
-
-
-def sub_expressions(e: Expr) -> tuple[Expr, ...]:
-    """The sub-expressions lowered before ``e`` (index entries are literals, read directly)."""
-    match e:
-        case Unary(operand=x):
-            return (x,)
-        case Binary(left=a, right=b):
-            return (a, b)
-        case Call(args=args):
-            return args
-        case ListLit(items=items):
-            return items
-        case Index(target=t):
-            return (t,)
-    return ()
 
 
 def lower(graph: Graph, expression: str, tree: Expr, inputs: dict[str, int]) -> int:

@@ -283,21 +283,12 @@ class Algebra:
                 return base
             if terms[base].kind == ADD:
                 return self.add([(base, coeff)])
-        merged = self._merge_powers(coeff, factors)
-        if merged is not None:
-            return merged
-        cancelled = self._cancel(coeff, factors)
-        if cancelled is not None:
-            return cancelled
-        pushed = self._into_where(coeff, factors)
-        if pushed is not None:
-            return pushed
-        expanded = self._expand(coeff, factors)
-        if expanded is not None:
-            return expanded
-        masked = self._mask(coeff, factors)
-        if masked is not None:
-            return masked
+        # The rewrites, in order; the first that applies builds the product.
+        for rewrite in (self._merge_powers, self._cancel, self._into_where, self._expand,
+                        self._mask):
+            rewritten = rewrite(coeff, factors)
+            if rewritten is not None:
+                return rewritten
         sign = POSITIVE if coeff > 0 else UNKNOWN
         boolean = coeff == 1
         degree = 0.0

@@ -21,18 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from engine.compiler import lower
+from engine.compiled import Compiled
 from engine.errors import InputError, LimitError, NonScalarError
 from engine.functions import CONSTANTS, FUNCTIONS
-from engine.graph import Graph, Shape, size_of
-from engine.ir.emit import zeros
+from engine.graph import Shape, size_of
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.parser import parse
 from engine.printer import print_terms
 from engine.requests import check_derivative_fields, parse_label
 from engine.simplify import Algebra, Scalarizer, tree_sizes
-from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Unary
-from engine.transforms import jvp, vjp
+from engine.syntax import Expr, Name, walk
 
 OPERATIONS = ("gradient", "jacobian", "hessian", "derivative")
 
@@ -47,23 +45,8 @@ Entry = tuple[str, tuple[int, ...]]
 def free_names(tree: Expr) -> list[str]:
     """Names the expression uses, in order of first appearance (built-in constants and
     function names excluded: the compiler reports a bare function name)."""
-    out: dict[str, None] = {}
-    stack: list[Expr] = [tree]
-    while stack:
-        e = stack.pop()
-        match e:
-            case Name(name=name):
-                if name not in CONSTANTS and name not in FUNCTIONS:
-                    out.setdefault(name)
-            case Unary(operand=x):
-                stack.append(x)
-            case Binary(left=a, right=b):
-                stack.extend([b, a])
-            case Call(args=args) | ListLit(items=args):
-                stack.extend(reversed(args))
-            case Index(target=t):
-                stack.append(t)
-    return list(out)
+    return list(dict.fromkeys(e.name for e in walk(tree) if isinstance(e, Name)
+                              and e.name not in CONSTANTS and e.name not in FUNCTIONS))
 
 
 def _name(value: Any, loc: tuple[Any, ...]) -> str:
@@ -131,15 +114,16 @@ def _derivative_request(variable: Any, order: Any, wrt: Any, limit: int) -> list
 # ---------------------------------------------------------------- derivative graphs
 
 class _Builder:
-    """The expression's graph and the derivative nodes each operation asks for."""
+    """The expression compiled (as the numeric operations compile it) and the derivative
+    nodes each symbolic operation asks for, with constant tangents and seeds."""
 
     def __init__(self, expression: str, tree: Expr, shapes: dict[str, Shape], limits: Limits
                  ) -> None:
-        self.g = Graph(limits)
+        self.c = Compiled(expression, shapes, {}, limits, tree=tree)
+        self.g = self.c.graph
         self.shapes = shapes
-        self.inputs = {name: self.g.input(name, shape) for name, shape in shapes.items()}
-        self.output = lower(self.g, expression, tree, self.inputs)
-        self.shape = self.g.nodes[self.output].shape
+        self.output = self.c.output
+        self.shape = self.c.shape
 
     def entries(self, names: list[str]) -> list[Entry]:
         """Every scalar entry of the variables, flattened in C order (the columns)."""
@@ -157,10 +141,7 @@ class _Builder:
 
     def along(self, nodes: list[int], entry: Entry) -> list[int]:
         """d nodes / d entry (forward mode)."""
-        wrt = self.inputs[entry[0]]
-        out = jvp(self.g, nodes, [wrt], [self.tangent(entry)])
-        return [t if t is not None else zeros(self.g, self.g.nodes[n].shape)
-                for t, n in zip(out, nodes, strict=True)]
+        return self.c.along(nodes, entry[0], self.tangent(entry))
 
     def gradient(self, names: list[str], operation: str) -> list[int]:
         """Reverse mode seeded with 1: one node per variable, in its shape."""
@@ -169,10 +150,7 @@ class _Builder:
                 f"{operation} needs a scalar-valued expression; this one has shape "
                 f"{self.shape}. Use jacobian for vector- and matrix-valued expressions.",
                 loc=("body", "expression"), extra={"shape": list(self.shape)})
-        wrt = [self.inputs[v] for v in names]
-        out = vjp(self.g, [self.output], [self.g.const(1.0)], wrt)
-        return [c if c is not None else zeros(self.g, self.shapes[v])
-                for c, v in zip(out, names, strict=True)]
+        return self.c.gradient_nodes(tuple(names))
 
 
 def _flat(arrays: list[np.ndarray]) -> list[Any]:

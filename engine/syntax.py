@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -81,3 +82,28 @@ class Index:
 
 
 Expr = Num | Name | Unary | Binary | Call | ListLit | Index
+
+
+def sub_expressions(e: Expr) -> tuple[Expr, ...]:
+    """The sub-expressions lowered before ``e`` (index entries are literals, read directly)."""
+    match e:
+        case Unary(operand=x):
+            return (x,)
+        case Binary(left=a, right=b):
+            return (a, b)
+        case Call(args=args):
+            return args
+        case ListLit(items=items):
+            return items
+        case Index(target=t):
+            return (t,)
+    return ()
+
+
+def walk(root: Expr) -> Iterator[Expr]:
+    """Every sub-expression of ``root`` (itself first), left to right, without recursion."""
+    stack = [root]
+    while stack:
+        e = stack.pop()
+        yield e
+        stack.extend(reversed(sub_expressions(e)))

@@ -27,7 +27,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from engine.compiler import sub_expressions
 from engine.errors import (
     ExpressionError,
     InputError,
@@ -40,7 +39,7 @@ from engine.parser import parse
 from engine.printer import latex_name
 from engine.simplify import Algebra
 from engine.symbolic import differentiate, free_names
-from engine.syntax import Expr
+from engine.syntax import Expr, sub_expressions
 
 RNG_SEED = 7
 ROUND_TRIP_RTOL = 1e-12
