@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from app.encoding import encode
-from engine.errors import INTERNAL_ERROR, EngineError, LimitError
+from engine.errors import PROBLEM_BASE, EngineError, LimitError
 from engine.limits import Limits
 
 _CTX = multiprocessing.get_context("spawn")
@@ -51,17 +51,21 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         except EngineError as err:
             answer = b"\x01" + json.dumps(err.problem()).encode()
         except MemoryError:
-            err = LimitError("worker_memory_mb", memory_mb,
+            err = LimitError("worker_memory_mb", memory_mb, status=413,
                              what="the memory this request needs")
             answer = b"\x01" + json.dumps(err.problem()).encode()
         except Exception:
             # A bug must cost one answer, not the worker: log it, answer a 500 problem.
             log.exception("engine error in a %s request", job.get("operation"))
-            answer = b"\x01" + json.dumps(INTERNAL_ERROR).encode()
+            answer = b"\x01" + json.dumps(_INTERNAL).encode()
         try:
             conn.send_bytes(answer)
         except OSError:
             return  # the server killed the request (its deadline passed) or stopped
+
+
+_INTERNAL = {"type": PROBLEM_BASE + "internal-error", "title": "Internal Server Error",
+             "status": 500, "detail": "an unexpected error occurred; it has been logged"}
 
 
 class WorkerFailed(EngineError):
@@ -222,6 +226,6 @@ class EnginePool:
         task.add_done_callback(self._spawning.discard)
 
     def _timeout(self) -> LimitError:
-        return LimitError("request_timeout_seconds", self.timeout,
+        return LimitError("request_timeout_seconds", self.timeout, status=503,
                           what="the computation time (seconds) of this request")
 

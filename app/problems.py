@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from app.observability import REJECTED
-from engine.errors import INTERNAL_ERROR, EngineError, problem_body
+from engine.errors import PROBLEM_BASE, EngineError
 
 _BODY_PARSE_FAILED = "There was an error parsing the body"
 """FastAPI's detail when the body cannot be decoded at all (bad UTF-8, nesting too deep)."""
@@ -30,15 +30,24 @@ class ProblemResponse(JSONResponse):
                           separators=(",", ":")).encode()
 
 
+def problem(status: int, kind: str, title: str, detail: str,
+            errors: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """The body of a problem document whose ``type`` is ``PROBLEM_BASE + kind``."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + kind, "title": title, "status": status,
+                            "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return body | extra
+
+
 def body_too_large(limit: int, declared: int | None) -> ProblemResponse:
     """413 for a body over ``max_body_bytes``, declared by Content-Length or streamed."""
     size = f" (Content-Length: {declared})" if declared is not None else ""
     detail = f"the request body is over the limit max_body_bytes = {limit} bytes{size}"
     REJECTED.labels("max_body_bytes").inc()
     return ProblemResponse(
-        problem_body(413, "limit-exceeded", "Limit exceeded", detail,
-                     [{"loc": ["body"], "msg": detail}], limit="max_body_bytes",
-                     limit_value=limit),
+        problem(413, "limit-exceeded", "Limit exceeded", detail, [{"loc": ["body"], "msg": detail}],
+                limit="max_body_bytes", limit_value=limit),
         status_code=413)
 
 
@@ -57,7 +66,7 @@ async def validation_error(_: Request, exc: RequestValidationError) -> ProblemRe
         return _malformed_json(errors[0]["ctx"]["error"], exc.body, errors[0]["loc"][-1])
     items = [{"loc": list(error["loc"]), "msg": _message(error)} for error in errors]
     detail = "; ".join(f"{_where(item['loc'])}: {item['msg']}" for item in items)
-    return ProblemResponse(problem_body(422, "validation-error", "Invalid request", detail, items),
+    return ProblemResponse(problem(422, "validation-error", "Invalid request", detail, items),
                            status_code=422)
 
 
@@ -76,13 +85,15 @@ async def http_error(request: Request, exc: HTTPException) -> ProblemResponse:
     else:
         detail = str(exc.detail)
     phrase = HTTPStatus(status).phrase
-    return ProblemResponse(problem_body(status, phrase.lower().replace(" ", "-"), phrase, detail),
+    return ProblemResponse(problem(status, phrase.lower().replace(" ", "-"), phrase, detail),
                            status_code=status, headers=exc.headers)
 
 
 async def internal_error(_: Request, __: Exception) -> ProblemResponse:
     """500 without internals (the traceback goes to the server log)."""
-    return ProblemResponse(INTERNAL_ERROR, status_code=500)
+    return ProblemResponse(problem(500, "internal-error", "Internal Server Error",
+                                   "an unexpected error occurred; it has been logged"),
+                           status_code=500)
 
 
 def install(app: FastAPI) -> None:
@@ -101,7 +112,7 @@ def _malformed_json(reason: str, document: Any, position: Any) -> ProblemRespons
         column = position - document.rfind("\n", 0, position)
         item |= {"line": line, "column": column}
         detail += f" at line {line}, column {column}"
-    return ProblemResponse(problem_body(422, "malformed-json", "Malformed JSON", detail, [item]),
+    return ProblemResponse(problem(422, "malformed-json", "Malformed JSON", detail, [item]),
                            status_code=422)
 
 

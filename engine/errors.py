@@ -42,11 +42,6 @@ def problem_body(status: int, kind: str, title: str, detail: str,
     return body | extra
 
 
-INTERNAL_ERROR = problem_body(500, "internal-error", "Internal Server Error",
-                              "an unexpected error occurred; it has been logged")
-"""The body for an unexpected failure: no internals (the traceback goes to the server log)."""
-
-
 def _number(x: float) -> str:
     """Integers exactly (8388608, not 8.38861e+06); other numbers compactly."""
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
@@ -137,16 +132,17 @@ class InputError(EngineError, kind="invalid-input", title="Invalid input"):
 class LimitError(EngineError, kind="limit-exceeded", title="Limit exceeded"):
     """A request over one of the configured limits; names the limit, its value and the request's.
 
-    Its status is the limit's own (:func:`engine.limits.status_of`).
+    Its status is the limit's own, from :data:`engine.limits.STATUS`; ``status`` overrides it
+    (nothing in the engine does).
     """
 
     def __init__(self, limit: str, value: float, actual: float | None = None, *,
-                 loc: tuple[Any, ...] = ("body",),
+                 status: int | None = None, loc: tuple[Any, ...] = ("body",),
                  column: int | None = None, what: str | None = None) -> None:
         self.limit = limit
         self.value = value
         self.actual = actual
-        self.status = status_of(limit)
+        self.status = status_of(limit) if status is None else status
         got = "" if actual is None else f" (this request: {_number(actual)})"
         subject = what or limit
         detail = f"{subject} is over the limit {limit} = {_number(value)}{got}"
