@@ -15,10 +15,10 @@ from engine.api import (
     taylor,
     vjp,
 )
-from engine.functions import CONSTANTS
+from engine.language.functions import CONSTANTS
+from engine.language.parser import LINALG_PREFIXES, MODULE_PREFIXES
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.parser import LINALG_PREFIXES, MODULE_PREFIXES
-from engine.symbolic import differentiate
+from engine.symbolic.formulas import differentiate
 
 __all__ = [
     "CONSTANTS",

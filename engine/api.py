@@ -14,10 +14,8 @@ import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
-from engine.evaluate import run
-from engine.functions import FUNCTIONS
-from engine.graph import size_of
-from engine.higher_order import plan_derivative, plan_taylor
+from engine.ir.evaluate import run
+from engine.ir.graph import size_of
 from engine.jobs import (
     Job,
     Result,
@@ -27,11 +25,13 @@ from engine.jobs import (
     primal_feeds,
     require_scalar,
 )
+from engine.language.functions import FUNCTIONS
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import Inputs, labels, to_array
 from engine.sparse import plan_sparsity, sparse_planner
-from engine.symbolic import OPERATIONS as SYMBOLIC_OPERATIONS
-from engine.symbolic import differentiate
+from engine.symbolic.formulas import OPERATIONS as SYMBOLIC_OPERATIONS
+from engine.symbolic.formulas import differentiate
+from engine.taylor_mode.derivatives import plan_derivative, plan_taylor
 
 
 def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs

@@ -7,14 +7,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from engine.compiler import lower
-from engine.evaluate import Plan, make_plan
-from engine.graph import Graph, Shape
 from engine.ir.emit import zeros
+from engine.ir.evaluate import Plan, make_plan
+from engine.ir.graph import Graph, Shape
+from engine.ir.transforms import jvp, vjp
+from engine.language.lowering import lower
+from engine.language.parser import parse
+from engine.language.syntax import Expr
 from engine.limits import Limits
-from engine.parser import parse
-from engine.syntax import Expr
-from engine.transforms import jvp, vjp
 
 CACHE_SIZE = 256
 

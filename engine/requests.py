@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError, LimitError, did_you_mean, suggest
-from engine.graph import Shape, size_of
+from engine.ir.graph import Shape, size_of
 from engine.limits import Limits
 
 _LABEL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\s*-?\d+\s*(?:,\s*-?\d+\s*)*\])*)$")

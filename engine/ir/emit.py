@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ShapeError
-from engine.graph import Graph, Node, Shape
+from engine.ir.graph import Graph, Node, Shape
 from engine.ir.ops import PRIMITIVES, Op
 
 

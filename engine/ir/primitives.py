@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from engine.graph import Graph, Shape
 from engine.ir.emit import (
     add,
     broadcast_to,
@@ -43,6 +42,7 @@ from engine.ir.emit import (
     where,
     zeros,
 )
+from engine.ir.graph import Graph, Shape
 from engine.ir.ops import (
     PRIMITIVES,
     Doc,
@@ -57,7 +57,9 @@ from engine.ir.ops import (
     TaylorStep,
     VjpRule,
 )
+from engine.taylor_mode import gathers as G
 from engine.taylor_mode import rules as T
+from engine.taylor_mode import series as S
 
 _ELEMENTWISE = frozenset({Group.ELEMENTWISE})
 _ZERO = frozenset({Group.ELEMENTWISE, Group.PIECEWISE_CONSTANT})
@@ -201,7 +203,7 @@ _elementwise(Op.LOG1P, _ufunc(np.log1p),
              series=T.log1p_series, doc=Doc("(-1, inf)", "log(1 + x), accurate near 0"))
 # PyTorch's sqrt backward is grad / (2 * result): at 0 it is +inf, as here.
 _elementwise(Op.SQRT, _ufunc(np.sqrt), lambda g, x, y: div(g, _c(g, 0.5), y),
-             series=T.sqrt_series, scalar=lambda a, args, params: a.power(args[0], 0.5),
+             series=S.sqrt_series, scalar=lambda a, args, params: a.power(args[0], 0.5),
              doc=Doc("[0, inf); derivative infinite at 0", "square root"))
 _elementwise(Op.CBRT, _ufunc(np.cbrt),
              lambda g, x, y: div(g, _c(g, 1.0 / 3.0), mul(g, y, y)), series=T.cbrt_series,
@@ -256,8 +258,8 @@ def _powc_partial(g: Graph, x: int, y: int) -> int | None:
     return scale(g, p, powc(g, x, p - 1.0))
 
 
-_elementwise(Op.POWC, _powc_forward, _powc_partial, series=T.power_series,
-             taylor=lambda params: T.power_rule(params[0]),
+_elementwise(Op.POWC, _powc_forward, _powc_partial, series=S.power_series,
+             taylor=lambda params: S.power_rule(params[0]),
              scalar=lambda a, args, params: a.power(args[0], params[0]))
 _linear(Op.NEG, 1, _ufunc(np.negative), lambda g, nid, ct: [neg(g, ct)], _ELEMENTWISE,
         series=np.negative, symbol="-", scalar=lambda a, args, params: a.neg(args[0]))
@@ -272,11 +274,11 @@ _linear(Op.SUB, 2, lambda params, a, b: a - b, lambda g, nid, ct: [ct, neg(g, ct
         _ELEMENTWISE, series=T.sub_series, symbol="-",
         scalar=lambda a, args, params: a.sub(*args))
 _elementwise(Op.MUL, lambda params, a, b: a * b, lambda g, a, b, y: b, lambda g, a, b, y: a,
-             series=T.mul_series, symbol="*",
+             series=S.mul_series, symbol="*",
              scalar=lambda a, args, params: a.mul([(args[0], 1), (args[1], 1)]))
 _elementwise(Op.DIV, lambda params, a, b: a / b,
              lambda g, a, b, y: div(g, _c(g, 1.0), b),
-             lambda g, a, b, y: neg(g, div(g, y, b)), series=T.div_series, symbol="/",
+             lambda g, a, b, y: neg(g, div(g, y, b)), series=S.div_series, symbol="/",
              scalar=lambda a, args, params: a.mul([(args[0], 1), (args[1], -1)]))
 
 
@@ -481,7 +483,7 @@ def _matmul_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
 
 def _matmul_taylor(params: tuple[Any, ...]) -> SeriesRule:
     """A product of series whose coefficient products are matrix products."""
-    return lambda a, b: T.bilinear_series(a, b, lambda u, v: _matmul_forward(params, u, v))
+    return lambda a, b: G.bilinear_series(a, b, lambda u, v: _matmul_forward(params, u, v))
 
 
 _define(Op.MATMUL, 2, frozenset({Group.LINALG}), _matmul_forward, _matmul_jvp, _matmul_vjp,
@@ -562,7 +564,7 @@ def _norm_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
 def _norm_taylor(params: tuple[Any, ...]) -> SeriesRule:
     """sqrt(sum(x*x)) on series: a composite of the product, sum and square-root rules."""
     (axes,) = params
-    return lambda x: T.sqrt_series(np.sum(T.mul_series(x, x), axis=axes))
+    return lambda x: S.sqrt_series(np.sum(S.mul_series(x, x), axis=axes))
 
 
 _define(Op.NORM, 1, frozenset({Group.STRUCTURAL}), _norm_forward, _norm_jvp, _norm_vjp,

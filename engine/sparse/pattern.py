@@ -19,10 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from engine.errors import LimitError
-from engine.graph import Graph, size_of
+from engine.ir.graph import Graph, size_of
 from engine.ir.ops import PRIMITIVES
+from engine.ir.transforms import ancestors
 from engine.sparse.families import FAMILY, Family, second_order_pairs
-from engine.transforms import ancestors
 
 Local = None | np.ndarray | sp.csr_matrix | str
 """An operand's local dependence: None (identity), a boolean mask (a diagonal), a CSR matrix

@@ -10,7 +10,7 @@ constants' series cached, so a warm request pays only for the rules themselves: 
 series of a mixed partial, per-call Python and numpy overhead is most of the cost. For the same
 reason the products and integer powers of a polynomial subgraph (``x**3*y**2`` and ``x*y`` in
 ``x**3*y**2 + sin(x*y)``) run as one *monomial block*: one gather over their leaves' series
-(:func:`engine.taylor_mode.rules.monomial_series`) instead of one rule per node, falling back to
+(:func:`engine.taylor_mode.gathers.monomial_series`) instead of one rule per node, falling back to
 the rules when the series are too long for it.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.evaluate import Plan
-from engine.graph import Graph
+from engine.ir.evaluate import Plan
+from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES
-from engine.taylor_mode.rules import Monomials, monomial_series
+from engine.taylor_mode.gathers import Monomials, monomial_series
 
 Rule = Callable[..., np.ndarray]
 

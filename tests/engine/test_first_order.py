@@ -21,7 +21,7 @@ import pytest
 import sympy as sp
 
 import engine
-from engine.functions import FUNCTIONS
+from engine.language.functions import FUNCTIONS
 
 
 @dataclass(frozen=True)

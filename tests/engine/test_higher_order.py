@@ -23,9 +23,9 @@ import pytest
 import sympy as sp
 
 import engine
-from engine import higher_order
 from engine.errors import InputError, LimitError
 from engine.limits import Limits
+from engine.taylor_mode import derivatives as higher_order
 
 DPS = 50
 EPS = float(np.finfo(float).eps)

@@ -1,4 +1,4 @@
-"""Exact interpolation of mixed partials from integer rays (engine.interpolation).
+"""Exact interpolation of mixed partials from integer rays (engine.taylor_mode.interpolation).
 
 References are exact rational arithmetic (fractions.Fraction / sympy), never the module itself:
 with c_d(i) = Σ_{|j|=d} (∂^j f / j!) i^j the d-th Taylor coefficient along a ray i, weights γ
@@ -18,7 +18,7 @@ import sympy as sp
 
 import engine
 from engine.errors import LimitError
-from engine.interpolation import compositions, table_size, weights
+from engine.taylor_mode.interpolation import compositions, table_size, weights
 
 # γ are float64 values of rationals computed in floating point by a d-step product of
 # polynomials with O(d^n) terms; each step costs a few ulps, so 1e-13 relative (to the largest

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ExpressionError, LimitError
-from engine.lexer import END, NAME, NUM, OP, tokenize
+from engine.language.lexer import END, NAME, NUM, OP, tokenize
+from engine.language.parser import parse
+from engine.language.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
 from engine.limits import Limits
-from engine.parser import parse
-from engine.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
 
 BIG = Limits(max_expression_length=10**7)
 

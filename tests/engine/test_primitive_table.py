@@ -19,8 +19,8 @@ import pytest
 import engine
 from engine.compiled import Compiled
 from engine.errors import ArityError
-from engine.functions import FUNCTIONS
 from engine.ir.ops import PRIMITIVES, Op
+from engine.language.functions import FUNCTIONS
 from engine.limits import DEFAULT_LIMITS
 from engine.taylor_mode import propagation
 

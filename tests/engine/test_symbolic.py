@@ -33,13 +33,13 @@ from engine.errors import (
     LimitError,
     NonScalarError,
 )
-from engine.functions import FUNCTIONS
+from engine.language.functions import FUNCTIONS
+from engine.language.parser import parse
+from engine.language.syntax import Expr, sub_expressions
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.parser import parse
-from engine.printer import latex_name
-from engine.simplify import Algebra
-from engine.symbolic import differentiate, free_names
-from engine.syntax import Expr, sub_expressions
+from engine.symbolic.algebra import Algebra
+from engine.symbolic.formulas import differentiate, free_names
+from engine.symbolic.printer import latex_name
 
 RNG_SEED = 7
 ROUND_TRIP_RTOL = 1e-12

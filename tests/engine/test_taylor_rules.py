@@ -22,10 +22,10 @@ import mpmath as mp
 import numpy as np
 import pytest
 
+from engine.taylor_mode import gathers
 from engine.taylor_mode import propagation as taylor
-from engine.taylor_mode import rules as taylor_rules
+from engine.taylor_mode.gathers import series_bilinear
 from engine.taylor_mode.propagation import TAYLOR_RULES
-from engine.taylor_mode.rules import series_bilinear
 
 K_MAX = 30
 TOL = 1e-13
@@ -460,7 +460,7 @@ def test_monomial_series_matches_sequential_products(n: int) -> None:
     rng = np.random.default_rng(n)
     leaves = [rng.normal(size=(n, 2, 3)), rng.normal(size=(n, 2, 3)), rng.normal(size=(n, 1, 1))]
     monomials = ((3, 2, 0), (1, 1, 0), (0, 2, 1), (2, 0, 2), (1, 0, 0))
-    got = taylor_rules.monomial_series(leaves, monomials)
+    got = gathers.monomial_series(leaves, monomials)
     assert got is not None and got.shape == (len(monomials) * n, 2, 3)
     for q, exponents in enumerate(monomials):
         ref = _sequential_monomial(leaves, exponents)
@@ -471,7 +471,7 @@ def test_monomial_series_is_exact_on_integers_and_at_zero() -> None:
     x = np.zeros((6, 1))
     x[1] = 2.0  # x(t) = 2t: x³ is exactly 8t³, and the rest exactly 0
     y = np.array([[3.0], [-1.0], [0.0], [0.0], [0.0], [0.0]])
-    got = taylor_rules.monomial_series([x, y], ((3, 2), (1, 1)))
+    got = gathers.monomial_series([x, y], ((3, 2), (1, 1)))
     expected_x3y2 = np.array([0, 0, 0, 72.0, -48.0, 8.0]).reshape(6, 1)  # 8t³·(3 − t)²
     expected_xy = np.array([0, 6.0, -2.0, 0, 0, 0]).reshape(6, 1)
     assert np.array_equal(got[:6], expected_x3y2)
@@ -485,7 +485,7 @@ def test_monomial_series_keeps_non_finite_terms_where_they_belong() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with np.errstate(all="ignore"):
-            got = taylor_rules.monomial_series([x, y], ((2, 1),))
+            got = gathers.monomial_series([x, y], ((2, 1),))
             ref = _sequential_monomial([x, y], (2, 1))
     assert np.isfinite(got[:4]).all() and not np.isfinite(got[4:]).any()
     np.testing.assert_allclose(got[:4], ref[:4], rtol=1e-14)
@@ -494,7 +494,7 @@ def test_monomial_series_keeps_non_finite_terms_where_they_belong() -> None:
 
 def test_monomial_series_declines_long_series() -> None:
     x = seed(1.0, order=40)
-    assert taylor_rules.monomial_series([x, x], ((3, 2),)) is None
+    assert gathers.monomial_series([x, x], ((3, 2),)) is None
 
 
 @pytest.mark.parametrize("name", ["sin", "cos", "exp", "sinh", "cosh"])
@@ -522,7 +522,7 @@ def test_series_bilinear_gathered_and_row_by_row_agree() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=(9, 2, 3)), rng.normal(size=(9, 3, 2))
     gathered = series_bilinear(a, b, np.matmul)
-    rows = taylor_rules._bilinear_rows(a, b, np.matmul)
+    rows = gathers.bilinear_rows(a, b, np.matmul)
     np.testing.assert_allclose(gathered, rows, rtol=1e-14, atol=1e-14)
 
 

@@ -2,8 +2,9 @@
 
 A d-th derivative along one variable is the d-th normalized coefficient of the series
 t -> f(x0 + t·e) times d!; a mixed partial interpolates the d-th coefficients along the integer
-rays of :mod:`engine.interpolation`, all rays propagated together as one batch axis. Factorials
-are applied only at the end, exactly (n! as a big integer, scaled into float64 range).
+rays of :mod:`engine.taylor_mode.interpolation`, all rays propagated together as one batch
+axis. Factorials are applied only at the end, exactly (n! as a big integer, scaled into
+float64 range).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
-from engine.graph import Shape
-from engine.interpolation import compositions, table_size, weights
+from engine.ir.graph import Shape
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
 from engine.requests import Inputs, check_derivative_fields, labels, parse_label
+from engine.taylor_mode.interpolation import compositions, table_size, weights
 from engine.taylor_mode.propagation import constant_series, propagate
 
 Entry = tuple[str, tuple[int, ...]]

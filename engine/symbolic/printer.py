@@ -1,4 +1,4 @@
-"""Printing canonical terms (:mod:`engine.simplify`) in our language and in LaTeX.
+"""Printing canonical terms (:mod:`engine.symbolic.algebra`) in our language and in LaTeX.
 
 Both printers render every term once, in increasing id order (children first), and keep the
 text with its precedence; a parent adds parentheses only where the language needs them. Our
@@ -21,8 +21,9 @@ import math
 import re
 
 from engine.ir.ops import PRIMITIVES, Group, in_group
-from engine.parser import precedence
-from engine.simplify import ADD, CMP, COMPARISONS, FN, MUL, NUM, POW, SYM, Algebra
+from engine.language.parser import precedence
+from engine.symbolic.algebra import Algebra
+from engine.symbolic.terms import ADD, CMP, COMPARISONS, FN, MUL, NUM, POW, SYM
 
 CMP_P, ADD_P, MUL_P = precedence("<"), precedence("+", "left"), precedence("*")
 NEG_P, POW_P, ATOM_P = precedence("-", "prefix"), precedence("**"), precedence("(")

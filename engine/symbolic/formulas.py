@@ -4,8 +4,9 @@
 mode seeded with the constant 1 for gradients, forward mode with constant one-hot tangents for
 Jacobian columns, Hessian rows and each order of an n-th or mixed derivative (nested) — so the
 derivative graph is exactly what the numeric operations evaluate, with the tangents folded in.
-:mod:`engine.simplify` turns it into canonical scalar terms and :mod:`engine.printer` prints them
-in our language and in LaTeX. No point is needed and nothing is evaluated numerically.
+:mod:`engine.symbolic.algebra` turns it into canonical scalar terms and
+:mod:`engine.symbolic.printer` prints them in our language and in LaTeX. No point is needed
+and nothing is evaluated numerically.
 
 Names in the expression that are not differentiated stay symbols (``a*x**2`` gives ``2*a*x``
 with respect to ``x``); ``pi`` and ``e`` are numbers unless declared as variables. A variable
@@ -23,14 +24,15 @@ import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError, NonScalarError
-from engine.functions import CONSTANTS, FUNCTIONS
-from engine.graph import Shape, size_of
+from engine.ir.graph import Shape, size_of
+from engine.language.functions import CONSTANTS, FUNCTIONS
+from engine.language.parser import parse
+from engine.language.syntax import Expr, Name, walk
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.parser import parse
-from engine.printer import print_terms
 from engine.requests import check_derivative_fields, parse_label
-from engine.simplify import Algebra, Scalarizer, tree_sizes
-from engine.syntax import Expr, Name, walk
+from engine.symbolic.algebra import Algebra, tree_sizes
+from engine.symbolic.printer import print_terms
+from engine.symbolic.scalarize import Scalarizer
 
 OPERATIONS = ("gradient", "jacobian", "hessian", "derivative")
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import ShapeError
-from engine.graph import Graph
 from engine.ir import emit as P
+from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES, Op
 
 Builder = Callable[..., int]
