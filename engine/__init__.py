@@ -15,6 +15,7 @@ from engine.api import (
     taylor,
     vjp,
 )
+from engine.dump import dump
 from engine.language.functions import CONSTANTS
 from engine.language.parser import LINALG_PREFIXES, MODULE_PREFIXES
 from engine.limits import DEFAULT_LIMITS, Limits
@@ -28,6 +29,7 @@ __all__ = [
     "Limits",
     "derivative",
     "differentiate",
+    "dump",
     "evaluate",
     "execute",
     "functions_table",

@@ -57,7 +57,8 @@ def _name(value: Any, loc: tuple[Any, ...]) -> str:
     return value
 
 
-def _shapes(shapes: Any, limits: Limits) -> dict[str, Shape]:
+def declared_shapes(shapes: Any, limits: Limits) -> dict[str, Shape]:
+    """The ``shapes`` field checked: name -> shape (a name not in it is a scalar)."""
     if shapes is None:
         return {}
     if not isinstance(shapes, Mapping):
@@ -79,7 +80,8 @@ def _shapes(shapes: Any, limits: Limits) -> dict[str, Shape]:
     return out
 
 
-def _variables(variables: Any, free: list[str]) -> list[str]:
+def chosen_variables(variables: Any, free: list[str]) -> list[str]:
+    """The ``variables`` field checked, or the free names in order of appearance."""
     if variables is None:
         return list(free)
     if isinstance(variables, str) or not isinstance(variables, Sequence):
@@ -204,8 +206,8 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
         raise InputError("expression must be a string", loc=("body", "expression"))
     tree = parse(expression, limits)
     free = free_names(tree)
-    declared = _shapes(shapes, limits)
-    names = _variables(variables, free)
+    declared = declared_shapes(shapes, limits)
+    names = chosen_variables(variables, free)
     steps: list[Any] = []
     if operation == "derivative":
         steps = _derivative_request(variable, order, wrt,
