@@ -24,6 +24,7 @@ serve: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(DEV_STAMP)

@@ -355,8 +355,12 @@ def _where_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [None, where(g, c, ct, z), where(g, c, z, ct)]
 
 
-_define(Op.WHERE, 3, _ELEMENTWISE, lambda params, c, a, b: np.where(c != 0, a, b),
-        _where_jvp, _where_vjp, series=T.where_series,
+def _where_forward(params: tuple[()], c: np.ndarray, a: np.ndarray, b: np.ndarray
+                   ) -> np.ndarray:
+    return np.where(c != 0, a, b)
+
+
+_define(Op.WHERE, 3, _ELEMENTWISE, _where_forward, _where_jvp, _where_vjp, series=T.where_series,
         scalar=lambda a, args, params: a.where(*args))
 
 

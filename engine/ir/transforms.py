@@ -57,9 +57,9 @@ def vjp(g: Graph, outputs: list[int], cotangents: list[int], wrt: list[int]
     order = ancestors(g, outputs)
     active = _depends(g, order, set(wrt))
     ct: dict[int, int] = {}
-    for o, c in zip(outputs, cotangents, strict=True):
+    for o, seed in zip(outputs, cotangents, strict=True):
         if o in active:
-            ct[o] = add(g, ct[o], c) if o in ct else c
+            ct[o] = add(g, ct[o], seed) if o in ct else seed
     for nid in reversed(order):
         c = ct.get(nid)
         node = g.nodes[nid]

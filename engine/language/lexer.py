@@ -60,7 +60,7 @@ def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
     append = tokens.append
     for match in _SCANNER.finditer(expression):
-        group = match.lastgroup
+        group = match.lastgroup or ""  # every alternative is a named group
         if group == "ws":
             continue
         if group == "bad":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +24,7 @@ from engine.ir.ops import PRIMITIVES
 from engine.ir.transforms import ancestors
 from engine.sparse.families import FAMILY, Family, second_order_pairs
 
-Local = None | np.ndarray | sp.csr_matrix | str
+Local: TypeAlias = np.ndarray | sp.csr_matrix | str | None
 """An operand's local dependence: None (identity), a boolean mask (a diagonal), a CSR matrix
 (output entries × operand entries) or ``"dense"`` (every entry on every entry)."""
 

@@ -288,9 +288,10 @@ class Algebra(ProductRewrites):
             return self.mul([(base, int(p))])
         if p < 0:
             return self.mul([(self.power(base, -p), -1)])
-        if bt.kind == POW and self.value(bt.data[1]) is not None:
+        q = self.value(bt.data[1]) if bt.kind == POW else None
+        if q is not None:
             # (u**q)**p == u**(q*p) for non-integer q: both are NaN for u < 0.
-            return self.power(bt.data[0], p * self.value(bt.data[1]))
+            return self.power(bt.data[0], p * q)
         return self.pow_atom(base, self.num(p))
 
     def pow_atom(self, base: int, exponent: int) -> int:
@@ -309,8 +310,8 @@ class Algebra(ProductRewrites):
         """An elementwise primitive ``op`` applied to terms: constants fold with its forward
         rule, otherwise its record's scalar rule applies (an opaque function term if none)."""
         op = str(op)
-        values = [self.value(a) for a in args]
-        if all(v is not None for v in values) and op != Op.WHERE:
+        values = [v for v in (self.value(a) for a in args) if v is not None]
+        if len(values) == len(args) and op != Op.WHERE:
             return self.num(_fold(op, params, *values))
         rule = PRIMITIVES[op].scalar
         return self.function(op, args) if rule is None else rule(self, args, params)

@@ -244,7 +244,7 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
 def _map(arr: np.ndarray, table: dict[int, str]) -> np.ndarray:
     out = np.empty(arr.shape, dtype=object)
     for idx in np.ndindex(*arr.shape):
-        out[idx] = table[arr[idx]]
+        out[idx] = table[int(arr[idx])]
     return out
 
 

@@ -169,8 +169,8 @@ class _Base:
         if pi is not None:
             p, q = pi
             return [*([str(p)] if p != 1 else []), self.PI], ([str(q)] if q != 1 else [])
-        p, q = _fraction(c)
-        return ([self.number(p)[0]] if p != 1 else []), ([str(q)] if q != 1 else [])
+        top, bottom = _fraction(c)
+        return ([self.number(top)[0]] if top != 1 else []), ([str(bottom)] if bottom != 1 else [])
 
     def split(self, coeff: float, factors: tuple[tuple[int, int], ...]
               ) -> tuple[list[str], list[str], bool]:
@@ -247,9 +247,9 @@ class TextPrinter(_Base):
         text = repr(v)
         if len(text) > 8:
             # 0.3333333333333333 reads better as 1/3 (exact: the parser divides back).
-            p, q = _fraction(abs(v))
-            if q != 1:
-                return f"{sign}{_int_text(p)}/{q}", MUL_P
+            top, bottom = _fraction(abs(v))
+            if bottom != 1:
+                return f"{sign}{_int_text(top)}/{bottom}", MUL_P
         return text, (NEG_P if v < 0 else ATOM_P)
 
     def symbol(self, name: str, index: tuple[int, ...]) -> str:
@@ -292,7 +292,8 @@ _GREEK = frozenset({
     "Omega"})
 _SUBSCRIPTED = re.compile(r"^([A-Za-z]+?)_?([0-9]+)$")
 
-_LATEX_CMP = {op: PRIMITIVES[op].latex for op in in_group(Group.COMPARISON)}
+_LATEX_CMP: dict[str, str | None] = {str(op): PRIMITIVES[op].latex
+                                      for op in in_group(Group.COMPARISON)}
 
 
 def latex_name(name: str) -> str:
@@ -332,9 +333,9 @@ class LatexPrinter(_Base):
             return sign + text, (NEG_P if v < 0 else ATOM_P if p == 1 and q == 1 else MUL_P)
         text = _int_text(v) or repr(v)
         if len(text) > 8 and _int_text(v) is None and "e" not in text:
-            p, q = _fraction(abs(v))
-            if q != 1:
-                return rf"{sign}\frac{{{_int_text(p)}}}{{{q}}}", (NEG_P if v < 0 else ATOM_P)
+            top, bottom = _fraction(abs(v))
+            if bottom != 1:
+                return rf"{sign}\frac{{{_int_text(top)}}}{{{bottom}}}", (NEG_P if v < 0 else ATOM_P)
         if "e" in text:
             mantissa, exp = text.split("e")
             power = f"10^{{{int(exp)}}}"

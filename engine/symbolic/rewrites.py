@@ -8,18 +8,30 @@ They are methods of :class:`engine.symbolic.algebra.Algebra` (this mixin), calle
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from engine.symbolic.terms import ADD, CMP, FN, MAX_EXPANSION, MUL, NUM, POW, SYM
-
-if TYPE_CHECKING:
-    from engine.symbolic.algebra import Algebra
+from engine.symbolic.terms import ADD, CMP, FN, MAX_EXPANSION, MUL, NUM, POW, SYM, Term
 
 
 class ProductRewrites:
     """The product rewrites of :class:`engine.symbolic.algebra.Algebra`."""
 
-    def _merge_powers(self: Algebra, coeff: float, factors: list[tuple[int, int]]) -> int | None:
+    if TYPE_CHECKING:  # what they use of the algebra
+        terms: list[Term]
+        zero: int
+        one: int
+        _common_cache: dict[int, tuple[dict[int, int], int] | None]
+
+        def add(self, pairs: Iterable[tuple[int, float]], const: float = 0.0) -> int: ...
+        def mul(self, pairs: Iterable[tuple[int, int]], coeff: float = 1.0) -> int: ...
+        def call(self, op: str, args: tuple[int, ...], params: tuple[Any, ...] = ()
+                 ) -> int: ...
+        def where(self, c: int, a: int, b: int) -> int: ...
+        def children(self, t: int) -> tuple[int, ...]: ...
+        def closure(self, roots: Iterable[int]) -> list[int]: ...
+
+    def _merge_powers(self, coeff: float, factors: list[tuple[int, int]]) -> int | None:
         """``u**a * u**b -> u**(a + b)`` for non-integer or symbolic exponents (``x*x**(x - 1)``
         is ``x**x``); like ``x/x -> 1`` it only differs where the product is undefined."""
         terms = self.terms
@@ -38,7 +50,7 @@ class ProductRewrites:
             return self.mul([*rest, (self.call("pow", (base, exponent)), 1)], coeff)
         return None
 
-    def common(self: Algebra, t: int) -> tuple[dict[int, int], int] | None:
+    def common(self, t: int) -> tuple[dict[int, int], int] | None:
         """A sum as (factors every term shares, the sum of what is left), or None.
 
         ``a/d + b/d`` is ``({d: -1}, a + b)``; a shared power keeps the smaller magnitude and
@@ -66,11 +78,11 @@ class ProductRewrites:
         self._common_cache[t] = found
         return found
 
-    def _factors(self: Algebra, t: int) -> tuple[tuple[int, int], ...]:
+    def _factors(self, t: int) -> tuple[tuple[int, int], ...]:
         term = self.terms[t]
         return term.data[1] if term.kind == MUL else ((t, 1),)
 
-    def _cancel(self: Algebra, coeff: float, factors: list[tuple[int, int]]) -> int | None:
+    def _cancel(self, coeff: float, factors: list[tuple[int, int]]) -> int | None:
         """Take out of a sum the factors its terms share when the product has their
         inverses, before any expansion can hide them: ``d * (a/d + b/d) -> a + b``."""
         terms = self.terms
@@ -89,7 +101,7 @@ class ProductRewrites:
                 return self.mul(pairs, coeff)
         return None
 
-    def _into_where(self: Algebra, coeff: float, factors: list[tuple[int, int]]) -> int | None:
+    def _into_where(self, coeff: float, factors: list[tuple[int, int]]) -> int | None:
         """``u * where(c, 0, a) -> where(c, 0, u*a)``: then wheres with one condition merge
         and nested ones resolve. (Where ``c`` holds, ``u`` may be infinite: the product was
         NaN there and is now 0 — the ``x*0 -> 0`` convention.)"""
@@ -106,7 +118,7 @@ class ProductRewrites:
                                self.mul([(y, 1), (rest, 1)]))
         return None
 
-    def _expand(self: Algebra, coeff: float, factors: list[tuple[int, int]]) -> int | None:
+    def _expand(self, coeff: float, factors: list[tuple[int, int]]) -> int | None:
         """Distribute a product over its sums (positive powers) when the result stays small.
 
         Like terms can then meet: y*(-x*y*cos(x*y) - sin(x*y)) - y*sin(x*y) becomes
@@ -132,7 +144,7 @@ class ProductRewrites:
                            for t, c in partial for u, k in parts]
         return self.add(partial)
 
-    def _mask(self: Algebra, coeff: float, factors: list[tuple[int, int]]) -> int | None:
+    def _mask(self, coeff: float, factors: list[tuple[int, int]]) -> int | None:
         """In a product of comparisons holding ``x == c``, the others see ``x = c``.
 
         The derivative of ``a ** b`` masks base 0 with ``(a == 0)*(b >= 0)``; for ``x**x`` the
@@ -162,11 +174,11 @@ class ProductRewrites:
                 return self.mul(pairs, coeff)
         return None
 
-    def substitute(self: Algebra, t: int, old: int, new: int) -> int:
+    def substitute(self, t: int, old: int, new: int) -> int:
         """``t`` with the term ``old`` replaced by ``new`` (rebuilt, so it simplifies)."""
         return self._rebuild(t, {old: new}, lambda s: True)
 
-    def _resolve(self: Algebra, t: int, cond: int, holds: bool) -> int:
+    def _resolve(self, t: int, cond: int, holds: bool) -> int:
         """``t`` with every ``where(cond, p, q)`` inside replaced by ``p`` (or ``q``)."""
         terms = self.terms
         mapped: dict[int, int] = {}
@@ -185,7 +197,7 @@ class ProductRewrites:
                 mapped[s] = self._rebuild(branch, mapped, visit)
         return self._rebuild(t, mapped, visit)
 
-    def _rebuild(self: Algebra, t: int, mapped: dict[int, int], visit: Any) -> int:
+    def _rebuild(self, t: int, mapped: dict[int, int], visit: Any) -> int:
         """Rebuild the terms of ``t``'s closure that ``visit`` accepts over ``mapped``."""
         terms = self.terms
         order: list[int] = []

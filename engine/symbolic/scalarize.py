@@ -107,9 +107,9 @@ class Scalarizer:
         is_sum = self.g.nodes[nid].op in _ADD_OPS
         for idx in np.ndindex(*shape):
             if is_sum:
-                out[idx] = self.a.add([(arr[idx], w) for arr, w in arrays])
+                out[idx] = self.a.add([(int(arr[idx]), w) for arr, w in arrays])
             else:
-                out[idx] = self.a.mul([(arr[idx], int(w)) for arr, w in arrays])
+                out[idx] = self.a.mul([(int(arr[idx]), int(w)) for arr, w in arrays])
         return out
 
     # -- one node
@@ -125,7 +125,7 @@ class Scalarizer:
             arr = g.consts[nid]
             out = np.empty(shape, dtype=object)
             for idx in np.ndindex(*shape):
-                out[idx] = a.num(arr[idx])
+                out[idx] = a.num(float(arr[idx]))
             return out
         if op == "input":
             name = node.params[0]
@@ -137,7 +137,7 @@ class Scalarizer:
         if prim.elementwise:
             out = np.empty(shape, dtype=object)
             for idx in np.ndindex(*shape):
-                out[idx] = a.call(op, tuple(arr[idx] for arr in args), node.params)
+                out[idx] = a.call(op, tuple(int(arr[idx]) for arr in args), node.params)
             return out
         return _obj(self._structural(op, node.params, args, shape))
 

@@ -72,7 +72,8 @@ def _ray_directions(inp: Inputs, entries: list[Entry], rays: np.ndarray
     out: dict[str, np.ndarray] = {}
     for e, (name, idx) in enumerate(entries):
         d = out.setdefault(name, np.zeros((1, len(rays), *inp.shapes[name])))
-        d[(0, slice(None), *idx)] = rays[:, e]
+        key: tuple[Any, ...] = (0, slice(None), *idx)
+        d[key] = rays[:, e]
     return out
 
 

@@ -56,7 +56,8 @@ def _pair_index(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _power_index(n: int, p: int) -> tuple[np.ndarray, np.ndarray]:
     """The multi-indices (i_1, …, i_p) with i_1 + … + i_p = k for k = 0..n−1, grouped by k,
     as a (p, terms) index array and the start of each k."""
-    by_sum: list[list[tuple[int, ...]]] = [[()]] + [[] for _ in range(n - 1)]
+    empty: tuple[int, ...] = ()
+    by_sum: list[list[tuple[int, ...]]] = [[empty]] + [[] for _ in range(n - 1)]
     for _ in range(p):
         grown: list[list[tuple[int, ...]]] = [[] for _ in range(n)]
         for s, tuples in enumerate(by_sum):

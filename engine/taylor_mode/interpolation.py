@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,7 @@ def weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]
     rays = rays[np.all((rays == 0) | (np.array(top) > 0), axis=1)]
     poly = _lagrange_coefficients(rays, d, top)
     scale = np.array([math.prod(math.factorial(x) for x in t) for t in targets]) / d ** d
-    gamma = np.stack([poly[(slice(None), *t)] for t in targets], axis=1) * scale
+    keys: list[tuple[Any, ...]] = [(slice(None), *t) for t in targets]
+    gamma = np.stack([poly[k] for k in keys], axis=1) * scale
     keep = np.any(gamma != 0, axis=1)
     return rays[keep], gamma[keep]

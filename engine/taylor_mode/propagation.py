@@ -236,7 +236,11 @@ def _program(g: Graph, plan: Plan) -> _Program:
     if found is not None and found[0]() is plan:
         return found[1]
     program = _Program(g, plan)
-    _PROGRAMS[key] = (weakref.ref(plan, lambda _, k=key: _PROGRAMS.pop(k, None)), program)
+
+    def forget(_: weakref.ref[Plan]) -> None:
+        _PROGRAMS.pop(key, None)
+
+    _PROGRAMS[key] = (weakref.ref(plan, forget), program)
     return program
 
 

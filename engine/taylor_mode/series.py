@@ -197,6 +197,7 @@ def _scalar_power(x: Series, p: int) -> Series:
         if not p:
             break
         base = product(base, base)
+    assert result is not None  # p > 1 here, so the loop multiplied at least once
     return result
 
 
