@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import Compiled
-from engine.errors import InputError, LimitError
+from engine.errors import InputError, LimitError, check_keywords
 from engine.ir.evaluate import run
 from engine.ir.graph import size_of
 from engine.jobs import (
@@ -157,10 +157,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     n = sum(size_of(inp.shapes[v]) for v in names)
     _check_result(n * n, "hessian", limits)
 
-    def outputs() -> list[int]:
-        grads = c.gradient_nodes(names)
-        return [c.output, *grads, *c.jvp_nodes(tuple(grads), names)]
-    plan = c.plan(("hessian", names), outputs)
+    plan = c.hessian_plan(names)
 
     def compute() -> Result:
         feeds = primal_feeds(c, inp, 2)
@@ -254,12 +251,14 @@ def plan(operation: str, *, expression: Any, point: Any = None, points: Any = No
     derivative as ``formulas`` and ``latex``.
     """
     if operation == "sparsity":
+        check_keywords(plan_sparsity, extra, operation)
         return plan_sparsity(expression=expression, point=point, points=points,
                              constants=constants,
                              variables=variables, limits=limits, **extra)
     planner = PLANNERS.get(operation)
     if planner is None:
         raise InputError(f"unknown operation '{operation}'", loc=("path",))
+    check_keywords(planner, extra, operation, skip=3)  # after (compiled, inputs, limits)
     c, inp = prepare(expression, point, points, constants, variables, limits)
     job = planner(c, inp, limits, **extra)
     if not symbolic:

@@ -55,6 +55,14 @@ class Compiled:
         """A cached evaluation plan for the nodes ``outputs()`` returns."""
         return self.derived(("plan", key), lambda: make_plan(self.graph, outputs()))
 
+    def hessian_plan(self, variables: tuple[str, ...]) -> Plan:
+        """The plan of the value, the gradient and the Hessian's rows (forward over reverse,
+        along the tangent inputs)."""
+        def outputs() -> list[int]:
+            grads = self.gradient_nodes(variables)
+            return [self.output, *grads, *self.jvp_nodes(tuple(grads), variables)]
+        return self.plan(("hessian", variables), outputs)
+
     def tangent_input(self, name: str) -> int:
         """An input node carrying the tangent (direction) of variable ``name``."""
         shape = self.graph.nodes[self.inputs[name]].shape

@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import Compiled
-from engine.errors import InputError
+from engine.errors import InputError, keywords_checked
 from engine.ir.graph import Node
 from engine.ir.transforms import ancestors
-from engine.language.parser import parse
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.symbolic.formulas import chosen_variables, declared_shapes, free_names
+from engine.symbolic.formulas import symbolic_request
 
 OPERATIONS = ("evaluate", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp")
 
@@ -57,6 +56,7 @@ def _operand(node: Node, nid: int, consts: dict[int, np.ndarray]) -> str:
     return f"{node.op}{params} " + " ".join(f"v{a}" for a in node.args)
 
 
+@keywords_checked
 def dump(expression: Any, *, operation: str = "evaluate", shapes: Any = None,
          variables: Any = None, limits: Limits = DEFAULT_LIMITS) -> str:
     """The nodes ``operation`` evaluates for ``expression``, one ``vN = op args  # shape``
@@ -68,12 +68,7 @@ def dump(expression: Any, *, operation: str = "evaluate", shapes: Any = None,
     if operation not in OPERATIONS:
         raise InputError(f"dump shows the graphs of {', '.join(OPERATIONS)}, not "
                          f"'{operation}'", loc=("body", "operation"))
-    if not isinstance(expression, str):
-        raise InputError("expression must be a string", loc=("body", "expression"))
-    tree = parse(expression, limits)
-    free = free_names(tree)
-    declared = declared_shapes(shapes, limits)
-    names = chosen_variables(variables, free)
+    tree, free, declared, names = symbolic_request(expression, shapes, variables, limits)
     every = dict.fromkeys([*names, *free, *declared])
     shapes_ = {name: declared.get(name, ()) for name in every if name in names}
     consts = {name: declared.get(name, ()) for name in every if name not in names}

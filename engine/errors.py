@@ -7,8 +7,10 @@ translates ``problem()`` into a response. Nothing else may escape the public fun
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
 from engine.limits import status_of
 
@@ -29,6 +31,45 @@ def suggest(name: str, known: Iterable[str]) -> list[str]:
 def did_you_mean(suggestions: list[str]) -> str:
     """``; did you mean 'a', 'b'?`` for a message, or nothing without suggestions."""
     return f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@functools.cache
+def accepted_keywords(fn: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The keyword arguments ``fn`` takes, or None when it takes any (``**kwargs``)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def check_keywords(fn: Callable[..., Any], given: Iterable[str], what: str, skip: int = 0
+                   ) -> None:
+    """Raise :class:`InputError` naming the first keyword in ``given`` that ``fn`` does not
+    take after its first ``skip`` parameters (a TypeError would be a server error, not the
+    client's)."""
+    accepted = accepted_keywords(fn)
+    if accepted is None:
+        return
+    accepted = accepted[skip:]
+    for name in given:
+        if name not in accepted:
+            hint = did_you_mean(suggest(name, accepted))
+            raise InputError(f"{what} takes no field {name!r}{hint}", loc=("body", name))
+
+
+def keywords_checked(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` (same signature) with an unknown keyword argument reported as an InputError."""
+
+    @functools.wraps(fn)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        check_keywords(fn, kwargs, fn.__name__)
+        return fn(*args, **kwargs)
+
+    return checked
 
 
 def problem_body(status: int, kind: str, title: str, detail: str,

@@ -1,64 +1,8 @@
-"""The old path of the op records (:mod:`engine.ir.ops`) and the emission helpers
-(:mod:`engine.ir.emit`), importable until the modules written alongside the move into folders
-import the new ones."""
+"""The old path of the op records (:mod:`engine.ir.ops`) and of the emission helpers that
+modules written alongside the move into folders use (:mod:`engine.ir.emit`), importable until
+they import the new ones."""
 
-from engine.ir.emit import (
-    add,
-    broadcast_shapes,
-    broadcast_to,
-    cmp,
-    div,
-    emit,
-    index,
-    matmul,
-    mul,
-    neg,
-    norm,
-    outer,
-    powc,
-    reshape,
-    scalar_value,
-    scale,
-    square,
-    stack,
-    sub,
-    sum_all,
-    sum_axes,
-    sum_to,
-    transpose,
-    unary,
-    where,
-    zeros,
-)
+from engine.ir.emit import add, mul, reshape, stack, sum_all
 from engine.ir.ops import PRIMITIVES, Primitive
 
-__all__ = [
-    "PRIMITIVES",
-    "Primitive",
-    "add",
-    "broadcast_shapes",
-    "broadcast_to",
-    "cmp",
-    "div",
-    "emit",
-    "index",
-    "matmul",
-    "mul",
-    "neg",
-    "norm",
-    "outer",
-    "powc",
-    "reshape",
-    "scalar_value",
-    "scale",
-    "square",
-    "stack",
-    "sub",
-    "sum_all",
-    "sum_axes",
-    "sum_to",
-    "transpose",
-    "unary",
-    "where",
-    "zeros",
-]
+__all__ = ["PRIMITIVES", "Primitive", "add", "mul", "reshape", "stack", "sum_all"]

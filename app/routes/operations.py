@@ -1,8 +1,12 @@
 """``POST /v1/<operation>``: validate, call one engine function, answer strict JSON."""
 
-from typing import Annotated, Any
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Request
+from fastapi.openapi.models import Example
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app import models as m
@@ -22,82 +26,55 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
-EvaluateBody = Annotated[m.ExpressionRequest, Body(openapi_examples=EXAMPLES["evaluate"])]
-GradientBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["gradient"])]
-JacobianBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["jacobian"])]
-HessianBody = Annotated[m.DifferentiableRequest, Body(openapi_examples=EXAMPLES["hessian"])]
-DerivativeBody = Annotated[m.DerivativeRequest, Body(openapi_examples=EXAMPLES["derivative"])]
-TaylorBody = Annotated[m.TaylorRequest, Body(openapi_examples=EXAMPLES["taylor"])]
-JvpBody = Annotated[m.JvpRequest, Body(openapi_examples=EXAMPLES["jvp"])]
-VjpBody = Annotated[m.VjpRequest, Body(openapi_examples=EXAMPLES["vjp"])]
-HvpBody = Annotated[m.HvpRequest, Body(openapi_examples=EXAMPLES["hvp"])]
-DifferentiateBody = Annotated[m.DifferentiateRequest,
-                              Body(openapi_examples=EXAMPLES["differentiate"])]
+_EXAMPLES = {name: Body(openapi_examples=cast(dict[str, Example], examples))
+             for name, examples in EXAMPLES.items()}
+
+# (operation, request model, response model, summary, description); one POST route each.
+_ROUTES: tuple[tuple[str, type[BaseModel], type[BaseModel], str, str], ...] = (
+    ("evaluate", m.ExpressionRequest, m.EvaluateResponse, "Value",
+     "The expression's value at `point`, or at every one of `points`."),
+    ("gradient", m.DifferentiableRequest, m.GradientResponse, "Gradient",
+     "The gradient of a scalar-valued expression: one array per variable, of its shape."),
+    ("jacobian", m.DifferentiableRequest, m.JacobianResponse, "Jacobian",
+     "The Jacobian: outputs flattened (C order) × variables flattened in `variables` order."),
+    ("hessian", m.DifferentiableRequest, m.HessianResponse, "Hessian",
+     "The gradient and Hessian of a scalar-valued expression, over the flattened variables."),
+    ("derivative", m.DerivativeRequest, m.DerivativeResponse, "n-th derivative or mixed partial",
+     "d^n f/dx^n (`variable` + `order`) or a mixed partial (`wrt`), exact at any order."),
+    ("taylor", m.TaylorRequest, m.TaylorResponse, "Taylor coefficients",
+     "The normalized Taylor coefficients ∂^α f / α! of total degree ≤ `order` at the point."),
+    ("jvp", m.JvpRequest, m.JvpResponse, "Jacobian-vector product",
+     "The directional derivative J·t along `tangent`."),
+    ("vjp", m.VjpRequest, m.VjpResponse, "Vector-Jacobian product",
+     "Jᵀ·c for a `cotangent` c of the output's shape."),
+    ("hvp", m.HvpRequest, m.HvpResponse, "Hessian-vector product",
+     "H·v of a scalar-valued expression along `vector`."),
+    ("differentiate", m.DifferentiateRequest, m.DifferentiateResponse, "Derivative formulas",
+     "The gradient, Jacobian, Hessian or a derivative as formulas (our language and LaTeX),\n"
+     "without a point. The same formulas come with `\"symbolic\": true` on those operations."),
+)
 
 
-async def _run(request: Request, operation: str, body: m.ExpressionRequest) -> Response:
-    size = len(await request.body())  # already read and cached by FastAPI
-    return await request.app.state.dispatcher.run(operation, body, size)
+def _endpoint(operation: str, model: type[BaseModel]) -> Callable[..., Awaitable[Response]]:
+    """The handler of ``POST /v1/<operation>``: its body is validated as ``model``."""
+
+    async def endpoint(body: BaseModel, request: Request) -> Response:
+        dispatcher = request.app.state.dispatcher
+        if operation == "differentiate":  # symbolic expansion: always in a worker
+            return await dispatcher.run_pooled(operation, body)
+        size = len(await request.body())  # already read and cached by FastAPI
+        return await dispatcher.run(operation, body, size)
+
+    # FastAPI reads the body's model and examples from the signature.
+    endpoint.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=Annotated[model, _EXAMPLES[operation]]),
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=Request)])
+    return endpoint
 
 
-@router.post("/evaluate", response_model=m.EvaluateResponse, summary="Value")
-async def evaluate(body: EvaluateBody, request: Request) -> Response:
-    """The expression's value at `point`, or at every one of `points`."""
-    return await _run(request, "evaluate", body)
-
-
-@router.post("/gradient", response_model=m.GradientResponse, summary="Gradient")
-async def gradient(body: GradientBody, request: Request) -> Response:
-    """The gradient of a scalar-valued expression: one array per variable, of its shape."""
-    return await _run(request, "gradient", body)
-
-
-@router.post("/jacobian", response_model=m.JacobianResponse, summary="Jacobian")
-async def jacobian(body: JacobianBody, request: Request) -> Response:
-    """The Jacobian: outputs flattened (C order) × variables flattened in `variables` order."""
-    return await _run(request, "jacobian", body)
-
-
-@router.post("/hessian", response_model=m.HessianResponse, summary="Hessian")
-async def hessian(body: HessianBody, request: Request) -> Response:
-    """The gradient and Hessian of a scalar-valued expression, over the flattened variables."""
-    return await _run(request, "hessian", body)
-
-
-@router.post("/derivative", response_model=m.DerivativeResponse,
-             summary="n-th derivative or mixed partial")
-async def derivative(body: DerivativeBody, request: Request) -> Response:
-    """d^n f/dx^n (`variable` + `order`) or a mixed partial (`wrt`), exact at any order."""
-    return await _run(request, "derivative", body)
-
-
-@router.post("/taylor", response_model=m.TaylorResponse, summary="Taylor coefficients")
-async def taylor(body: TaylorBody, request: Request) -> Response:
-    """The normalized Taylor coefficients ∂^α f / α! of total degree ≤ `order` at the point."""
-    return await _run(request, "taylor", body)
-
-
-@router.post("/jvp", response_model=m.JvpResponse, summary="Jacobian-vector product")
-async def jvp(body: JvpBody, request: Request) -> Response:
-    """The directional derivative J·t along `tangent`."""
-    return await _run(request, "jvp", body)
-
-
-@router.post("/vjp", response_model=m.VjpResponse, summary="Vector-Jacobian product")
-async def vjp(body: VjpBody, request: Request) -> Response:
-    """Jᵀ·c for a `cotangent` c of the output's shape."""
-    return await _run(request, "vjp", body)
-
-
-@router.post("/hvp", response_model=m.HvpResponse, summary="Hessian-vector product")
-async def hvp(body: HvpBody, request: Request) -> Response:
-    """H·v of a scalar-valued expression along `vector`."""
-    return await _run(request, "hvp", body)
-
-
-@router.post("/differentiate", response_model=m.DifferentiateResponse,
-             summary="Derivative formulas")
-async def differentiate(body: DifferentiateBody, request: Request) -> Response:
-    """The gradient, Jacobian, Hessian or a derivative as formulas (our language and LaTeX),
-    without a point. The same formulas come with `"symbolic": true` on those operations."""
-    return await request.app.state.dispatcher.run_pooled("differentiate", body)
+for _operation, _model, _response, _summary, _description in _ROUTES:
+    router.add_api_route(f"/{_operation}", _endpoint(_operation, _model), methods=["POST"],
+                         response_model=_response, summary=_summary, description=_description,
+                         name=_operation)

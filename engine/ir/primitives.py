@@ -259,7 +259,7 @@ def _powc_partial(g: Graph, x: int, y: int) -> int | None:
 
 
 _elementwise(Op.POWC, _powc_forward, _powc_partial, series=S.power_series,
-             taylor=lambda params: S.power_rule(params[0]),
+             taylor=lambda params: S.powc_rule(params[0]),
              scalar=lambda a, args, params: a.power(args[0], params[0]))
 _linear(Op.NEG, 1, _ufunc(np.negative), lambda g, nid, ct: [neg(g, ct)], _ELEMENTWISE,
         series=np.negative, symbol="-", scalar=lambda a, args, params: a.neg(args[0]))

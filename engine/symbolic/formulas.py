@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import Compiled
-from engine.errors import InputError, LimitError, NonScalarError
+from engine.errors import InputError, LimitError, NonScalarError, keywords_checked
 from engine.ir.graph import Shape, size_of
 from engine.language.functions import CONSTANTS, FUNCTIONS
 from engine.language.parser import parse
@@ -78,6 +78,17 @@ def declared_shapes(shapes: Any, limits: Limits) -> dict[str, Shape]:
                              loc=("body", "shapes", name), what=f"variable '{name}'")
         out[name] = shape
     return out
+
+
+def symbolic_request(expression: Any, shapes: Any, variables: Any, limits: Limits
+                     ) -> tuple[Expr, list[str], dict[str, Shape], list[str]]:
+    """A request without a point checked: its syntax tree, free names, declared shapes and
+    differentiated variables."""
+    if not isinstance(expression, str):
+        raise InputError("expression must be a string", loc=("body", "expression"))
+    tree = parse(expression, limits)
+    free = free_names(tree)
+    return tree, free, declared_shapes(shapes, limits), chosen_variables(variables, free)
 
 
 def chosen_variables(variables: Any, free: list[str]) -> list[str]:
@@ -188,6 +199,7 @@ def _plan(b: _Builder, operation: str, names: list[str], steps: list[Entry]
     return [node], lambda arrs: arrs[0].tolist()
 
 
+@keywords_checked
 def differentiate(*, expression: Any, variables: Any = None, operation: str,
                   order: Any = None, wrt: Any = None, variable: Any = None, shapes: Any = None,
                   limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -202,12 +214,7 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
     if operation not in OPERATIONS:
         raise InputError(f"symbolic formulas are available for {', '.join(OPERATIONS)}, "
                          f"not '{operation}'", loc=("path",))
-    if not isinstance(expression, str):
-        raise InputError("expression must be a string", loc=("body", "expression"))
-    tree = parse(expression, limits)
-    free = free_names(tree)
-    declared = declared_shapes(shapes, limits)
-    names = chosen_variables(variables, free)
+    tree, free, declared, names = symbolic_request(expression, shapes, variables, limits)
     steps: list[Any] = []
     if operation == "derivative":
         steps = _derivative_request(variable, order, wrt,

@@ -43,7 +43,7 @@ from engine.taylor_mode.series import (
     mul_series,
     pad,
     pair_ode,
-    pow_ode,
+    power_recurrence,
     power_series,
     quadratic_ode,
     reciprocal,
@@ -102,7 +102,7 @@ def sigmoid_series(x: Series) -> Series:
 
 
 def cbrt_series(x: Series) -> Series:
-    return pow_ode(x, 1.0 / 3.0, np.cbrt(x[0]))
+    return power_recurrence(x, 1.0 / 3.0, np.cbrt(x[0]))
 
 
 def _one_minus_square(x: Series) -> Series:
@@ -149,11 +149,11 @@ def _chain_rule(value: Callable[[np.ndarray], np.ndarray], slope: Callable[[Seri
     return rule
 
 
-asin_series = _chain_rule(np.arcsin, lambda x: pow_ode(_one_minus_square(x), -0.5))
-acos_series = _chain_rule(np.arccos, lambda x: -pow_ode(_one_minus_square(x), -0.5))
+asin_series = _chain_rule(np.arcsin, lambda x: power_recurrence(_one_minus_square(x), -0.5))
+acos_series = _chain_rule(np.arccos, lambda x: -power_recurrence(_one_minus_square(x), -0.5))
 atan_series = _chain_rule(np.arctan, lambda x: reciprocal(_one_plus_square(x)))
-asinh_series = _chain_rule(np.arcsinh, lambda x: pow_ode(_one_plus_square(x), -0.5))
-acosh_series = _chain_rule(np.arccosh, lambda x: pow_ode(_square_minus_one(x), -0.5))
+asinh_series = _chain_rule(np.arcsinh, lambda x: power_recurrence(_one_plus_square(x), -0.5))
+acosh_series = _chain_rule(np.arccosh, lambda x: power_recurrence(_square_minus_one(x), -0.5))
 atanh_series = _chain_rule(np.arctanh, lambda x: reciprocal(_one_minus_square(x)))
 log_series = _chain_rule(np.log, reciprocal)
 log1p_series = _chain_rule(np.log1p, lambda x: reciprocal(_shift(x, 1.0)))

@@ -12,8 +12,8 @@ rest. They are the classic ones (Griewank & Walther, *Evaluating Derivatives*, c
 * ``exp_ode(dz, y0)`` solves y' = y·z';
 * ``quadratic_ode`` solves y' = (a + b·y + c·y²)·x';
 * ``pair_ode`` solves s' = c·x', c' = ±s·x';
-* ``div_series``, ``sqrt_series``, ``pow_ode`` and the integer powers (products only, exact at
-  x0 = 0).
+* ``div_series``, ``sqrt_series``, ``power_recurrence`` and the integer powers (products
+  only, exact at x0 = 0).
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def exp_ode(dz: Series, y0: np.ndarray) -> Series:
     return y
 
 
-def pow_ode(x: Series, p: np.ndarray | float, y0: np.ndarray | None = None) -> Series:
+def power_recurrence(x: Series, p: np.ndarray | float, y0: np.ndarray | None = None) -> Series:
     """x**p from x·y' = p·y·x': y_k = Σ_{j=1..k} ((p+1)·j − k)·x_j·y_{k−j} / (k·x_0).
 
     Valid for x0 ≠ 0 (including x0 < 0 when y0 is real, e.g. cbrt); ``p`` may vary over rest.
@@ -169,7 +169,7 @@ def pair_ode(x: Series, s0: np.ndarray, c0: np.ndarray, sign: float) -> tuple[Se
 
 # --- powers -------------------------------------------------------------------------------------
 
-def _scalar_power(x: Series, p: int) -> Series:
+def _power_by_products(x: Series, p: int) -> Series:
     """x**p for one integer 0 ≤ p ≤ K, exact at x0 = 0 (only sums of products).
 
     Short series: every term x_{i_1}⋯x_{i_p} of the power in one gather, p − 1 products and
@@ -201,16 +201,16 @@ def _scalar_power(x: Series, p: int) -> Series:
     return result
 
 
-def power_rule(p: float) -> Callable[[Series], Series]:
+def powc_rule(p: float) -> Callable[[Series], Series]:
     """The rule of ``powc`` with exponent ``p`` bound: ``x -> x**p`` (see :func:`power_series`)."""
     q = float(p)
     if not (q.is_integer() and q >= 0):
         return lambda x: power_series(x, p)
     n = int(q)
-    return lambda x: _scalar_power(x, n) if n < len(x) else power_series(x, p)
+    return lambda x: _power_by_products(x, n) if n < len(x) else power_series(x, p)
 
 
-def _integer_power(x: Series, p: np.ndarray) -> Series:
+def _powers_by_products(x: Series, p: np.ndarray) -> Series:
     """x**p for integer p ≥ 0 (array over rest) by binary exponentiation: exact at x0 = 0."""
     n = p.astype(np.int64)
     result = one_like(x)
@@ -242,17 +242,17 @@ def power_series(x: Series, p: np.ndarray | float) -> Series:
     if isinstance(p, float | int) or np.ndim(p) == 0:
         q = float(p)
         if q.is_integer() and 0 <= q <= order:
-            return _scalar_power(x, int(q))
+            return _power_by_products(x, int(q))
     p = np.asarray(p, dtype=np.float64)
     x = np.broadcast_to(x, (len(x), *np.broadcast_shapes(x.shape[1:], p.shape)))
     exact = (p == np.round(p)) & (p >= 0) & (p <= order)
     if exact.all():
-        return _integer_power(x, p)
-    general = pow_ode(x, p)
+        return _powers_by_products(x, p)
+    general = power_recurrence(x, p)
     zero_base = (x[0] == 0) & (p > 0)
     if zero_base.any():
         below = k_axis(len(x), x.ndim) < p
         general = np.where(zero_base, np.where(below, 0.0, np.nan), general)
     if not exact.any():
         return general
-    return np.where(exact, _integer_power(x, np.where(exact, p, 0.0)), general)
+    return np.where(exact, _powers_by_products(x, np.where(exact, p, 0.0)), general)
