@@ -30,7 +30,7 @@ from engine.taylor_mode import derivatives as higher_order
 DPS = 50
 EPS = float(np.finfo(float).eps)
 SEED_RTOL = 1e-12
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _f(x: object) -> float:
