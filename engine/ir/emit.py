@@ -14,6 +14,13 @@ from engine.errors import ShapeError
 from engine.ir.graph import Graph, Node, Shape
 from engine.ir.ops import PRIMITIVES, Op
 
+# Attribute access on an enum class costs ~0.2 µs on Python 3.11, and emission runs for every
+# node of every new expression: the ops it names are bound once, here.
+(_ABS, _ADD, _BROADCAST, _DIV, _INDEX, _MATMUL, _MUL, _NEG, _NORM, _POWC, _RESHAPE, _STACK, _SUB,
+ _SUM, _TRANSPOSE, _WHERE) = (
+    Op.ABS, Op.ADD, Op.BROADCAST, Op.DIV, Op.INDEX, Op.MATMUL, Op.MUL, Op.NEG, Op.NORM, Op.POWC,
+    Op.RESHAPE, Op.STACK, Op.SUB, Op.SUM, Op.TRANSPOSE, Op.WHERE)
+
 
 def broadcast_shapes(op: str, a: Shape, b: Shape) -> Shape:
     """NumPy's broadcast of two static shapes; ShapeError naming ``op`` and both shapes."""
@@ -39,7 +46,7 @@ def broadcast_to(g: Graph, x: int, shape: Shape) -> int:
         return x
     if broadcast_shapes("broadcast", src, shape) != shape:
         raise ShapeError(f"cannot broadcast shape {src} to {shape}")
-    return g.add(Node(Op.BROADCAST, (x,), (src, shape), shape))
+    return g.add(Node(_BROADCAST, (x,), (src, shape), shape))
 
 
 def emit(g: Graph, op: str, *args: int, params: tuple[Any, ...] = (), shape: Shape | None = None
@@ -67,7 +74,7 @@ def emit(g: Graph, op: str, *args: int, params: tuple[Any, ...] = (), shape: Sha
         shape = out
     assert shape is not None
     consts = g.consts
-    if args and op != Op.BROADCAST and all(a in consts for a in args):
+    if args and op != _BROADCAST and all(a in consts for a in args):
         return _fold(g, op, args, params)
     return g.add(Node(op, args, params, shape))
 
@@ -82,43 +89,43 @@ def scalar_value(g: Graph, nid: int) -> float | None:
     if nid in g.uniform:
         return g.uniform[nid]
     node = g.nodes[nid]
-    while node.op == Op.BROADCAST:
+    while node.op == _BROADCAST:
         nid = node.args[0]
         node = g.nodes[nid]
     return g.uniform.get(nid)
 
 
-_SIMPLIFIABLE = frozenset({Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.DIV})
+_SIMPLIFIABLE = frozenset({_NEG, _ADD, _SUB, _MUL, _DIV})
 
 
 def _simplify(g: Graph, op: str, args: tuple[int, ...]) -> int | None:
     """Identities that keep derivative graphs (and printed formulas) small."""
-    if op == Op.NEG and g.nodes[args[0]].op == Op.NEG:
+    if op == _NEG and g.nodes[args[0]].op == _NEG:
         return g.nodes[args[0]].args[0]
     if len(args) != 2:
         return None
     a, b = args
     va, vb = scalar_value(g, a), scalar_value(g, b)
-    if op == Op.ADD:
+    if op == _ADD:
         if vb == 0:
             return a
         if va == 0:
             return b
-    elif op == Op.SUB:
+    elif op == _SUB:
         if vb == 0:
             return a
         if va == 0:
-            return emit(g, Op.NEG, b)
-    elif op == Op.MUL:
+            return emit(g, _NEG, b)
+    elif op == _MUL:
         if vb == 1:
             return a
         if va == 1:
             return b
         if vb == -1:
-            return emit(g, Op.NEG, a)
+            return emit(g, _NEG, a)
         if va == -1:
-            return emit(g, Op.NEG, b)
-    elif op == Op.DIV and vb == 1:
+            return emit(g, _NEG, b)
+    elif op == _DIV and vb == 1:
         return a
     return None
 
@@ -127,27 +134,27 @@ def _simplify(g: Graph, op: str, args: tuple[int, ...]) -> int | None:
 
 def add(g: Graph, a: int, b: int) -> int:
     """a + b."""
-    return emit(g, Op.ADD, a, b)
+    return emit(g, _ADD, a, b)
 
 
 def sub(g: Graph, a: int, b: int) -> int:
     """a - b."""
-    return emit(g, Op.SUB, a, b)
+    return emit(g, _SUB, a, b)
 
 
 def mul(g: Graph, a: int, b: int) -> int:
     """a * b."""
-    return emit(g, Op.MUL, a, b)
+    return emit(g, _MUL, a, b)
 
 
 def div(g: Graph, a: int, b: int) -> int:
     """a / b."""
-    return emit(g, Op.DIV, a, b)
+    return emit(g, _DIV, a, b)
 
 
 def neg(g: Graph, a: int) -> int:
     """-a."""
-    return emit(g, Op.NEG, a)
+    return emit(g, _NEG, a)
 
 
 def scale(g: Graph, c: float, a: int) -> int:
@@ -159,7 +166,7 @@ def powc(g: Graph, a: int, p: float) -> int:
     """a ** p for a constant exponent."""
     if p == 1:
         return a
-    return emit(g, Op.POWC, a, params=(float(p),))
+    return emit(g, _POWC, a, params=(float(p),))
 
 
 def unary(g: Graph, op: str, a: int) -> int:
@@ -174,7 +181,7 @@ def cmp(g: Graph, op: str, a: int, b: int) -> int:
 
 def where(g: Graph, c: int, a: int, b: int) -> int:
     """a where c != 0, else b."""
-    return emit(g, Op.WHERE, c, a, b)
+    return emit(g, _WHERE, c, a, b)
 
 
 def zeros(g: Graph, shape: Shape) -> int:
@@ -187,7 +194,7 @@ def reshape(g: Graph, a: int, shape: Shape) -> int:
     src = g.nodes[a].shape
     if src == shape:
         return a
-    return emit(g, Op.RESHAPE, a, params=(src, shape), shape=shape)
+    return emit(g, _RESHAPE, a, params=(src, shape), shape=shape)
 
 
 def sum_axes(g: Graph, a: int, axes: tuple[int, ...]) -> int:
@@ -198,7 +205,7 @@ def sum_axes(g: Graph, a: int, axes: tuple[int, ...]) -> int:
     rank = len(src)
     neg_axes = tuple(sorted(ax - rank for ax in axes))
     out = tuple(n for i, n in enumerate(src) if i not in set(axes))
-    return emit(g, Op.SUM, a, params=(neg_axes,), shape=out)
+    return emit(g, _SUM, a, params=(neg_axes,), shape=out)
 
 
 def sum_all(g: Graph, a: int) -> int:
@@ -219,13 +226,13 @@ def sum_to(g: Graph, a: int, shape: Shape) -> int:
 
 def index(g: Graph, a: int, key: tuple[Any, ...], shape: Shape) -> int:
     """Basic indexing with a normalized key (ints and ``("s", start, stop, step)``)."""
-    return emit(g, Op.INDEX, a, params=(key,), shape=shape)
+    return emit(g, _INDEX, a, params=(key,), shape=shape)
 
 
 def stack(g: Graph, items: list[int]) -> int:
     """Stack equal-shaped items along a new leading static axis."""
     shape = g.nodes[items[0]].shape
-    return emit(g, Op.STACK, *items, params=(len(shape),), shape=(len(items), *shape))
+    return emit(g, _STACK, *items, params=(len(shape),), shape=(len(items), *shape))
 
 
 def transpose(g: Graph, a: int) -> int:
@@ -235,7 +242,7 @@ def transpose(g: Graph, a: int) -> int:
         return a
     if len(shape) > 2:
         raise ShapeError(f"transpose (.T) takes a vector or a matrix, got shape {shape}")
-    return emit(g, Op.TRANSPOSE, a, shape=(shape[1], shape[0]))
+    return emit(g, _TRANSPOSE, a, shape=(shape[1], shape[0]))
 
 
 def matmul(g: Graph, a: int, b: int) -> int:
@@ -247,7 +254,7 @@ def matmul(g: Graph, a: int, b: int) -> int:
     if inner_a != inner_b:
         raise ShapeError(f"'@' shapes {sa} and {sb} do not align: {inner_a} != {inner_b}")
     out = sa[:-1] + sb[1:]
-    return emit(g, Op.MATMUL, a, b, params=(len(sa), len(sb)), shape=out)
+    return emit(g, _MATMUL, a, b, params=(len(sa), len(sb)), shape=out)
 
 
 def outer(g: Graph, a: int, b: int) -> int:
@@ -267,6 +274,6 @@ def norm(g: Graph, x: int) -> int:
     """Euclidean (Frobenius) norm over every axis; its derivative at 0 is 0, as in PyTorch."""
     shape = g.nodes[x].shape
     if not shape:
-        return unary(g, Op.ABS, x)
-    return emit(g, Op.NORM, x, params=(tuple(range(-len(shape), 0)),), shape=())
+        return unary(g, _ABS, x)
+    return emit(g, _NORM, x, params=(tuple(range(-len(shape), 0)),), shape=())
 
