@@ -496,7 +496,7 @@ def test_kinks_elementwise_on_vectors() -> None:
 
 def test_norm_at_zero_is_zero_as_pytorch() -> None:
     # torch.linalg.vector_norm(torch.zeros(2, requires_grad=True)).backward() -> grad [0., 0.];
-    # engine/functions.py says so too ("PyTorch returns 0 there"), and API.md §1 asks for
+    # engine/language/functions.py says so too ("PyTorch returns 0 there"), and API.md §1 asks for
     # PyTorch's derivative at kinks.
     out = engine.gradient(expression="norm(v)", point={"v": [0.0, 0.0]})
     assert out["value"] == 0.0
