@@ -154,19 +154,10 @@ class Primitive:
     doc: Doc | None = None
     """Set when a language function of the same name applies exactly this op."""
     elementwise: bool = field(init=False)
-    linear: bool = field(init=False)
+    """In :attr:`Group.ELEMENTWISE` (a field: emission asks for every node)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "elementwise", Group.ELEMENTWISE in self.groups)
-        object.__setattr__(self, "linear", Group.LINEAR in self.groups)
-
-    @property
-    def kind(self) -> str:
-        """``elementwise``, ``structural`` or ``linalg``."""
-        for g in (Group.ELEMENTWISE, Group.LINALG):
-            if g in self.groups:
-                return g.value
-        return Group.STRUCTURAL.value
 
 
 PRIMITIVES: dict[str, Primitive] = {}

@@ -126,3 +126,19 @@ def test_taylor_propagation_runs_every_op_rule() -> None:
             assert series.shape[0] == 3 and series.shape[2:] == g.nodes[nid].shape
             ran.add(g.nodes[nid].op)
     assert ran == set(Op), sorted(set(Op) - ran)
+
+
+def test_the_derived_tables_follow_the_records() -> None:
+    """The compiler's operators, the printer's comparisons and the directly applied functions
+    come from the records: each record with a symbol or documentation shows up there."""
+    from engine.language import lowering, parser
+    from engine.symbolic import printer, terms
+
+    binary = {"+", "-", "*", "/", "**", "@", "<", "<=", ">", ">=", "==", "!="}
+    assert set(lowering._INFIX) == binary
+    assert set(terms.COMPARISONS.values()) == {"<", "<=", ">", ">=", "==", "!="}
+    assert set(terms.COMPARISONS.values()) == set(parser._COMPARISONS)
+    assert printer.LatexPrinter.COMPARE["le"] == r"\leq"
+    documented = {str(p.name) for p in PRIMITIVES.values() if p.doc is not None}
+    assert documented <= set(FUNCTIONS)
+    assert {"sin", "atan2", "max", "relu", "sign"} <= documented
