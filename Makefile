@@ -32,6 +32,7 @@ serve: $(STAMP)
 test: $(DEV_STAMP)
 	$(WARM_VM)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(DEV_STAMP)

@@ -8,8 +8,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+import engine
 from app import serving
 from app.settings import Settings
+from engine.errors import EngineError
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -24,7 +26,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, help="port (default: DIFFAPI_PORT, PORT or 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default: "
                                                    "DIFFAPI_WORKERS, WORKERS or 1)")
+    dump = commands.add_parser("dump", help="print the graph IR an operation evaluates")
+    dump.add_argument("expression")
+    dump.add_argument("--operation", default="evaluate", help="evaluate (default), gradient, "
+                      "jacobian, hessian, jvp, vjp or hvp")
+    dump.add_argument("--shape", action="append", default=[], metavar="NAME=N,M",
+                      help="a tensor variable's shape (names are scalars otherwise)")
+    dump.add_argument("--variables", help="comma-separated differentiated names (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "dump":
+        print(_dump(parser, args))
+        return
     try:
         settings = Settings.from_env()
     except ValueError as error:
@@ -37,6 +49,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                          settings.port if args.port is None else args.port, workers)
     if code:
         sys.exit(code)
+
+
+def _dump(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """``engine.dump`` of the command line's expression; errors are usage errors."""
+    try:
+        shapes = {name: [int(n) for n in dims.split(",") if n]
+                  for name, _, dims in (s.partition("=") for s in args.shape)}
+        variables = args.variables.split(",") if args.variables else None
+        return engine.dump(args.expression, operation=args.operation, shapes=shapes,
+                           variables=variables)
+    except (ValueError, EngineError) as error:
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

@@ -109,7 +109,9 @@ def _convert(name: str, raw: str, kind: type) -> Any:
 @cache
 def attribute_docs(cls: type) -> dict[str, str]:
     """The docstring written under each annotated attribute of ``cls``, by attribute name."""
-    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    definition = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    assert isinstance(definition, ast.ClassDef)
+    body = definition.body
     return {
         node.target.id: inspect.cleandoc(doc.value.value)
         for node, doc in pairwise(body)

@@ -15,11 +15,12 @@ from engine.api import (
     taylor,
     vjp,
 )
-from engine.functions import CONSTANTS
+from engine.dump import dump
+from engine.language.functions import CONSTANTS
+from engine.language.parser import LINALG_PREFIXES, MODULE_PREFIXES
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.nlp import nlp
-from engine.parser import LINALG_PREFIXES, MODULE_PREFIXES
-from engine.symbolic import differentiate
+from engine.symbolic.formulas import differentiate
 
 __all__ = [
     "CONSTANTS",
@@ -29,6 +30,7 @@ __all__ = [
     "Limits",
     "derivative",
     "differentiate",
+    "dump",
     "evaluate",
     "execute",
     "functions_table",

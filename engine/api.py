@@ -14,11 +14,9 @@ import numpy as np
 
 from engine import vm
 from engine.compiled import Compiled
-from engine.errors import InputError, LimitError
-from engine.evaluate import run
-from engine.functions import FUNCTIONS
-from engine.graph import size_of
-from engine.higher_order import plan_derivative, plan_taylor
+from engine.errors import InputError, LimitError, check_keywords
+from engine.ir.evaluate import run
+from engine.ir.graph import size_of
 from engine.jobs import (
     Job,
     Result,
@@ -28,12 +26,14 @@ from engine.jobs import (
     primal_feeds,
     require_scalar,
 )
+from engine.language.functions import FUNCTIONS
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.nlp import plan_nlp
 from engine.requests import Inputs, labels, to_array
 from engine.sparse import plan_sparsity, sparse_planner
-from engine.symbolic import OPERATIONS as SYMBOLIC_OPERATIONS
-from engine.symbolic import differentiate
+from engine.symbolic.formulas import OPERATIONS as SYMBOLIC_OPERATIONS
+from engine.symbolic.formulas import differentiate
+from engine.taylor_mode.derivatives import plan_derivative, plan_taylor
 
 
 def _identity_tangents(c: Compiled, variables: tuple[str, ...], inp: Inputs
@@ -159,10 +159,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
     n = sum(size_of(inp.shapes[v]) for v in names)
     _check_result(n * n, "hessian", limits)
 
-    def outputs() -> list[int]:
-        grads = c.gradient_nodes(names)
-        return [c.output, *grads, *c.jvp_nodes(tuple(grads), names)]
-    plan = c.plan(("hessian", names), outputs)
+    plan = c.hessian_plan(names)
 
     def compute() -> Result:
         feeds = primal_feeds(c, inp, 2)
@@ -259,6 +256,7 @@ def plan(operation: str, *, expression: Any = None, point: Any = None, points: A
         return plan_nlp(point=point, points=points, constants=constants, variables=variables,
                         limits=limits, **extra)
     if operation == "sparsity":
+        check_keywords(plan_sparsity, extra, operation)
         return plan_sparsity(expression=expression, point=point, points=points,
                              constants=constants,
                              variables=variables, limits=limits, **extra)
@@ -269,6 +267,7 @@ def plan(operation: str, *, expression: Any = None, point: Any = None, points: A
     planner = PLANNERS.get(operation)
     if planner is None:
         raise InputError(f"unknown operation '{operation}'", loc=("path",))
+    check_keywords(planner, extra, operation, skip=3)  # after (compiled, inputs, limits)
     c, inp = prepare(expression, point, points, constants, variables, limits)
     job = planner(c, inp, limits, **extra)
     if not symbolic:

@@ -7,13 +7,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from engine.compiler import lower
-from engine.evaluate import Plan, make_plan
-from engine.graph import Graph, Shape
+from engine.ir.emit import zeros
+from engine.ir.evaluate import Plan, make_plan
+from engine.ir.graph import Graph, Shape
+from engine.ir.transforms import jvp, vjp
+from engine.language.lowering import lower
+from engine.language.parser import parse
+from engine.language.syntax import Expr
 from engine.limits import Limits
-from engine.parser import parse
-from engine.primitives import zeros
-from engine.transforms import jvp, vjp
 
 CACHE_SIZE = 256
 
@@ -26,12 +27,15 @@ class Compiled:
     """
 
     def __init__(self, expression: str, shapes: dict[str, Shape],
-                 const_shapes: dict[str, Shape], limits: Limits) -> None:
+                 const_shapes: dict[str, Shape], limits: Limits, tree: Expr | None = None
+                 ) -> None:
         self.graph = Graph(limits)
         self.inputs = {name: self.graph.input(name, s) for name, s in shapes.items()}
         for name, s in const_shapes.items():
             self.inputs[name] = self.graph.input(name, s)
-        self.output = lower(self.graph, expression, parse(expression, limits), self.inputs)
+        if tree is None:
+            tree = parse(expression, limits)
+        self.output = lower(self.graph, expression, tree, self.inputs)
         self.shape = self.graph.nodes[self.output].shape
         self.lock = threading.RLock()
         self._derived: dict[Any, Any] = {}
@@ -50,6 +54,14 @@ class Compiled:
     def plan(self, key: Any, outputs: Callable[[], list[int]]) -> Plan:
         """A cached evaluation plan for the nodes ``outputs()`` returns."""
         return self.derived(("plan", key), lambda: make_plan(self.graph, outputs()))
+
+    def hessian_plan(self, variables: tuple[str, ...]) -> Plan:
+        """The plan of the value, the gradient and the Hessian's rows (forward over reverse,
+        along the tangent inputs)."""
+        def outputs() -> list[int]:
+            grads = self.gradient_nodes(variables)
+            return [self.output, *grads, *self.jvp_nodes(tuple(grads), variables)]
+        return self.plan(("hessian", variables), outputs)
 
     def tangent_input(self, name: str) -> int:
         """An input node carrying the tangent (direction) of variable ``name``."""
@@ -79,6 +91,13 @@ class Compiled:
             tangents = [self.tangent_input(v) for v in variables]
             return self._nonzero(jvp(self.graph, list(of), wrt, tangents), list(of))
         return self.derived(("jvp", of, variables), build)
+
+    def along(self, of: list[int], name: str, tangent: int) -> list[int]:
+        """Forward-mode tangents of the nodes ``of`` when variable ``name`` moves along the
+        node ``tangent`` (a constant one-hot folds into a formula)."""
+        with self.lock:
+            out = jvp(self.graph, of, [self.inputs[name]], [tangent])
+            return self._nonzero(out, of)
 
     def vjp_nodes(self, variables: tuple[str, ...]) -> list[int]:
         """Reverse-mode cotangents of ``variables`` for the cotangent input of the output."""

@@ -6,7 +6,13 @@ translates ``problem()`` into a response. Nothing else may escape the public fun
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from engine.limits import status_of
 
 PROBLEM_BASE = "https://diffapi.dev/problems/"
 
@@ -15,6 +21,66 @@ def caret_snippet(expression: str, column: int) -> str:
     """The expression on one line and a caret under ``column`` (1-based)."""
     line = expression.replace("\n", " ").replace("\t", " ")
     return f"{line}\n{' ' * (max(column, 1) - 1)}^"
+
+
+def suggest(name: str, known: Iterable[str]) -> list[str]:
+    """Up to three known names nearest to ``name``."""
+    return difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+
+
+def did_you_mean(suggestions: list[str]) -> str:
+    """``; did you mean 'a', 'b'?`` for a message, or nothing without suggestions."""
+    return f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@functools.cache
+def accepted_keywords(fn: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The keyword arguments ``fn`` takes, or None when it takes any (``**kwargs``)."""
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def check_keywords(fn: Callable[..., Any], given: Iterable[str], what: str, skip: int = 0
+                   ) -> None:
+    """Raise :class:`InputError` naming the first keyword in ``given`` that ``fn`` does not
+    take after its first ``skip`` parameters (a TypeError would be a server error, not the
+    client's)."""
+    accepted = accepted_keywords(fn)
+    if accepted is None:
+        return
+    accepted = accepted[skip:]
+    for name in given:
+        if name not in accepted:
+            hint = did_you_mean(suggest(name, accepted))
+            raise InputError(f"{what} takes no field {name!r}{hint}", loc=("body", name))
+
+
+def keywords_checked(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` (same signature) with an unknown keyword argument reported as an InputError."""
+
+    @functools.wraps(fn)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        check_keywords(fn, kwargs, fn.__name__)
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+def problem_body(status: int, kind: str, title: str, detail: str,
+                 errors: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem document (without ``instance``) whose ``type`` is
+    ``PROBLEM_BASE + kind``; the one builder of every problem body."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + kind, "title": title, "status": status,
+                            "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return body | extra
 
 
 def _number(x: float) -> str:
@@ -29,6 +95,14 @@ class EngineError(Exception):
     title = "Invalid request"
     status = 422
 
+    def __init_subclass__(cls, *, kind: str | None = None, title: str | None = None,
+                          **rest: Any) -> None:
+        super().__init_subclass__(**rest)
+        if kind is not None:
+            cls.kind = kind
+        if title is not None:
+            cls.title = title
+
     def __init__(self, detail: str, *, loc: tuple[Any, ...] = ("body",),
                  column: int | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
@@ -37,27 +111,23 @@ class EngineError(Exception):
         self.column = column
         self.extra = extra or {}
 
+    def locate(self, expression: str, column: int) -> None:
+        """Point the error at ``column`` of ``expression``: the detail ends with the caret."""
+        self.column = column
+        self.detail = f"{self.detail} (at column {column}):\n{caret_snippet(expression, column)}"
+        self.args = (self.detail,)
+
     def problem(self) -> dict[str, Any]:
         """The RFC 9457 body (without ``instance``) for this error."""
         entry: dict[str, Any] = {"loc": list(self.loc), "msg": self.detail}
         if self.column is not None:
             entry["column"] = self.column
-        body: dict[str, Any] = {
-            "type": PROBLEM_BASE + self.kind,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "errors": [entry],
-        }
-        body.update(self.extra)
-        return body
+        return problem_body(self.status, self.kind, self.title, self.detail, [entry],
+                            **self.extra)
 
 
-class ExpressionError(EngineError):
+class ExpressionError(EngineError, kind="parse-error", title="Expression does not parse"):
     """The expression does not parse; ``column`` is 1-based and the detail shows a caret."""
-
-    kind = "parse-error"
-    title = "Expression does not parse"
 
     def __init__(self, message: str, expression: str, column: int, *,
                  expected: str | None = None) -> None:
@@ -70,65 +140,50 @@ class ExpressionError(EngineError):
                          extra={"column": column, "expression": expression})
 
 
-class UnknownNameError(EngineError):
+class UnknownNameError(EngineError, kind="unknown-name", title="Unknown name"):
     """A name or function that is not a variable, constant or built-in."""
-
-    kind = "unknown-name"
-    title = "Unknown name"
 
     def __init__(self, name: str, suggestions: list[str], *, column: int | None,
                  what: str = "name", expression: str | None = None) -> None:
         self.name = name
         self.suggestions = suggestions
-        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        detail = f"unknown {what} '{name}'{hint}"
+        detail = f"unknown {what} '{name}'{did_you_mean(suggestions)}"
         if expression is not None and column is not None:
             detail += f"\n{caret_snippet(expression, column)}"
         super().__init__(detail, loc=("body", "expression"), column=column,
                          extra={"name": name, "suggestions": suggestions})
 
 
-class ArityError(EngineError):
+class ArityError(EngineError, kind="wrong-arity", title="Wrong number of arguments"):
     """A function called with the wrong number of arguments."""
 
-    kind = "wrong-arity"
-    title = "Wrong number of arguments"
 
-
-class ShapeError(EngineError):
+class ShapeError(EngineError, kind="shape-mismatch", title="Shape mismatch"):
     """Operand shapes that do not fit (matmul, broadcasting, indexing, stacking)."""
 
-    kind = "shape-mismatch"
-    title = "Shape mismatch"
 
-
-class NonScalarError(EngineError):
+class NonScalarError(EngineError, kind="non-scalar", title="Expression is not scalar-valued"):
     """An operation that needs a scalar-valued expression got a tensor-valued one."""
 
-    kind = "non-scalar"
-    title = "Expression is not scalar-valued"
 
-
-class InputError(EngineError):
+class InputError(EngineError, kind="invalid-input", title="Invalid input"):
     """A request field (point, constants, variables, tangent, …) is missing or malformed."""
 
-    kind = "invalid-input"
-    title = "Invalid input"
 
+class LimitError(EngineError, kind="limit-exceeded", title="Limit exceeded"):
+    """A request over one of the configured limits; names the limit, its value and the request's.
 
-class LimitError(EngineError):
-    """A request over one of the configured limits; names the limit, its value and the request's."""
-
-    kind = "limit-exceeded"
-    title = "Limit exceeded"
+    Its status is the limit's own, from :data:`engine.limits.STATUS`; ``status`` overrides it
+    (nothing in the engine does).
+    """
 
     def __init__(self, limit: str, value: float, actual: float | None = None, *,
-                 status: int = 422, loc: tuple[Any, ...] = ("body",),
+                 status: int | None = None, loc: tuple[Any, ...] = ("body",),
                  column: int | None = None, what: str | None = None) -> None:
         self.limit = limit
         self.value = value
         self.actual = actual
-        self.status = status
+        self.status = status_of(limit) if status is None else status
         got = "" if actual is None else f" (this request: {_number(actual)})"
         subject = what or limit
         detail = f"{subject} is over the limit {limit} = {_number(value)}{got}"

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.compiled import CACHE, Compiled
 from engine.errors import InputError, LimitError, NonScalarError
-from engine.graph import Shape
+from engine.ir.graph import Shape
 from engine.limits import Limits
 from engine.requests import Inputs, normalize
 

@@ -46,3 +46,18 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+STATUS: dict[str, int] = {
+    "max_batch": 413,
+    "max_body_bytes": 413,
+    "worker_memory_mb": 413,
+    "request_timeout_seconds": 503,
+}
+"""The HTTP status of a refusal by each limit (engine and service) that is not 422: 413 for the
+size of what was sent, 503 for running out of time. Every other limit is 422: the request is
+well-formed but asks for more than is allowed."""
+
+
+def status_of(limit: str) -> int:
+    """The HTTP status of a refusal by ``limit``."""
+    return STATUS.get(limit, 422)

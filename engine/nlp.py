@@ -22,13 +22,13 @@ import numpy as np
 
 from engine import primitives as P
 from engine.compiled import Compiled
-from engine.compiler import lower
+from engine.language.lowering import lower
 from engine.errors import EngineError, InputError, NonScalarError
-from engine.evaluate import run
-from engine.graph import Graph, Shape, size_of
+from engine.ir.evaluate import run
+from engine.ir.graph import Graph, Shape, size_of
 from engine.jobs import Job, Result, primal_feeds
 from engine.limits import DEFAULT_LIMITS, Limits
-from engine.parser import parse
+from engine.language.parser import parse
 from engine.requests import Inputs, labels, normalize, to_array
 from engine.sparse.compressed import (
     Sparsity,

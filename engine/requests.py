@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -11,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import InputError, LimitError
-from engine.graph import Shape, size_of
+from engine.errors import InputError, LimitError, did_you_mean, suggest
+from engine.ir.graph import Shape, size_of
 from engine.limits import Limits
 
 _LABEL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\s*-?\d+\s*(?:,\s*-?\d+\s*)*\])*)$")
@@ -97,7 +96,7 @@ def _points_columns(points: Any, limits: Limits) -> tuple[dict[str, np.ndarray],
             raise InputError("points must hold at least one point", loc=("body", "points"))
         if len(points) > limits.max_batch:
             # Checked before the rows are read (normalize checks the column form).
-            raise LimitError("max_batch", limits.max_batch, len(points), status=413,
+            raise LimitError("max_batch", limits.max_batch, len(points),
                              loc=("body", "points"), what="the number of points")
         first = points[0]
         if not isinstance(first, Mapping):
@@ -137,7 +136,7 @@ def normalize(point: Any, points: Any, constants: Any, variables: Any, limits: L
     else:
         values, batch = _points_columns(points, limits)
         if batch > limits.max_batch:
-            raise LimitError("max_batch", limits.max_batch, batch, status=413,
+            raise LimitError("max_batch", limits.max_batch, batch,
                              loc=("body", "points"), what="the number of points")
     shapes = {k: v.shape[1:] for k, v in values.items()}
     consts: dict[str, np.ndarray] = {}
@@ -160,8 +159,7 @@ def normalize(point: Any, points: Any, constants: Any, variables: Any, limits: L
             if not isinstance(name, str):
                 raise InputError("variables must be a list of names", loc=("body", "variables", i))
             if name not in values:
-                near = difflib.get_close_matches(str(name), list(values), n=3)
-                hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
+                hint = did_you_mean(suggest(str(name), values))
                 raise InputError(f"variable '{name}' has no value in the point{hint}",
                                  loc=("body", "variables", i))
             if name in chosen:
@@ -191,8 +189,7 @@ def parse_label(label: Any, shapes: dict[str, Shape], loc: tuple[Any, ...]
         raise InputError(f"{label!r} is not a variable or an entry such as 'v[0]'", loc=loc)
     name = m.group(1)
     if name not in shapes:
-        near = difflib.get_close_matches(name, list(shapes), n=3)
-        hint = f"; did you mean {', '.join(map(repr, near))}?" if near else ""
+        hint = did_you_mean(suggest(name, shapes))
         raise InputError(f"variable '{name}' has no value in the point{hint}", loc=loc)
     idx = tuple(int(i) for i in re.findall(r"-?\d+", m.group(2)))
     shape = shapes[name]

@@ -18,8 +18,8 @@ import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
-from engine.evaluate import run
-from engine.graph import size_of
+from engine.ir.evaluate import run
+from engine.ir.graph import size_of
 from engine.jobs import Job, Result, base, check_work, prepare, primal_feeds, require_scalar
 from engine.limits import Limits
 from engine.requests import Inputs

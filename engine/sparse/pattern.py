@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
 from engine.errors import LimitError
-from engine.graph import Graph, size_of
-from engine.primitives import PRIMITIVES
+from engine.ir.graph import Graph, size_of
+from engine.ir.ops import PRIMITIVES
+from engine.ir.transforms import ancestors
 from engine.sparse.families import FAMILY, Family, second_order_pairs
-from engine.transforms import ancestors
 
-Local = None | np.ndarray | sp.csr_matrix | str
+Local: TypeAlias = np.ndarray | sp.csr_matrix | str | None
 """An operand's local dependence: None (identity), a boolean mask (a diagonal), a CSR matrix
 (output entries × operand entries) or ``"dense"`` (every entry on every entry)."""
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from engine.compiled import Compiled
-from engine.evaluate import Plan
-from engine.graph import Shape, size_of
+from engine.ir.evaluate import Plan
+from engine.ir.graph import Shape, size_of
 from engine.requests import Inputs, labels
 from engine.vm import kernel as K
 from engine.vm.tape import Tape, Unsupported, build

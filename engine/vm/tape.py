@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.evaluate import Plan
-from engine.graph import Graph, size_of
-from engine.primitives import PRIMITIVES
+from engine.ir.evaluate import Plan
+from engine.ir.graph import Graph, size_of
+from engine.ir.ops import PRIMITIVES
 from engine.vm import kernel as K
 
 _UNARY = {

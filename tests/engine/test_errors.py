@@ -457,3 +457,24 @@ def test_random_token_soup_raises_only_engine_errors(tokens: list[str], operatio
         assert column is None or 1 <= column <= len(expression) + 1
         return
     assert isinstance(out["warnings"], list)
+
+
+@pytest.mark.parametrize(("call", "field", "suggestion"), [
+    (lambda: engine.evaluate(expression="x", point={"x": 1.0}, pont={"x": 1.0}), "pont", None),
+    (lambda: engine.jvp(expression="x", point={"x": 1.0}, tangent={"x": 1.0}, vectr={}),
+     "vectr", None),
+    (lambda: engine.derivative(expression="x", point={"x": 1.0}, variable="x", order=1,
+                               ordr=2), "ordr", "order"),
+    (lambda: engine.differentiate(expression="x", operation="gradient", shape={}), "shape",
+     "shapes"),
+    (lambda: engine.dump("x", operaton="gradient"), "operaton", "operation"),
+    (lambda: engine.sparsity(expression="x", shapes={"x": []}, off="jacobian"), "off", "of"),
+])
+def test_an_unknown_keyword_is_an_input_error(call: Any, field: str, suggestion: str | None
+                                              ) -> None:
+    with pytest.raises(InputError) as info:
+        call()
+    assert info.value.loc == ("body", field)
+    assert repr(field) in info.value.detail
+    if suggestion is not None:
+        assert f"did you mean {suggestion!r}" in info.value.detail

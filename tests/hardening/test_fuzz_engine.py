@@ -34,8 +34,8 @@ import engine
 from app import models
 from app.encoding import encode
 from engine.errors import EngineError
-from engine.functions import FUNCTIONS
-from engine.parser import parse
+from engine.language.functions import FUNCTIONS
+from engine.language.parser import parse
 
 SETTINGS = settings(deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))

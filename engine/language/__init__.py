@@ -1,0 +1,1 @@
+"""The expression language: tokens, syntax tree, parser, function table and lowering to the IR."""

@@ -1,0 +1,143 @@
+"""The language's function table: name, arity, domain and derivative convention of each built-in.
+
+Each entry builds its graph from primitives; composites (``log2``, ``hypot``, ``mean``, ``norm``,
+``trace``, ``prod``, …) need no rules of their own. ``GET /v1/functions`` serves this table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import ShapeError
+from engine.ir import emit as P
+from engine.ir.graph import Graph
+from engine.ir.ops import PRIMITIVES, Op
+
+Builder = Callable[..., int]
+
+
+@dataclass(frozen=True)
+class Function:
+    """One built-in function of the expression language."""
+
+    name: str
+    arity: int
+    build: Builder
+    domain: str
+    kinks: str
+    description: str
+
+
+FUNCTIONS: dict[str, Function] = {}
+
+
+def _register(name: str, arity: int, build: Builder, domain: str, description: str,
+              kinks: str = "smooth on its domain") -> None:
+    FUNCTIONS[name] = Function(name, arity, build, domain, kinks, description)
+
+
+def power(g: Graph, a: int, b: int) -> int:
+    """``a ** b``: a constant exponent becomes ``powc`` (exact at a = 0 for integer powers)."""
+    p = P.scalar_value(g, b)
+    if p is not None:
+        out = P.powc(g, a, p)
+        return P.broadcast_to(g, out, P.broadcast_shapes("**", g.nodes[out].shape,
+                                                         g.nodes[b].shape))
+    return P.emit(g, Op.POW, a, b)
+
+
+def _applies(op: Op) -> Builder:
+    return lambda g, *args: P.emit(g, op, *args)
+
+
+# Every op documented as a language function is one, built by applying the op.
+for _prim in PRIMITIVES.values():
+    if _prim.doc is not None:
+        assert _prim.arity is not None
+        _register(str(_prim.name), _prim.arity, _applies(_prim.name), _prim.doc.domain,
+                  _prim.doc.description, _prim.doc.kinks)
+
+_register("log2", 1, lambda g, x: P.scale(g, 1.0 / math.log(2.0), P.unary(g, Op.LOG, x)),
+          "(0, inf)", "base-2 logarithm")
+_register("log10", 1, lambda g, x: P.scale(g, 1.0 / math.log(10.0), P.unary(g, Op.LOG, x)),
+          "(0, inf)", "base-10 logarithm")
+_register("pow", 2, power, "a > 0, or any a with a constant exponent", "a ** b")
+_register("hypot", 2, lambda g, a, b: P.unary(g, Op.SQRT, P.add(g, P.mul(g, a, a),
+                                                                P.mul(g, b, b))),
+          "all reals; derivative undefined at (0, 0)", "sqrt(a**2 + b**2)")
+_register("where", 3, lambda g, c, a, b: P.where(g, P.cmp(g, Op.NE, c, g.const(0.0)), a, b),
+          "cond is a comparison (nonzero = true)", "a where cond holds, else b",
+          kinks="the derivative follows the chosen branch; cond has none")
+
+
+def _size(g: Graph, x: int) -> int:
+    return math.prod(g.nodes[x].shape)
+
+
+def prod_all(g: Graph, x: int) -> int:
+    """Product of all elements by pairwise halving: O(log n) nodes, exact at zeros."""
+    n = _size(g, x)
+    if n == 0:
+        return g.const(1.0)
+    v = P.reshape(g, x, (n,))
+    tails = []
+    while n > 1:
+        half = n // 2
+        if n % 2:
+            tails.append(P.index(g, v, (n - 1,), ()))
+        evens = P.index(g, v, (("s", 0, 2 * half, 2),), (half,))
+        odds = P.index(g, v, (("s", 1, 2 * half, 2),), (half,))
+        v, n = P.mul(g, evens, odds), half
+    out = P.index(g, v, (0,), ())
+    for t in tails:
+        out = P.mul(g, out, t)
+    return out
+
+
+def dot(g: Graph, a: int, b: int) -> int:
+    """NumPy's ``dot`` for scalars, vectors and matrices."""
+    if not g.nodes[a].shape or not g.nodes[b].shape:
+        return P.mul(g, a, b)
+    return P.matmul(g, a, b)
+
+
+def trace(g: Graph, m: int) -> int:
+    """Sum of the diagonal of a square matrix."""
+    P.square(g, m)
+    n = g.nodes[m].shape[0]
+    return P.sum_all(g, P.mul(g, m, g.const(np.eye(n))))
+
+
+def _matrix_op(op: str) -> Builder:
+    def build(g: Graph, m: int) -> int:
+        P.square(g, m)
+        shape = g.nodes[m].shape
+        return P.emit(g, op, m, shape=shape if op == "inv" else ())
+    return build
+
+
+def _mean(g: Graph, x: int) -> int:
+    n = _size(g, x)
+    if n == 0:
+        raise ShapeError("mean of an empty tensor")
+    return P.div(g, P.sum_all(g, x), g.const(float(n)))
+
+
+_register("sum", 1, P.sum_all, "tensors", "sum of all elements")
+_register("prod", 1, prod_all, "tensors", "product of all elements")
+_register("mean", 1, _mean, "non-empty tensors", "mean of all elements")
+_register("dot", 2, dot, "vectors (matrices: matrix product)", "dot product")
+_register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
+          kinks="derivative 0 at the zero vector, as PyTorch (its Taylor series there: NaN)")
+_register("trace", 1, trace, "square matrices", "sum of the diagonal")
+_register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
+_register("det", 1, _matrix_op("det"), "square matrices", "determinant",
+          kinks="derivative via inv(M): undefined (NaN) where M is singular")
+_register("inv", 1, _matrix_op("inv"), "non-singular square matrices",
+          "matrix inverse; NaN where singular")
+
+CONSTANTS = {"pi": math.pi, "e": math.e}
