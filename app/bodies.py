@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -148,6 +149,6 @@ def message(error: Any) -> str:
     return text
 
 
-def _where(loc: list[Any]) -> str:
+def _where(loc: Sequence[Any]) -> str:
     parts = loc[1:] if len(loc) > 1 and loc[0] == "body" else loc
     return ".".join(str(part) for part in parts)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 import engine.vm
 from app import __version__, problems
@@ -71,14 +72,17 @@ def _operation_id(route: APIRoute) -> str:
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's spec plus the schemas of the request bodies the routes parse themselves and of
     ``Problem``, which the error responses refer to."""
-    if app.openapi_schema is None:
+    schema = app.openapi_schema
+    if schema is None:
         schema = FastAPI.openapi(app)
         components = schema["components"]["schemas"]
-        for name, model in [*REQUEST_MODELS.items(), ("Problem", Problem)]:
+        models: list[tuple[str, type[BaseModel]]] = [*REQUEST_MODELS.items(), ("Problem", Problem)]
+        for name, model in models:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}), **{name: body})
         schema["components"]["schemas"] = dict(sorted(components.items()))
-    return app.openapi_schema
+        app.openapi_schema = schema
+    return schema
 
 
 app = create_app()

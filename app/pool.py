@@ -90,9 +90,9 @@ def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb
     except EngineError as err:
         return 1, json.dumps(err.problem()).encode()
     except MemoryError:
-        err = LimitError("worker_memory_mb", memory_mb, status=413,
-                         what="the memory this request needs")
-        return 1, json.dumps(err.problem()).encode()
+        refusal = LimitError("worker_memory_mb", memory_mb, status=413,
+                             what="the memory this request needs")
+        return 1, json.dumps(refusal.problem()).encode()
     except Exception:
         # A bug must cost one answer, not the worker: log it, answer a 500 problem.
         log.exception("engine error in a %s request", header.get("operation"))
@@ -184,7 +184,11 @@ async def _readable(conn: Connection, timeout: float) -> bool:
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
     fd = conn.fileno()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(True))
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(True)
+
+    loop.add_reader(fd, wake)
     try:
         await asyncio.wait_for(ready, timeout)
         return True

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +41,9 @@ def body_too_large(limit: int, declared: int | None) -> ProblemResponse:
         problem(413, "limit-exceeded", "Limit exceeded", detail, [{"loc": ["body"], "msg": detail}],
                 limit="max_body_bytes", limit_value=limit),
         status_code=413)
+
+
+_Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 
 
 async def engine_error(_: Request, exc: EngineError) -> ProblemResponse:
@@ -87,7 +91,8 @@ async def internal_error(_: Request, __: Exception) -> ProblemResponse:
 
 def install(app: FastAPI) -> None:
     """Register every handler on ``app``."""
-    app.add_exception_handler(EngineError, engine_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, http_error)
+    # Starlette types a handler as taking any Exception; it calls each with its own class only.
+    app.add_exception_handler(EngineError, cast(_Handler, engine_error))
+    app.add_exception_handler(RequestValidationError, cast(_Handler, validation_error))
+    app.add_exception_handler(HTTPException, cast(_Handler, http_error))
     app.add_exception_handler(Exception, internal_error)

@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from engine import primitives as P
 from engine.compiled import Compiled
-from engine.language.lowering import lower
 from engine.errors import EngineError, InputError, NonScalarError
+from engine.ir import emit as P
 from engine.ir.evaluate import run
 from engine.ir.graph import Graph, Shape, size_of
 from engine.jobs import Job, Result, primal_feeds
-from engine.limits import DEFAULT_LIMITS, Limits
+from engine.language.lowering import lower
 from engine.language.parser import parse
+from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import Inputs, labels, normalize, to_array
 from engine.sparse.compressed import (
     Sparsity,

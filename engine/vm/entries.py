@@ -240,7 +240,8 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
     if operation in ("evaluate", "gradient", "jvp", "vjp", "hvp"):
         outputs = [(i, 0) for i in range(len(plan.outputs))]
 
-        def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
+        def first_order_answer(blocks: list[np.ndarray], n: int | None,
+                               variables: list[str]) -> Result:
             out = _base(fshape, _field(blocks[0], fshape, n), n, variables)
             if operation == "jvp":
                 out["jvp"] = _field(blocks[1], fshape, n)
@@ -249,14 +250,14 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
                     v: _field(b, s, n) for v, b, s in zip(names, blocks[1:], vshapes,
                                                           strict=True)}
             return out
-        return Entry(c, plan, tape, fed, outputs, shaper, dense)
+        return Entry(c, plan, tape, fed, outputs, first_order_answer, dense)
     width = sum(size_of(s) for s in vshapes)
     columns = _columns(names, shapes)
     if operation == "hessian":
         outputs = [(0, 0)] + [(i, 0) for i in range(1, 1 + k)] + [(i, width)
                                                                   for i in range(1 + k, 1 + 2 * k)]
 
-        def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
+        def hessian_answer(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
             out = _base(fshape, _field(blocks[0], (), n), n, variables)
             grads = np.concatenate(blocks[1:1 + k]) if k else np.zeros((0, blocks[0].shape[1]))
             hess = _square(blocks[1 + k:], width, grads.shape[1])
@@ -264,7 +265,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
             out["hessian"] = hess[0] if n is None else hess
             out["columns"] = list(columns)
             return out
-        return Entry(c, plan, tape, fed, outputs, shaper, dense)
+        return Entry(c, plan, tape, fed, outputs, hessian_answer, dense)
     m = size_of(c.shape)
     rows = labels("f", c.shape)
     forward = operation == "jacfwd"
@@ -273,7 +274,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
     else:
         outputs = [(0, 0)] + [(i, m) for i in range(1, len(plan.outputs))]
 
-    def shaper(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
+    def jacobian_answer(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
         points = blocks[0].shape[1]
         out = _base(fshape, _field(blocks[0], fshape, n), n, variables)
         if forward:
@@ -284,7 +285,7 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
         out["rows"] = list(rows)
         out["columns"] = list(columns)
         return out
-    return Entry(c, plan, tape, fed, outputs, shaper, dense)
+    return Entry(c, plan, tape, fed, outputs, jacobian_answer, dense)
 
 
 def _square(blocks: list[np.ndarray], directions: int, points: int) -> np.ndarray:

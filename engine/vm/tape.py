@@ -13,6 +13,7 @@ docstring says how close); a graph with any other op gets no tape and stays on n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -214,7 +215,7 @@ class _Builder:
                 out[idx] = r
         return out
 
-    def directions(self, op: str, params: tuple, arg_maps: list[int | tuple[int, ...]]
+    def directions(self, op: str, params: tuple, arg_maps: list[Any]
                    ) -> tuple[int, ...]:
         """A scalar op over several directions (operands with one direction are shared)."""
         d = max(len(m) for m in arg_maps if type(m) is tuple)
@@ -259,13 +260,13 @@ class _Builder:
             out = [emit(op, a[i], b[i]) for i in range(n)]
         elif name == "powc":
             (p,) = params
-            op = _POWC.get(p)
+            special = _POWC.get(p)
             (a,) = full
-            if op is None:
+            if special is None:
                 preg = int(self.preset(np.array(p))[()])
                 out = [emit(K.POW, a[i], preg) for i in range(n)]
             else:
-                out = [emit(op, a[i]) for i in range(n)]
+                out = [emit(special, a[i]) for i in range(n)]
         elif name == "where":
             c, a, b = full
             out = [emit(K.WHERE, c[i], a[i], b[i]) for i in range(n)]
@@ -310,7 +311,9 @@ def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray],
     the tape does not run."""
     b = _Builder(g, sparse)
     # A scalar node with one direction (most nodes of most graphs) maps to a plain int.
-    maps: dict[int, np.ndarray | int] = {}
+    # A node's registers: one int (a scalar), a tuple (one per direction) or an array of them;
+    # the lowering below tells them apart by type.
+    maps: dict[int, Any] = {}
     in_regs: dict[int, np.ndarray] = {}
     nodes = g.nodes
     consts = g.consts
