@@ -260,14 +260,15 @@ def plan(operation: str, *, expression: Any = None, point: Any = None, points: A
         return plan_sparsity(expression=expression, point=point, points=points,
                              constants=constants,
                              variables=variables, limits=limits, **extra)
+    planner = PLANNERS.get(operation)
+    if planner is None:
+        raise InputError(f"unknown operation '{operation}'", loc=("path",))
+    if extra:
+        check_keywords(planner, extra, operation, skip=3)  # after (compiled, inputs, limits)
     if not symbolic:  # small work runs on the tape VM (engine/vm) when it wins
         taped = vm.plan(operation, expression, point, points, constants, variables, limits, extra)
         if taped is not None:
             return taped
-    planner = PLANNERS.get(operation)
-    if planner is None:
-        raise InputError(f"unknown operation '{operation}'", loc=("path",))
-    check_keywords(planner, extra, operation, skip=3)  # after (compiled, inputs, limits)
     c, inp = prepare(expression, point, points, constants, variables, limits)
     job = planner(c, inp, limits, **extra)
     if not symbolic:
