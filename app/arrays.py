@@ -26,11 +26,8 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     ValidationError,
-    ValidationInfo,
 )
 from pydantic_core import PydanticCustomError
-
-from engine.errors import LimitError
 
 DTYPES: dict[str, np.dtype[Any]] = {"float64": np.dtype("<f8"), "float32": np.dtype("<f4")}
 """The dtypes an encoded array may declare (little-endian); both are computed in float64."""
@@ -104,24 +101,7 @@ def _fail(where: str, got: Any) -> PydanticCustomError:
     return PydanticCustomError("tensor", _TENSOR_MSG, {"where": where, "got": show(got)})
 
 
-class ListBudget:
-    """How many numbers a request may still send as JSON lists (``max_list_numbers``); passed
-    to validation as its context."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-
-    def spend(self, count: int) -> None:
-        """Count ``count`` more numbers; LimitError (413) past the limit."""
-        self.used += count
-        if self.used > self.limit:
-            raise LimitError("max_list_numbers", self.limit, self.used, status=413,
-                             what="the numbers sent as JSON lists (send big arrays as base64 "
-                                  "encoded arrays)")
-
-
-def _from_list(value: list[Any], where: str, budget: ListBudget | None) -> np.ndarray:
+def _from_list(value: list[Any], where: str) -> np.ndarray:
     depth, probe = 0, value
     while probe and type(probe[0]) is list and depth < len(_BY_DEPTH) - 1:
         probe, depth = probe[0], depth + 1
@@ -132,14 +112,11 @@ def _from_list(value: list[Any], where: str, budget: ListBudget | None) -> np.nd
         if bad is not _OK:
             raise _fail(where, bad) from None
     try:
-        array = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         raise PydanticCustomError(
             "tensor", "{where}Input should be a rectangular nested list (rows of equal "
                       "length, at most 64 levels)", {"where": where}) from None
-    if budget is not None:
-        budget.spend(array.size)
-    return array
 
 
 _NOT_BASE64 = ("data is not valid base64 (RFC 4648 alphabet, length a multiple of 4, with "
@@ -192,9 +169,9 @@ def decode_encoded(value: dict[str, Any], where: str = "") -> np.ndarray:
     return array
 
 
-def to_array(value: Any, where: str = "", budget: ListBudget | None = None) -> Any:
+def to_array(value: Any, where: str = "") -> Any:
     """A request's array-valued input as a float64 array (a JSON number stays a number);
-    a pydantic error naming the bad entry otherwise. Lists are counted against ``budget``."""
+    a pydantic error naming the bad entry otherwise."""
     kind = type(value)
     if kind is float:
         if not math.isfinite(value):
@@ -205,7 +182,7 @@ def to_array(value: Any, where: str = "", budget: ListBudget | None = None) -> A
             raise _fail(where, value)
         return value
     if kind is list:
-        return _from_list(value, where, budget)
+        return _from_list(value, where)
     if kind is dict:
         return decode_encoded(value, where)
     if isinstance(value, np.ndarray):  # a job rebuilt from raw buffers in an engine process
@@ -213,25 +190,19 @@ def to_array(value: Any, where: str = "", budget: ListBudget | None = None) -> A
     raise _fail(where, value)
 
 
-def _budget(info: ValidationInfo) -> ListBudget | None:
-    context = info.context
-    return context if isinstance(context, ListBudget) else None
+def _check_array(value: Any) -> Any:
+    return to_array(value)
 
 
-def _check_array(value: Any, info: ValidationInfo) -> Any:
-    return to_array(value, "", _budget(info))
-
-
-def _check_points(value: Any, info: ValidationInfo) -> Any:
+def _check_points(value: Any) -> Any:
     """A batch in row form (a list of point objects) or column form (name → N values)."""
-    budget = _budget(info)
     if type(value) is dict:
         columns = {}
         for name, column in value.items():
             if type(column) not in (list, dict):
                 raise PydanticCustomError("points", _POINTS_MSG,
                                           {"where": f"{name}: ", "got": show(column)})
-            columns[name] = to_array(column, f"{name}: ", budget)
+            columns[name] = to_array(column, f"{name}: ")
         return columns
     if type(value) is list:
         rows = []
@@ -239,11 +210,8 @@ def _check_points(value: Any, info: ValidationInfo) -> Any:
             if type(row) is not dict:
                 raise PydanticCustomError("points", _POINTS_MSG,
                                           {"where": f"[{index}]: ", "got": show(row)})
-            checked = {name: to_array(entry, f"[{index}].{name}: ", budget)
-                       for name, entry in row.items()}
-            if budget is not None:  # the numbers of a row (its lists are counted already)
-                budget.spend(sum(type(entry) in (int, float) for entry in checked.values()))
-            rows.append(checked)
+            rows.append({name: to_array(entry, f"[{index}].{name}: ")
+                         for name, entry in row.items()})
         return rows
     raise PydanticCustomError("points", _POINTS_MSG, {"where": "", "got": show(value)})
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import engine
-from app.bodies import check_content_type, engine_kwargs, parse
+from app.bodies import check_content_type, check_list_values, engine_kwargs, parse
 from app.encoding import encode
 from app.observability import ENGINE
 from app.pool import EnginePool
@@ -38,15 +38,15 @@ class Dispatcher:
         without an estimate, always pooled."""
         body = await request.body()  # buffered by the body-limit middleware
         content_type = request.headers.get("content-type")
+        check_list_values(body, self.settings.max_list_numbers)
         if len(body) <= self.settings.inline_body_bytes:
-            validated = parse(model, body, content_type, self.settings.max_list_numbers)
+            validated = parse(model, body, content_type)
             if planned:
                 return await self.run(operation, validated, len(body))
             return await self.run_pooled(operation, validated)
         check_content_type(content_type)
         start = time.perf_counter()
-        content = await self.pool.run_body(operation, model, body, self.settings.limits,
-                                           self.settings.max_list_numbers)
+        content = await self.pool.run_body(operation, model, body, self.settings.limits)
         ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
         return Response(content, media_type="application/json")
 

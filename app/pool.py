@@ -79,8 +79,7 @@ def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb
         if "model" in header:
             from app.bodies import engine_kwargs, parse
 
-            request = parse(_model(header["model"]), buffers[0],
-                            max_list_numbers=header["max_list_numbers"])
+            request = parse(_model(header["model"]), buffers[0])
             kwargs, encoding = engine_kwargs(request)
         else:
             kwargs, encoding = _rebuild(header, buffers), header["array_encoding"]
@@ -264,11 +263,10 @@ class EnginePool:
         return await self._submit(operation, json.dumps(header).encode(), arrays)
 
     async def run_body(self, operation: str, model: type[BaseModel], body: bytes,
-                       limits: Limits, max_list_numbers: int) -> bytes:
+                       limits: Limits) -> bytes:
         """The encoded answer to a request body not yet parsed: the worker validates it as
         ``model`` (a 422 comes back as an InvalidBody problem) and computes it."""
         header = {"operation": operation, "limits": asdict(limits), "buffers": 1,
-                  "max_list_numbers": max_list_numbers,
                   "model": f"{model.__module__}:{model.__qualname__}"}
         return await self._submit(operation, json.dumps(header).encode(), [body])
 

@@ -32,8 +32,9 @@ class Settings:
     """Bytes in one request body; a bigger body is answered 413 before it is parsed. The default
     fits a 10^6-point, 2-variable batch as base64 arrays (about 21 MB)."""
     max_list_numbers: int = 1_000_000
-    """Numbers one request may send as JSON lists (points, constants, vectors); more must come
-    as base64 arrays, which cost a tenth to read."""
+    """Comma-separated values in the JSON lists and objects of one body (counted in its bytes
+    before it is parsed); bigger arrays must come as base64 encoded arrays, which cost a tenth
+    to read and are not parsed into Python numbers."""
     request_timeout_seconds: float = 10.0
     """Seconds a pooled computation may take, waiting for a worker included; then its worker
     process is killed and replaced and the request gets a 503."""
