@@ -147,6 +147,13 @@ def _planned(operation: str, expression: Any, point: Any, points: Any, constants
     c, inp = prepare(expression, point, points, constants, variables, limits)
     job = PLANNERS[operation](c, inp, limits, **extra)
     names = tuple(inp.variables)
+    if MODE == "auto":
+        # A new expression runs on numpy once: lowering a tape costs about what numpy's one
+        # evaluation does, and pays off only from the second request on.
+        seen = c.derived(("tape seen", operation, names), lambda: [0])
+        seen[0] += 1
+        if seen[0] == 1:
+            return Job(job.work, job.compute, limits)
     entry = c.derived(("tape", operation, names), lambda: make_entry(c, inp, operation) or False)
     if not entry or not tape_wins(entry, inp.n):
         return Job(job.work, job.compute, limits)
