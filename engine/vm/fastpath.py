@@ -127,7 +127,10 @@ def plan(operation: str, expression: Any, point: Any, points: Any, constants: An
     if MODE == "off" or operation not in OPERATIONS or extra.get("sparse"):
         return None
     key = None
-    if points is None and operation in POINT_OPERATIONS and not any(extra.values()):
+    # Only requests the planners take without extra fields (a dense Hessian or Jacobian may
+    # say sparse: false) skip planning: any other field is the planners' to accept or refuse.
+    plain = not extra or (set(extra) == {"sparse"} and operation in ("hessian", "jacobian"))
+    if points is None and operation in POINT_OPERATIONS and plain:
         found = _point_key(operation, expression, point, constants, variables, limits)
         if found is not None:
             key, values = found
