@@ -21,6 +21,7 @@ from engine.jobs import Job, prepare
 from engine.limits import Limits
 from engine.requests import Inputs, to_array
 from engine.vm.entries import Entry, make_entry
+from engine.vm.tape import bit_exact
 
 MODES = ("auto", "off", "always")
 OPERATIONS = frozenset({"evaluate", "gradient", "hessian", "jacobian", "jvp", "vjp", "hvp"})
@@ -152,10 +153,12 @@ def _planned(operation: str, expression: Any, point: Any, points: Any, constants
     names = tuple(inp.variables)
     if MODE == "auto":
         # A new expression runs on numpy once: lowering a tape costs about what numpy's one
-        # evaluation does, and pays off only from the second request on.
+        # evaluation does, and pays off only from the second request on. Not where the tape
+        # may differ from numpy in the last bit: a request must not change its answer between
+        # its first and second call.
         seen = c.derived(("tape seen", operation, names), lambda: [0])
         seen[0] += 1
-        if seen[0] == 1:
+        if seen[0] == 1 and bit_exact(c.graph):
             return Job(job.work, job.compute, limits)
     entry = c.derived(("tape", operation, names), lambda: make_entry(c, inp, operation) or False)
     if not entry or not tape_wins(entry, inp.n):
