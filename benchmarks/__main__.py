@@ -2,8 +2,8 @@
 
 FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
 ``soak``) or part of a name (``rosenbrock``, ``cold``); ``all`` selects everything. Without a
-filter the engine benchmarks run; the service ones (``service``: issue 4, wrk/hey load;
-``soak``: issue 5, mixed load, memory, worker kill) start real servers on 127.0.0.1, take
+filter the engine benchmarks run; the service ones (``service``: wrk/hey load;
+``soak``: mixed load, memory, worker kill) start real servers on 127.0.0.1, take
 minutes and run only when a filter names them. Prints a PASS/FAIL line per target as it goes,
 then a markdown summary. Always exits 0 when the benchmarks ran (a missed target is a finding,
 not a crash).
@@ -41,7 +41,7 @@ else:
     SERVICE_MISSING = ""
 
 GROUPS = (engine_first_order, engine_taylor, engine_vm, *SERVICE_GROUPS)
-"""The modules whose import registers the benchmarks (issues 2, 3, 4 and 5)."""
+"""The modules whose import registers the benchmarks."""
 
 
 def _environment() -> str:

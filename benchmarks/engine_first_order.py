@@ -1,4 +1,4 @@
-"""Issue 2 benchmarks: first-order derivatives (batched gradients, dense Hessians, per-call and
+"""Benchmarks of first-order derivatives (batched gradients, dense Hessians, per-call and
 cold-path latency) against hand-written numpy and PyTorch."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every benchmark times the engine and its baseline in the same process, interleav
 runs every candidate once (a calibrated number of calls), in a rotated order, with the garbage
 collector paused (as ``timeit`` does). A row reports the ratio of the best-of-repeats times and,
 as a check on noise, the median of the per-repeat ratios. Targets are ratios, never absolute times
-(except the order-100 budget of issue 3, which is an absolute time by its own definition).
+(except the order-100 budget, which is an absolute time by its own definition).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ class Config:
     load_seconds: float | None = None
     """Seconds of each load-generator run of the service benchmarks (default 10, quick 3)."""
     soak_seconds: float | None = None
-    """Seconds of the mixed soak load of issue 5 (default 60, quick 15)."""
+    """Seconds of the mixed soak load (default 60, quick 15)."""
     kill_seconds: float | None = None
-    """Seconds of the mixed load around the worker kill of issue 5 (default 20, quick 14)."""
+    """Seconds of the mixed load around the worker kill (default 20, quick 14)."""
 
     @property
     def repeats(self) -> int:

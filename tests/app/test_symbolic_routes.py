@@ -1,4 +1,4 @@
-"""Symbolic output over HTTP: the `symbolic` flag and POST /v1/differentiate (issue 7)."""
+"""Symbolic output over HTTP: the `symbolic` flag and POST /v1/differentiate."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def test_compositions_are_all_multi_indices_of_the_degree(total: int, parts: int
     assert compositions(total, parts).shape == (len(rows), parts)
 
 
-# --- the worked example of the issue ------------------------------------------------------------
+# --- the worked example ------------------------------------------------------------
 
 def test_x2y_weights_hand_derived() -> None:
     # ∂³f/∂x²∂y: Σ_i w_i i^k = 2!·1!·δ(k, (2,1)) over k ∈ {(3,0),(2,1),(1,2),(0,3)} gives

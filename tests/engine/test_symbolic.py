@@ -1,6 +1,6 @@
-"""Symbolic derivatives (issue 7): exact prints, sympy at random points, round trip, size.
+"""Symbolic derivatives: exact prints, sympy at random points, round trip, size.
 
-Formulas are checked as numbers, not strings, except the prints the issue fixes. Oracles:
+Formulas are checked as numbers, not strings, except the prints the contract fixes. Oracles:
 sympy's ``diff`` evaluated at 30 digits, and the engine's own numeric operations (the round trip:
 every formula re-parses with our parser and evaluates, through the engine, to the numeric
 derivative). Tolerance of the round trip: 1e-12 relative, with a floor of 1 on the scale where
@@ -112,7 +112,7 @@ def sympy_nodes(expr: sp.Expr) -> int:
     return sum(1 for _ in sp.preorder_traversal(expr))
 
 
-# ---------------------------------------------------------------- the exact prints of the issue
+# ---------------------------------------------------------------- the exact prints of the contract
 
 def test_polynomial_prints_exactly() -> None:
     out = differentiate(expression="x**2 + 3*x + 1", operation="gradient")
