@@ -21,6 +21,7 @@ from engine.jobs import Job, prepare
 from engine.limits import Limits
 from engine.requests import Inputs, to_array
 from engine.vm.entries import Entry, make_entry
+from engine.vm.tape import bit_exact
 
 MODES = ("auto", "off", "always")
 OPERATIONS = frozenset({"evaluate", "gradient", "hessian", "jacobian", "jvp", "vjp", "hvp"})
@@ -127,7 +128,10 @@ def plan(operation: str, expression: Any, point: Any, points: Any, constants: An
     if MODE == "off" or operation not in OPERATIONS or extra.get("sparse"):
         return None
     key = None
-    if points is None and operation in POINT_OPERATIONS and not any(extra.values()):
+    # Only requests the planners take without extra fields (a dense Hessian or Jacobian may
+    # say sparse: false) skip planning: any other field is the planners' to accept or refuse.
+    plain = not extra or (set(extra) == {"sparse"} and operation in ("hessian", "jacobian"))
+    if points is None and operation in POINT_OPERATIONS and plain:
         found = _point_key(operation, expression, point, constants, variables, limits)
         if found is not None:
             key, values = found
@@ -147,6 +151,15 @@ def _planned(operation: str, expression: Any, point: Any, points: Any, constants
     c, inp = prepare(expression, point, points, constants, variables, limits)
     job = PLANNERS[operation](c, inp, limits, **extra)
     names = tuple(inp.variables)
+    if MODE == "auto":
+        # A new expression runs on numpy once: lowering a tape costs about what numpy's one
+        # evaluation does, and pays off only from the second request on. Not where the tape
+        # may differ from numpy in the last bit: a request must not change its answer between
+        # its first and second call.
+        seen = c.derived(("tape seen", operation, names), lambda: [0])
+        seen[0] += 1
+        if seen[0] == 1 and bit_exact(c.graph):
+            return Job(job.work, job.compute, limits)
     entry = c.derived(("tape", operation, names), lambda: make_entry(c, inp, operation) or False)
     if not entry or not tape_wins(entry, inp.n):
         return Job(job.work, job.compute, limits)

@@ -42,6 +42,20 @@ SUPPORTED = frozenset({*_UNARY, *_BINARY, "powc", "where", "sum", "norm", *_REMA
 _SCALAR_OPS = frozenset({*_UNARY, *_BINARY, "powc", "where"})
 """Ops lowered by the fast scalar branch when the node and its operands are scalars."""
 
+_INEXACT = frozenset({"exp", "expm1", "log", "log1p", "tan", "asin", "acos", "atan", "cosh",
+                      "acosh", "pow", "atan2"})
+"""Ops whose libm result may differ from NumPy's by 1 ulp (tests/engine/test_vm.py measures)."""
+
+
+def bit_exact(g: Graph) -> bool:
+    """Whether every node of ``g`` is computed by the tape exactly as by numpy (no op that may
+    differ in the last bit, no ``powc`` that goes through ``pow``)."""
+    for node in g.nodes:
+        if node.op in _INEXACT or (node.op == "powc" and node.params[0] not in _POWC):
+            return False
+    return True
+
+
 ZERO = 0
 """Register 0 always holds +0.0 (scatter's fill, the start of small sums)."""
 ONE = 1
