@@ -18,7 +18,7 @@ from app.body_limit import BodyLimitMiddleware
 from app.dispatch import Dispatcher
 from app.models import Problem
 from app.observability import ObservabilityMiddleware
-from app.routes import meta, nlp, operations, playground, sparsity
+from app.routes import meta, operations, playground
 from app.settings import Settings
 
 DESCRIPTION = """\
@@ -56,8 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(operations.router)
-    app.include_router(sparsity.router)
-    app.include_router(nlp.router)
     app.include_router(meta.router)
     app.include_router(playground.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -508,3 +508,4 @@ NLP_EXAMPLES: dict[str, dict[str, Any]] = {
                          "objective_factor": 3}},
 }
 """OpenAPI request examples of ``/v1/nlp`` (Ipopt's own example problem)."""
+EXAMPLES["nlp"] = NLP_EXAMPLES

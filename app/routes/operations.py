@@ -4,6 +4,7 @@ Each handler reads its body itself (``Dispatcher.answer``: parsed once by pydant
 an engine process when big); ``openapi_body`` documents it.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,85 +30,58 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES)
 
 
-def _body(model: type[BaseModel], operation: str) -> dict[str, Any]:
-    return openapi_body(model, EXAMPLES[operation])
+# (operation, request model, response model, summary, description): one POST route each, whose
+# handler reads its own body (parsed once, on the loop or in an engine process when big).
+_ROUTES: tuple[tuple[str, type[BaseModel], type[BaseModel], str, str], ...] = (
+    ("evaluate", m.ExpressionRequest, m.EvaluateResponse, "Value",
+     "The expression's value at `point`, or at every one of `points`."),
+    ("gradient", m.DifferentiableRequest, m.GradientResponse, "Gradient",
+     "The gradient of a scalar-valued expression: one array per variable, of its shape."),
+    ("jacobian", m.JacobianRequest, m.JacobianResponse, "Jacobian",
+     "The Jacobian: outputs flattened (C order) × variables flattened in `variables` order;\n"
+     "with `\"sparse\": true` only its structural nonzeros, in coordinate form."),
+    ("hessian", m.HessianRequest, m.HessianResponse, "Hessian",
+     "The gradient and Hessian of a scalar-valued expression, over the flattened variables;\n"
+     "with `\"sparse\": true` only the Hessian's structural nonzeros, in coordinate form."),
+    ("derivative", m.DerivativeRequest, m.DerivativeResponse, "n-th derivative or mixed partial",
+     "d^n f/dx^n (`variable` + `order`) or a mixed partial (`wrt`), exact at any order."),
+    ("taylor", m.TaylorRequest, m.TaylorResponse, "Taylor coefficients",
+     "The normalized Taylor coefficients ∂^α f / α! of total degree ≤ `order` at the point."),
+    ("jvp", m.JvpRequest, m.JvpResponse, "Jacobian-vector product",
+     "The directional derivative J·t along `tangent`."),
+    ("vjp", m.VjpRequest, m.VjpResponse, "Vector-Jacobian product",
+     "Jᵀ·c for a `cotangent` c of the output's shape."),
+    ("hvp", m.HvpRequest, m.HvpResponse, "Hessian-vector product",
+     "H·v of a scalar-valued expression along `vector`."),
+    ("differentiate", m.DifferentiateRequest, m.DifferentiateResponse, "Derivative formulas",
+     "The gradient, Jacobian, Hessian or a derivative as formulas (our language and LaTeX),\n"
+     "without a point. The same formulas come with `\"symbolic\": true` on those operations."),
+    ("sparsity", m.SparsityRequest, m.SparsityResponse, "Sparsity pattern",
+     "The exact structural pattern of the Jacobian or Hessian (`operation`) from the\n"
+     "expression itself, never probed at a point, with the coloring a `\"sparse\": true` answer\n"
+     "evaluates: give a `point` or only the variables' `shapes`."),
+    ("nlp", m.NlpRequest, m.NlpResponse, "Optimization oracle",
+     "In one call, what an NLP solver (Ipopt, MOI/JuMP, scipy's `minimize`) asks at a point:\n"
+     "objective, gradient, constraints, the sparse constraint Jacobian and the sparse lower\n"
+     "triangle of the Lagrangian's Hessian σ∇²f + Σλᵢ∇²gᵢ — or, with `want: [\"structure\"]`, the\n"
+     "two patterns alone, which every later answer's `values` follow."),
+)
 
 
-async def _answer(request: Request, operation: str, model: type[BaseModel]) -> Response:
-    return await request.app.state.dispatcher.answer(operation, model, request)
+def _endpoint(operation: str, model: type[BaseModel]) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of ``POST /v1/<operation>``; symbolic expansion (``differentiate``) has no
+    work estimate, so it always runs in an engine process."""
+    planned = operation != "differentiate"
+
+    async def endpoint(request: Request) -> Response:
+        return await request.app.state.dispatcher.answer(operation, model, request,
+                                                         planned=planned)
+
+    return endpoint
 
 
-@router.post("/evaluate", response_model=m.EvaluateResponse, summary="Value",
-             openapi_extra=_body(m.ExpressionRequest, "evaluate"))
-async def evaluate(request: Request) -> Response:
-    """The expression's value at `point`, or at every one of `points`."""
-    return await _answer(request, "evaluate", m.ExpressionRequest)
-
-
-@router.post("/gradient", response_model=m.GradientResponse, summary="Gradient",
-             openapi_extra=_body(m.DifferentiableRequest, "gradient"))
-async def gradient(request: Request) -> Response:
-    """The gradient of a scalar-valued expression: one array per variable, of its shape."""
-    return await _answer(request, "gradient", m.DifferentiableRequest)
-
-
-@router.post("/jacobian", response_model=m.JacobianResponse, summary="Jacobian",
-             openapi_extra=_body(m.JacobianRequest, "jacobian"))
-async def jacobian(request: Request) -> Response:
-    """The Jacobian: outputs flattened (C order) × variables flattened in `variables` order;
-    with `"sparse": true` only its structural nonzeros, in coordinate form."""
-    return await _answer(request, "jacobian", m.JacobianRequest)
-
-
-@router.post("/hessian", response_model=m.HessianResponse, summary="Hessian",
-             openapi_extra=_body(m.HessianRequest, "hessian"))
-async def hessian(request: Request) -> Response:
-    """The gradient and Hessian of a scalar-valued expression, over the flattened variables;
-    with `"sparse": true` only the Hessian's structural nonzeros, in coordinate form."""
-    return await _answer(request, "hessian", m.HessianRequest)
-
-
-@router.post("/derivative", response_model=m.DerivativeResponse,
-             summary="n-th derivative or mixed partial",
-             openapi_extra=_body(m.DerivativeRequest, "derivative"))
-async def derivative(request: Request) -> Response:
-    """d^n f/dx^n (`variable` + `order`) or a mixed partial (`wrt`), exact at any order."""
-    return await _answer(request, "derivative", m.DerivativeRequest)
-
-
-@router.post("/taylor", response_model=m.TaylorResponse, summary="Taylor coefficients",
-             openapi_extra=_body(m.TaylorRequest, "taylor"))
-async def taylor(request: Request) -> Response:
-    """The normalized Taylor coefficients ∂^α f / α! of total degree ≤ `order` at the point."""
-    return await _answer(request, "taylor", m.TaylorRequest)
-
-
-@router.post("/jvp", response_model=m.JvpResponse, summary="Jacobian-vector product",
-             openapi_extra=_body(m.JvpRequest, "jvp"))
-async def jvp(request: Request) -> Response:
-    """The directional derivative J·t along `tangent`."""
-    return await _answer(request, "jvp", m.JvpRequest)
-
-
-@router.post("/vjp", response_model=m.VjpResponse, summary="Vector-Jacobian product",
-             openapi_extra=_body(m.VjpRequest, "vjp"))
-async def vjp(request: Request) -> Response:
-    """Jᵀ·c for a `cotangent` c of the output's shape."""
-    return await _answer(request, "vjp", m.VjpRequest)
-
-
-@router.post("/hvp", response_model=m.HvpResponse, summary="Hessian-vector product",
-             openapi_extra=_body(m.HvpRequest, "hvp"))
-async def hvp(request: Request) -> Response:
-    """H·v of a scalar-valued expression along `vector`."""
-    return await _answer(request, "hvp", m.HvpRequest)
-
-
-@router.post("/differentiate", response_model=m.DifferentiateResponse,
-             summary="Derivative formulas",
-             openapi_extra=_body(m.DifferentiateRequest, "differentiate"))
-async def differentiate(request: Request) -> Response:
-    """The gradient, Jacobian, Hessian or a derivative as formulas (our language and LaTeX),
-    without a point. The same formulas come with `"symbolic": true` on those operations."""
-    return await request.app.state.dispatcher.answer("differentiate", m.DifferentiateRequest,
-                                                     request, planned=False)
+for _operation, _request, _response, _summary, _description in _ROUTES:
+    router.add_api_route(f"/{_operation}", _endpoint(_operation, _request), methods=["POST"],
+                         name=_operation, response_model=_response, summary=_summary,
+                         description=_description,
+                         openapi_extra=openapi_body(_request, EXAMPLES[_operation]))

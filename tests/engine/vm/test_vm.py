@@ -9,18 +9,37 @@ atan, cosh, acosh, pow, atan2). Non-finite results and their warnings must match
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
-import test_batches as batch_corpus
-import test_first_order as corpus
 
 import engine
 from engine.vm import fastpath
 from engine.vm import kernel as K
 from engine.vm.entries import make_entry
+
+
+def _corpus(relative: str) -> ModuleType:
+    """A test module of tests/engine whose cases this file runs on the tape, loaded by path (so
+    this file runs alone too)."""
+    path = Path(__file__).parents[1] / relative
+    spec = importlib.util.spec_from_file_location(f"vm_corpus_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus = _corpus("ir/test_first_order.py")
+batch_corpus = _corpus("test_batches.py")
+
 
 INEXACT = {K.EXP, K.EXPM1, K.LOG, K.LOG1P, K.TAN, K.ASIN, K.ACOS, K.ATAN, K.COSH, K.ACOSH,
            K.POW, K.ATAN2}
