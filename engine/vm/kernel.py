@@ -109,87 +109,22 @@ def execute(code: np.ndarray, regs: np.ndarray) -> None:
                 r = 1.0 / a
             else:
                 r = a ** b
-        elif op < ABS:
-            if op == SIN:
-                r = math.sin(a)
-            elif op == COS:
-                r = math.cos(a)
-            elif op == EXP:
-                r = math.exp(a)
-            elif op == LOG:
-                r = math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
-            elif op == SQRT:
-                r = math.sqrt(a) if a >= 0 else math.nan
-            elif op == TAN:
-                r = math.tan(a)
-            elif op == ASIN:
-                r = math.asin(a) if -1.0 <= a <= 1.0 else math.nan
-            elif op == ACOS:
-                r = math.acos(a) if -1.0 <= a <= 1.0 else math.nan
-            elif op == ATAN:
-                r = math.atan(a)
-            elif op == SINH:
-                r = math.sinh(a)
-            elif op == COSH:
-                r = math.cosh(a)
-            elif op == TANH:
-                r = math.tanh(a)
-            elif op == ASINH:
-                r = math.asinh(a)
-            elif op == ACOSH:
-                r = math.acosh(a) if a >= 1.0 else math.nan
-            elif op == ATANH:
-                if -1.0 < a < 1.0:
-                    r = math.atanh(a)
-                elif a == 1.0:
-                    r = math.inf
-                elif a == -1.0:
-                    r = -math.inf
-                else:
-                    r = math.nan
-            elif op == EXPM1:
-                r = math.expm1(a)
-            elif op == LOG1P:
-                r = math.log1p(a) if a > -1.0 else (-math.inf if a == -1.0 else math.nan)
-            else:
-                r = np.cbrt(a)
-        elif op < ATAN2:
-            if op == ABS:
-                r = abs(a)
-            elif op == ERF:
-                r = math.erf(a)
-            elif op == ERFC:
-                r = math.erfc(a)
-            elif op == SIGMOID:
-                r = 1.0 / (1.0 + math.exp(-a))
-            elif op == SOFTPLUS:
-                r = _softplus(a)
-            elif op == RELU:
-                r = _maximum(a, 0.0)
-            else:
-                r = _sign(a)
+        elif op == SIN:
+            r = math.sin(a)
+        elif op == COS:
+            r = math.cos(a)
+        elif op == EXP:
+            r = math.exp(a)
+        elif op == SQRT:
+            r = math.sqrt(a) if a >= 0 else math.nan
+        elif op == ABS:
+            r = abs(a)
+        elif op == WHERE:
+            r = regs[code[t, 3]] if a != 0.0 else regs[code[t, 4]]
+        elif op >= ATAN2:
+            r = _binary_op(op, a, regs[code[t, 3]])
         else:
-            b = regs[code[t, 3]]
-            if op == ATAN2:
-                r = math.atan2(a, b)
-            elif op == MAX:
-                r = _maximum(a, b)
-            elif op == MIN:
-                r = _minimum(a, b)
-            elif op == LT:
-                r = 1.0 if a < b else 0.0
-            elif op == LE:
-                r = 1.0 if a <= b else 0.0
-            elif op == GT:
-                r = 1.0 if a > b else 0.0
-            elif op == GE:
-                r = 1.0 if a >= b else 0.0
-            elif op == EQ:
-                r = 1.0 if a == b else 0.0
-            elif op == NE:
-                r = 1.0 if a != b else 0.0
-            else:
-                r = b if a != 0.0 else regs[code[t, 4]]
+            r = _scalar_op(op, a, 0.0)
         regs[code[t, 1]] = r
 
 
@@ -279,35 +214,37 @@ def execute_block(code: np.ndarray, regs: np.ndarray, n: int) -> None:
                 regs[d, p] = regs[b, p] if regs[a, p] != 0.0 else regs[c, p]
         elif op >= ATAN2:
             for p in range(n):
-                x = regs[a, p]
-                y = regs[b, p]
-                if op == ATAN2:
-                    r = math.atan2(x, y)
-                elif op == MAX:
-                    r = _maximum(x, y)
-                elif op == MIN:
-                    r = _minimum(x, y)
-                elif op == LT:
-                    r = 1.0 if x < y else 0.0
-                elif op == LE:
-                    r = 1.0 if x <= y else 0.0
-                elif op == GT:
-                    r = 1.0 if x > y else 0.0
-                elif op == GE:
-                    r = 1.0 if x >= y else 0.0
-                elif op == EQ:
-                    r = 1.0 if x == y else 0.0
-                else:
-                    r = 1.0 if x != y else 0.0
-                regs[d, p] = r
+                regs[d, p] = _binary_op(op, regs[a, p], regs[b, p])
         else:
             for p in range(n):
                 regs[d, p] = _scalar_op(op, regs[a, p], regs[b, p])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _binary_op(op: int, a: float, b: float) -> float:
+    """atan2, max, min and the comparisons (1.0 or 0.0), one pair of values at a time."""
+    if op == ATAN2:
+        return math.atan2(a, b)
+    if op == MAX:
+        return _maximum(a, b)
+    if op == MIN:
+        return _minimum(a, b)
+    if op == LT:
+        return 1.0 if a < b else 0.0
+    if op == LE:
+        return 1.0 if a <= b else 0.0
+    if op == GT:
+        return 1.0 if a > b else 0.0
+    if op == GE:
+        return 1.0 if a >= b else 0.0
+    if op == EQ:
+        return 1.0 if a == b else 0.0
+    return 1.0 if a != b else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _scalar_op(op: int, a: float, b: float) -> float:
-    """The rarer unary ops and ``pow``, one value at a time (as in :func:`execute`)."""
+    """The rarer unary ops and ``pow``, one value at a time."""
     if op == POW:
         return a ** b
     if op == LOG:

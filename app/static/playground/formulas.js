@@ -6,7 +6,8 @@ export const MAX_TYPESET = 400;
 /** Longer LaTeX than this is offered for copying only: nobody reads it typeset. */
 const MAX_TYPESET_CHARS = 20_000;
 
-function depth(v) {
+/** How deeply `v` nests arrays (0 for a number). */
+export function depth(v) {
   let d = 0;
   while (Array.isArray(v)) {
     d += 1;

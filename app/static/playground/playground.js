@@ -3,7 +3,7 @@
 // The chart is uPlot (window.uPlot), the formulas KaTeX (window.katex), both under vendor/.
 
 import { drawMap } from "./contour.js";
-import { MAX_TYPESET, formulasNode, formulasNote } from "./formulas.js";
+import { MAX_TYPESET, depth, formulasNode, formulasNote } from "./formulas.js";
 import { detectVariables, freshName, language, loadLanguage, substitute } from "./names.js";
 
 const $ = (id) => document.getElementById(id);
@@ -346,15 +346,6 @@ function numberNode(x) {
   span.textContent = formatNumber(x);
   if (x === null) span.title = "not finite (NaN or ±Infinity): see the warnings";
   return span;
-}
-
-function depth(v) {
-  let d = 0;
-  while (Array.isArray(v)) {
-    d += 1;
-    v = v[0];
-  }
-  return d;
 }
 
 /** A number, vector or matrix as an element; labels name the vector entries / matrix axes. */
