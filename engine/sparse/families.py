@@ -1,4 +1,4 @@
-"""Which propagation rule each op follows: the one place mapping ops to sparsity families.
+"""Which propagation rule each op follows, derived from the op records' groups.
 
 A family says how an op's output entries depend on its operands' entries (first order) and
 which operand pairs have a nonzero second partial (second order). A handful of families covers
@@ -8,6 +8,8 @@ every op; ``SECOND_ORDER`` refines the elementwise ones by the operand pairs tha
 from __future__ import annotations
 
 from enum import StrEnum
+
+from engine.ir.ops import PRIMITIVES, Group
 
 
 class Family(StrEnum):
@@ -33,29 +35,37 @@ class Family(StrEnum):
     """Piecewise constant (sign, comparisons): every derivative is identically zero."""
 
 
-FAMILY: dict[str, Family] = {
-    **dict.fromkeys(("index", "reshape", "transpose", "broadcast", "stack", "scatter"),
-                    Family.MOVER),
-    "sum": Family.REDUCTION,
-    **dict.fromkeys(
-        ("neg", "add", "sub", "abs", "relu", "max", "min", "mul", "div", "pow", "atan2",
-         "powc", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh",
-         "acosh", "atanh", "exp", "expm1", "log", "log1p", "sqrt", "cbrt", "erf", "erfc",
-         "sigmoid", "softplus"),
-        Family.ELEMENTWISE),
-    "matmul": Family.BILINEAR,
-    "where": Family.SELECT,
-    **dict.fromkeys(("norm", "inv", "det"), Family.DENSE),
-    **dict.fromkeys(("sign", "lt", "le", "gt", "ge", "eq", "ne"), Family.ZERO),
-}
-"""Every op of ``engine.primitives.PRIMITIVES`` (a test checks completeness)."""
+_SPECIAL = {"matmul": Family.BILINEAR, "where": Family.SELECT,
+            **dict.fromkeys(("norm", "inv", "det"), Family.DENSE)}
+"""The ops whose family their groups do not tell."""
+
+
+def _family(op: str) -> Family:
+    groups = PRIMITIVES[op].groups
+    if op in _SPECIAL:
+        return _SPECIAL[op]
+    if Group.COMPARISON in groups or Group.PIECEWISE_CONSTANT in groups:
+        return Family.ZERO
+    if Group.REDUCTION in groups:
+        return Family.REDUCTION
+    if Group.ELEMENTWISE in groups:
+        return Family.ELEMENTWISE
+    if Group.STRUCTURAL in groups:
+        return Family.MOVER
+    raise AssertionError(f"no sparsity family for {op}")  # a test runs this over every op
+
+
+FAMILY: dict[str, Family] = {op: _family(op) for op in PRIMITIVES}
+"""Every op's family, derived from its record's groups (a new elementwise op needs nothing
+here)."""
 
 _ALL_PAIRS = ((0, 0), (0, 1), (1, 1))
 
 SECOND_ORDER: dict[str, tuple[tuple[int, int], ...]] = {
-    # Linear and piecewise linear ops: the engine's second derivative is identically zero
-    # (abs' = sign, relu' and max'/min' are comparisons, all with zero derivative).
-    **dict.fromkeys(("neg", "add", "sub", "abs", "relu", "max", "min"), ()),
+    # Linear ops, and piecewise linear ones whose second derivative the engine makes identically
+    # zero (abs' = sign, relu' and max'/min' are comparisons, all with zero derivative).
+    **{op: () for op in PRIMITIVES if Group.LINEAR in PRIMITIVES[op].groups},
+    **dict.fromkeys(("abs", "relu", "max", "min"), ()),
     "mul": ((0, 1),),
     # d²(a/b)/da² = 0; the other two second partials are nonzero.
     "div": ((0, 1), (1, 1)),
