@@ -176,11 +176,13 @@ def _gathered(compressed: np.ndarray, s: Sparsity, inp: Inputs) -> np.ndarray:
     return np.broadcast_to(values, (inp.n, s.nnz)) if values.shape[0] != inp.n else values
 
 
-def _concat(blocks: list[np.ndarray], colors: int) -> np.ndarray:
-    """Per-variable blocks (N|1, colors, *shape_v) as one (N|1, colors, n)."""
-    lead = max(b.shape[0] for b in blocks)
-    return np.concatenate([np.broadcast_to(b, (lead, *b.shape[1:])).reshape(lead, colors, -1)
-                           for b in blocks], axis=-1)
+def _concat(blocks: list[np.ndarray], colors: int, shapes: list[tuple[int, ...]]
+            ) -> np.ndarray:
+    """Per-variable blocks (N|1, colors, *shape_v) as one (N|1, colors, n). A variable the
+    expression does not use comes back as a constant zero without those leading axes."""
+    lead = max(b.shape[0] if b.ndim > len(v) else 1 for b, v in zip(blocks, shapes, strict=True))
+    return np.concatenate([np.broadcast_to(b, (lead, colors, *v)).reshape(lead, colors, -1)
+                           for b, v in zip(blocks, shapes, strict=True)], axis=-1)
 
 
 def coo_answer(s: Sparsity, values: np.ndarray) -> dict[str, Any]:
@@ -227,7 +229,9 @@ def _plan_jacobian(c: Compiled, inp: Inputs, limits: Limits, key: tuple[Any, ...
         else:
             feeds.update(_seeds(c, inp, names, s, key))
         value, *products = run(c.graph, plan, feeds, 2)
-        compressed = _concat(products, s.colors)
+        # Reverse mode answers one block per variable, forward mode one of the output's shape.
+        shapes = [inp.shapes[v] for v in names] if s.reverse else [tuple(c.shape)]
+        compressed = _concat(products, s.colors, shapes)
         out = base(c, inp, value[:, 0])
         out["jacobian"] = coo_answer(s, _gathered(compressed, s, inp))
         return out
@@ -263,10 +267,11 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str,
         value, *rest = run(c.graph, plan, feeds, 2)
         grads, blocks = rest[:len(names)], rest[len(names):]
         out = base(c, inp, value[:, 0])
-        flat = _concat(grads, 1)[:, 0]
+        shapes = [inp.shapes[v] for v in names]
+        flat = _concat(grads, 1, shapes)[:, 0]
         flat = np.broadcast_to(flat, (inp.n, flat.shape[-1]))
         out["gradient"] = flat[0] if inp.batch is None else flat
-        values = _gathered(_concat(blocks, colors), s, inp) if s.colors else _empty(inp, s)
+        values = _gathered(_concat(blocks, colors, shapes), s, inp) if s.colors else _empty(inp, s)
         out["hessian"] = coo_answer(s, values)
         return out
     return Job(plan.elements * inp.n * colors, compute)
