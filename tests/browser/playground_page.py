@@ -12,6 +12,24 @@ F_COLOR = (0x1F, 0x5F, 0xBF)
 """The colour of f's curve (the first of the page's palette)."""
 
 
+def only_the_service(page: Any, url: str) -> set[str]:
+    """Let ``page`` reach only the origin of ``url`` (and blob:/data:); the set fills with every
+    other address it asked for."""
+    origin = url.split("/", 3)[:3]
+    elsewhere: set[str] = set()
+
+    def route(request_route: Any) -> None:
+        target = request_route.request.url
+        if target.split("/", 3)[:3] == origin or target.startswith(("blob:", "data:")):
+            request_route.continue_()
+        else:
+            elsewhere.add(target)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return elsewhere
+
+
 def open_page(page: Any, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("body[data-state]")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playground_page import only_the_service
+
 OPERATIONS = ["evaluate", "gradient", "jacobian", "hessian", "derivative", "taylor", "jvp",
               "vjp", "hvp"]
 COSMETIC = {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
@@ -17,18 +19,7 @@ COSMETIC = {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
 def _open_offline(browser: Any, url: str) -> tuple[Any, set[str]]:
     """A page at ``url`` that can reach nothing but the service, and what else it asked for."""
     page = browser.new_page()
-    origin = url.split("/", 3)[:3]
-    elsewhere: set[str] = set()
-
-    def only_the_service(route: Any) -> None:
-        target = route.request.url
-        if target.split("/", 3)[:3] == origin or target.startswith(("blob:", "data:")):
-            route.continue_()
-        else:
-            elsewhere.add(target)
-            route.abort()
-
-    page.route("**/*", only_the_service)
+    elsewhere = only_the_service(page, url)
     page.goto(url)
     return page, elsewhere
 

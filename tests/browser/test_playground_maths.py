@@ -16,7 +16,15 @@ from typing import Any
 import httpx
 import pytest
 import sympy
-from playground_page import enter, numbers, open_page, set_field, set_range, shot
+from playground_page import (
+    enter,
+    numbers,
+    only_the_service,
+    open_page,
+    set_field,
+    set_range,
+    shot,
+)
 
 HESSIAN = [[20.362810292697273, 9.765258309801494], [9.765258309801494, 1.0907025731743183]]
 """The seed Hessian of x**3 * y**2 + sin(x*y) at (1, 2)."""
@@ -304,19 +312,8 @@ def test_no_request_leaves_the_service(browser: Any, server: str) -> None:
     """With every other origin blocked (as the docs test does), the formulas are typeset in
     KaTeX's own fonts, loaded from the service."""
     page = browser.new_page()
-    origin = server.split("/", 3)[:3]
-    elsewhere: set[str] = set()
+    elsewhere = only_the_service(page, server)
     fonts: list[tuple[str, int, str]] = []
-
-    def only_the_service(route: Any) -> None:
-        target = route.request.url
-        if target.split("/", 3)[:3] == origin or target.startswith(("blob:", "data:")):
-            route.continue_()
-        else:
-            elsewhere.add(target)
-            route.abort()
-
-    page.route("**/*", only_the_service)
     page.on("response", lambda r: fonts.append((r.url, r.status, r.headers["content-type"]))
             if r.url.endswith(".woff2") else None)
     try:
