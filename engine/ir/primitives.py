@@ -14,12 +14,22 @@ derivative 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy import special
 
+from engine.ir.declare import (
+    ELEMENTWISE,
+    MOVER,
+    ZERO,
+    const,
+    define,
+    elementwise,
+    linear,
+    ufunc,
+    zero,
+)
 from engine.ir.emit import (
     add,
     broadcast_to,
@@ -46,109 +56,17 @@ from engine.ir.graph import Graph, Shape
 from engine.ir.ops import (
     PRIMITIVES,
     Doc,
-    Forward,
     Group,
-    JvpRule,
     Op,
-    Primitive,
     ScalarRule,
     SeriesRule,
     Sign,
-    TaylorStep,
-    VjpRule,
 )
 from engine.taylor_mode import gathers as G
 from engine.taylor_mode import rules as T
 from engine.taylor_mode import series as S
 
-_ELEMENTWISE = frozenset({Group.ELEMENTWISE})
-_ZERO = frozenset({Group.ELEMENTWISE, Group.PIECEWISE_CONSTANT})
-_MOVER = frozenset({Group.STRUCTURAL, Group.LINEAR})
-
-
-# ---------------------------------------------------------------- rule families
-
-def _fixed(series: SeriesRule | None) -> TaylorStep:
-    assert series is not None, "an op that is not linear needs a Taylor rule"
-    return lambda params: series
-
-
-def _linear_step(forward: Forward) -> TaylorStep:
-    """Linear ops: the forward rule applied to the whole series (k is one more batch axis)."""
-    return lambda params: lambda *xs: forward(params, *xs)
-
-
-def _define(name: Op, arity: int | None, groups: frozenset[Group], forward: Forward,
-            jvp: JvpRule, vjp: VjpRule, *, taylor: TaylorStep | None = None,
-            series: SeriesRule | None = None, **fields: Any) -> None:
-    if taylor is None:
-        taylor = _linear_step(forward) if Group.LINEAR in groups else _fixed(series)
-    PRIMITIVES[name] = Primitive(name, arity, groups, forward, jvp, vjp, taylor, series,
-                                 **fields)
-
-
-def _elementwise(name: Op, fwd: Forward, *partials: Callable[..., int | None],
-                 **fields: Any) -> None:
-    """An elementwise op from its partial derivatives ``d(g, *args, ans) -> node``.
-
-    A partial that returns None is identically zero.
-    """
-
-    def jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
-        node = g.nodes[nid]
-        total = None
-        for partial, t in zip(partials, tangents, strict=True):
-            if t is None:
-                continue
-            d = partial(g, *node.args, nid)
-            if d is None:
-                continue
-            term = mul(g, d, t)
-            total = term if total is None else add(g, total, term)
-        return total
-
-    def vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
-        node = g.nodes[nid]
-        out: list[int | None] = []
-        for partial in partials:
-            d = partial(g, *node.args, nid)
-            out.append(None if d is None else mul(g, ct, d))
-        return out
-
-    _define(name, len(partials), fields.pop("groups", _ELEMENTWISE), fwd, jvp, vjp, **fields)
-
-
-def _linear(name: Op, arity: int | None, fwd: Forward, transpose_rule: VjpRule,
-            groups: frozenset[Group] = _MOVER, **fields: Any) -> None:
-    """An op linear in all its operands: its JVP applies the op to the tangents."""
-
-    def jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
-        node = g.nodes[nid]
-        if all(t is None for t in tangents):
-            return None
-        ts = [t if t is not None else zeros(g, g.nodes[a].shape)
-              for t, a in zip(tangents, node.args, strict=True)]
-        return emit(g, node.op, *ts, params=node.params, shape=node.shape)
-
-    _define(name, arity, groups | {Group.LINEAR}, fwd, jvp, transpose_rule, **fields)
-
-
-def _zero(name: Op, arity: int, fwd: Forward, groups: frozenset[Group] = _ZERO,
-          **fields: Any) -> None:
-    """A piecewise-constant op: every derivative is zero."""
-    _define(name, arity, groups, fwd, lambda g, nid, ts: None,
-            lambda g, nid, ct: [None] * len(g.nodes[nid].args), **fields)
-
-
-def _c(g: Graph, v: float) -> int:
-    return g.const(v)
-
-
 # ---------------------------------------------------------------- elementwise unary
-
-def _ufunc(f: Callable[[np.ndarray], np.ndarray]) -> Forward:
-    return lambda params, x: f(x)
-
 
 def _inv_sqrt(g: Graph, base: int) -> int:
     return powc(g, base, -0.5)
@@ -157,82 +75,82 @@ def _inv_sqrt(g: Graph, base: int) -> int:
 _TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 _KINK = "as PyTorch"
 
-_elementwise(Op.SIN, _ufunc(np.sin), lambda g, x, y: unary(g, Op.COS, x), series=T.sin_series,
+elementwise(Op.SIN, ufunc(np.sin), lambda g, x, y: unary(g, Op.COS, x), series=T.sin_series,
              latex=r"\sin", doc=Doc("all reals", "sine"))
-_elementwise(Op.COS, _ufunc(np.cos), lambda g, x, y: neg(g, unary(g, Op.SIN, x)),
+elementwise(Op.COS, ufunc(np.cos), lambda g, x, y: neg(g, unary(g, Op.SIN, x)),
              series=T.cos_series, latex=r"\cos", doc=Doc("all reals", "cosine"))
-_elementwise(Op.TAN, _ufunc(np.tan), lambda g, x, y: add(g, _c(g, 1.0), mul(g, y, y)),
+elementwise(Op.TAN, ufunc(np.tan), lambda g, x, y: add(g, const(g, 1.0), mul(g, y, y)),
              series=T.tan_series, latex=r"\tan", doc=Doc("x != pi/2 + k*pi", "tangent"))
-_elementwise(Op.ASIN, _ufunc(np.arcsin),
-             lambda g, x, y: _inv_sqrt(g, sub(g, _c(g, 1.0), mul(g, x, x))),
+elementwise(Op.ASIN, ufunc(np.arcsin),
+             lambda g, x, y: _inv_sqrt(g, sub(g, const(g, 1.0), mul(g, x, x))),
              series=T.asin_series, latex=r"\arcsin",
              doc=Doc("[-1, 1]; derivative infinite at ±1", "inverse sine"))
-_elementwise(Op.ACOS, _ufunc(np.arccos),
-             lambda g, x, y: neg(g, _inv_sqrt(g, sub(g, _c(g, 1.0), mul(g, x, x)))),
+elementwise(Op.ACOS, ufunc(np.arccos),
+             lambda g, x, y: neg(g, _inv_sqrt(g, sub(g, const(g, 1.0), mul(g, x, x)))),
              series=T.acos_series, latex=r"\arccos",
              doc=Doc("[-1, 1]; derivative infinite at ±1", "inverse cosine"))
-_elementwise(Op.ATAN, _ufunc(np.arctan),
-             lambda g, x, y: div(g, _c(g, 1.0), add(g, _c(g, 1.0), mul(g, x, x))),
+elementwise(Op.ATAN, ufunc(np.arctan),
+             lambda g, x, y: div(g, const(g, 1.0), add(g, const(g, 1.0), mul(g, x, x))),
              series=T.atan_series, latex=r"\arctan", doc=Doc("all reals", "inverse tangent"))
-_elementwise(Op.SINH, _ufunc(np.sinh), lambda g, x, y: unary(g, Op.COSH, x),
+elementwise(Op.SINH, ufunc(np.sinh), lambda g, x, y: unary(g, Op.COSH, x),
              series=T.sinh_series, latex=r"\sinh", doc=Doc("all reals", "hyperbolic sine"))
-_elementwise(Op.COSH, _ufunc(np.cosh), lambda g, x, y: unary(g, Op.SINH, x),
+elementwise(Op.COSH, ufunc(np.cosh), lambda g, x, y: unary(g, Op.SINH, x),
              series=T.cosh_series, latex=r"\cosh", sign=Sign.POSITIVE,
              doc=Doc("all reals", "hyperbolic cosine"))
-_elementwise(Op.TANH, _ufunc(np.tanh), lambda g, x, y: sub(g, _c(g, 1.0), mul(g, y, y)),
+elementwise(Op.TANH, ufunc(np.tanh), lambda g, x, y: sub(g, const(g, 1.0), mul(g, y, y)),
              series=T.tanh_series, latex=r"\tanh", doc=Doc("all reals", "hyperbolic tangent"))
-_elementwise(Op.ASINH, _ufunc(np.arcsinh),
-             lambda g, x, y: _inv_sqrt(g, add(g, mul(g, x, x), _c(g, 1.0))),
+elementwise(Op.ASINH, ufunc(np.arcsinh),
+             lambda g, x, y: _inv_sqrt(g, add(g, mul(g, x, x), const(g, 1.0))),
              series=T.asinh_series, doc=Doc("all reals", "inverse hyperbolic sine"))
-_elementwise(Op.ACOSH, _ufunc(np.arccosh),
-             lambda g, x, y: _inv_sqrt(g, sub(g, mul(g, x, x), _c(g, 1.0))),
+elementwise(Op.ACOSH, ufunc(np.arccosh),
+             lambda g, x, y: _inv_sqrt(g, sub(g, mul(g, x, x), const(g, 1.0))),
              series=T.acosh_series,
              doc=Doc("[1, inf); derivative infinite at 1", "inverse hyperbolic cosine"))
-_elementwise(Op.ATANH, _ufunc(np.arctanh),
-             lambda g, x, y: div(g, _c(g, 1.0), sub(g, _c(g, 1.0), mul(g, x, x))),
+elementwise(Op.ATANH, ufunc(np.arctanh),
+             lambda g, x, y: div(g, const(g, 1.0), sub(g, const(g, 1.0), mul(g, x, x))),
              series=T.atanh_series, doc=Doc("(-1, 1)", "inverse hyperbolic tangent"))
-_elementwise(Op.EXP, _ufunc(np.exp), lambda g, x, y: y, series=T.exp_series,
+elementwise(Op.EXP, ufunc(np.exp), lambda g, x, y: y, series=T.exp_series,
              sign=Sign.POSITIVE, doc=Doc("all reals", "exponential"))
-_elementwise(Op.EXPM1, _ufunc(np.expm1), lambda g, x, y: add(g, y, _c(g, 1.0)),
+elementwise(Op.EXPM1, ufunc(np.expm1), lambda g, x, y: add(g, y, const(g, 1.0)),
              series=T.expm1_series, doc=Doc("all reals", "exp(x) - 1, accurate near 0"))
-_elementwise(Op.LOG, _ufunc(np.log), lambda g, x, y: div(g, _c(g, 1.0), x),
+elementwise(Op.LOG, ufunc(np.log), lambda g, x, y: div(g, const(g, 1.0), x),
              series=T.log_series, latex=r"\log",
              doc=Doc("(0, inf); log(0) = -inf", "natural logarithm"))
-_elementwise(Op.LOG1P, _ufunc(np.log1p),
-             lambda g, x, y: div(g, _c(g, 1.0), add(g, x, _c(g, 1.0))),
+elementwise(Op.LOG1P, ufunc(np.log1p),
+             lambda g, x, y: div(g, const(g, 1.0), add(g, x, const(g, 1.0))),
              series=T.log1p_series, doc=Doc("(-1, inf)", "log(1 + x), accurate near 0"))
 # PyTorch's sqrt backward is grad / (2 * result): at 0 it is +inf, as here.
-_elementwise(Op.SQRT, _ufunc(np.sqrt), lambda g, x, y: div(g, _c(g, 0.5), y),
+elementwise(Op.SQRT, ufunc(np.sqrt), lambda g, x, y: div(g, const(g, 0.5), y),
              series=S.sqrt_series, scalar=lambda a, args, params: a.power(args[0], 0.5),
              doc=Doc("[0, inf); derivative infinite at 0", "square root"))
-_elementwise(Op.CBRT, _ufunc(np.cbrt),
-             lambda g, x, y: div(g, _c(g, 1.0 / 3.0), mul(g, y, y)), series=T.cbrt_series,
+elementwise(Op.CBRT, ufunc(np.cbrt),
+             lambda g, x, y: div(g, const(g, 1.0 / 3.0), mul(g, y, y)), series=T.cbrt_series,
              doc=Doc("all reals; derivative infinite at 0", "cube root"))
-_elementwise(Op.ERF, _ufunc(special.erf),
+elementwise(Op.ERF, ufunc(special.erf),
              lambda g, x, y: scale(g, _TWO_OVER_SQRT_PI,
                                    unary(g, Op.EXP, neg(g, mul(g, x, x)))),
              series=T.erf_series, doc=Doc("all reals", "error function"))
-_elementwise(Op.ERFC, _ufunc(special.erfc),
+elementwise(Op.ERFC, ufunc(special.erfc),
              lambda g, x, y: scale(g, -_TWO_OVER_SQRT_PI,
                                    unary(g, Op.EXP, neg(g, mul(g, x, x)))),
              series=T.erfc_series, sign=Sign.POSITIVE,
              doc=Doc("all reals", "complementary error function"))
-_elementwise(Op.SIGMOID, _ufunc(special.expit),
-             lambda g, x, y: mul(g, y, sub(g, _c(g, 1.0), y)), series=T.sigmoid_series,
+elementwise(Op.SIGMOID, ufunc(special.expit),
+             lambda g, x, y: mul(g, y, sub(g, const(g, 1.0), y)), series=T.sigmoid_series,
              latex=r"\sigma", sign=Sign.POSITIVE,
              doc=Doc("all reals", "logistic function 1/(1+exp(-x))"))
-_elementwise(Op.SOFTPLUS, _ufunc(lambda x: np.logaddexp(0.0, x)),
+elementwise(Op.SOFTPLUS, ufunc(lambda x: np.logaddexp(0.0, x)),
              lambda g, x, y: unary(g, Op.SIGMOID, x), series=T.softplus_series,
              sign=Sign.POSITIVE, doc=Doc("all reals", "log(1 + exp(x)), computed stably"))
-_elementwise(Op.ABS, _ufunc(np.abs), lambda g, x, y: unary(g, Op.SIGN, x), series=T.abs_series,
+elementwise(Op.ABS, ufunc(np.abs), lambda g, x, y: unary(g, Op.SIGN, x), series=T.abs_series,
              sign=Sign.NONNEG,
              doc=Doc("all reals", "absolute value", f"abs'(0) = 0 (= sign(0)), at every order, "
                                                      f"{_KINK}"))
-_zero(Op.SIGN, 1, _ufunc(np.sign), series=T.sign_series,
+zero(Op.SIGN, 1, ufunc(np.sign), series=T.sign_series,
       doc=Doc("all reals", "sign: -1, 0 or 1", f"derivative 0 everywhere, {_KINK}"))
 # relu'(0) = 0 as in PyTorch: the mask is x > 0.
-_elementwise(Op.RELU, _ufunc(lambda x: np.maximum(x, 0.0)),
-             lambda g, x, y: cmp(g, Op.GT, x, _c(g, 0.0)), series=T.relu_series,
+elementwise(Op.RELU, ufunc(lambda x: np.maximum(x, 0.0)),
+             lambda g, x, y: cmp(g, Op.GT, x, const(g, 0.0)), series=T.relu_series,
              sign=Sign.NONNEG, doc=Doc("all reals", "max(x, 0)", f"relu'(0) = 0, {_KINK}"))
 
 
@@ -258,34 +176,34 @@ def _powc_partial(g: Graph, x: int, y: int) -> int | None:
     return scale(g, p, powc(g, x, p - 1.0))
 
 
-_elementwise(Op.POWC, _powc_forward, _powc_partial, series=S.power_series,
+elementwise(Op.POWC, _powc_forward, _powc_partial, series=S.power_series,
              taylor=lambda params: S.powc_rule(params[0]),
              scalar=lambda a, args, params: a.power(args[0], params[0]))
-_linear(Op.NEG, 1, _ufunc(np.negative), lambda g, nid, ct: [neg(g, ct)], _ELEMENTWISE,
+linear(Op.NEG, 1, ufunc(np.negative), lambda g, nid, ct: [neg(g, ct)], ELEMENTWISE,
         series=np.negative, symbol="-", scalar=lambda a, args, params: a.neg(args[0]))
 
 
 # ---------------------------------------------------------------- elementwise binary
 
-_linear(Op.ADD, 2, lambda params, a, b: a + b, lambda g, nid, ct: [ct, ct], _ELEMENTWISE,
+linear(Op.ADD, 2, lambda params, a, b: a + b, lambda g, nid, ct: [ct, ct], ELEMENTWISE,
         series=T.add_series, symbol="+",
         scalar=lambda a, args, params: a.add([(args[0], 1.0), (args[1], 1.0)]))
-_linear(Op.SUB, 2, lambda params, a, b: a - b, lambda g, nid, ct: [ct, neg(g, ct)],
-        _ELEMENTWISE, series=T.sub_series, symbol="-",
+linear(Op.SUB, 2, lambda params, a, b: a - b, lambda g, nid, ct: [ct, neg(g, ct)],
+        ELEMENTWISE, series=T.sub_series, symbol="-",
         scalar=lambda a, args, params: a.sub(*args))
-_elementwise(Op.MUL, lambda params, a, b: a * b, lambda g, a, b, y: b, lambda g, a, b, y: a,
+elementwise(Op.MUL, lambda params, a, b: a * b, lambda g, a, b, y: b, lambda g, a, b, y: a,
              series=S.mul_series, symbol="*",
              scalar=lambda a, args, params: a.mul([(args[0], 1), (args[1], 1)]))
-_elementwise(Op.DIV, lambda params, a, b: a / b,
-             lambda g, a, b, y: div(g, _c(g, 1.0), b),
+elementwise(Op.DIV, lambda params, a, b: a / b,
+             lambda g, a, b, y: div(g, const(g, 1.0), b),
              lambda g, a, b, y: neg(g, div(g, y, b)), series=S.div_series, symbol="/",
              scalar=lambda a, args, params: a.mul([(args[0], 1), (args[1], -1)]))
 
 
 def _pow_exponent_partial(g: Graph, a: int, b: int, y: int) -> int:
     # PyTorch masks the exponent's gradient to 0 where base == 0 and exponent >= 0.
-    mask = mul(g, cmp(g, Op.EQ, a, _c(g, 0.0)), cmp(g, Op.GE, b, _c(g, 0.0)))
-    return where(g, mask, _c(g, 0.0), mul(g, unary(g, Op.LOG, a), y))
+    mask = mul(g, cmp(g, Op.EQ, a, const(g, 0.0)), cmp(g, Op.GE, b, const(g, 0.0)))
+    return where(g, mask, const(g, 0.0), mul(g, unary(g, Op.LOG, a), y))
 
 
 def _pow_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
@@ -293,8 +211,8 @@ def _pow_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
     return int(a.power(args[0], exponent) if exponent is not None else a.pow_atom(*args))
 
 
-_elementwise(Op.POW, lambda params, a, b: np.power(a, b),
-             lambda g, a, b, y: mul(g, b, emit(g, Op.POW, a, sub(g, b, _c(g, 1.0)))),
+elementwise(Op.POW, lambda params, a, b: np.power(a, b),
+             lambda g, a, b, y: mul(g, b, emit(g, Op.POW, a, sub(g, b, const(g, 1.0)))),
              _pow_exponent_partial, series=T.pow_series, symbol="**", scalar=_pow_scalar)
 
 
@@ -302,7 +220,7 @@ def _atan2_denominator(g: Graph, a: int, b: int) -> int:
     return add(g, mul(g, a, a), mul(g, b, b))
 
 
-_elementwise(Op.ATAN2, lambda params, a, b: np.arctan2(a, b),
+elementwise(Op.ATAN2, lambda params, a, b: np.arctan2(a, b),
              lambda g, a, b, y: div(g, b, _atan2_denominator(g, a, b)),
              lambda g, a, b, y: neg(g, div(g, a, _atan2_denominator(g, a, b))),
              series=T.atan2_series, doc=Doc("(y, x) != (0, 0)", "angle of the point (x, y)"))
@@ -314,11 +232,11 @@ def _tie_split(g: Graph, win: str, a: int, b: int) -> int:
 
 
 _TIE = f"a tie splits the derivative 0.5/0.5, {_KINK}"
-_elementwise(Op.MAX, lambda params, a, b: np.maximum(a, b),
+elementwise(Op.MAX, lambda params, a, b: np.maximum(a, b),
              lambda g, a, b, y: _tie_split(g, Op.GT, a, b),
              lambda g, a, b, y: _tie_split(g, Op.GT, b, a), series=T.max_series,
              latex=r"\max", doc=Doc("all reals", "elementwise maximum", _TIE))
-_elementwise(Op.MIN, lambda params, a, b: np.minimum(a, b),
+elementwise(Op.MIN, lambda params, a, b: np.minimum(a, b),
              lambda g, a, b, y: _tie_split(g, Op.LT, a, b),
              lambda g, a, b, y: _tie_split(g, Op.LT, b, a), series=T.min_series,
              latex=r"\min", doc=Doc("all reals", "elementwise minimum", _TIE))
@@ -326,8 +244,8 @@ _elementwise(Op.MIN, lambda params, a, b: np.minimum(a, b),
 
 def _comparison(name: Op, ufunc: np.ufunc, symbol: str, latex: str) -> None:
     scalar: ScalarRule = lambda a, args, params: a.compare(name, *args)  # noqa: E731
-    _zero(name, 2, lambda params, a, b: ufunc(a, b).astype(np.float64),
-          _ZERO | {Group.COMPARISON}, series=T.comparison_series(ufunc), symbol=symbol,
+    zero(name, 2, lambda params, a, b: ufunc(a, b).astype(np.float64),
+          ZERO | {Group.COMPARISON}, series=T.comparison_series(ufunc), symbol=symbol,
           latex=latex, scalar=scalar)
 
 
@@ -360,7 +278,7 @@ def _where_forward(params: tuple[()], c: np.ndarray, a: np.ndarray, b: np.ndarra
     return np.where(c != 0, a, b)
 
 
-_define(Op.WHERE, 3, _ELEMENTWISE, _where_forward, _where_jvp, _where_vjp, series=T.where_series,
+define(Op.WHERE, 3, ELEMENTWISE, _where_forward, _where_jvp, _where_vjp, series=T.where_series,
         scalar=lambda a, args, params: a.where(*args))
 
 
@@ -404,9 +322,9 @@ def _stack_forward(params: tuple[int], *xs: np.ndarray) -> np.ndarray:
     return np.stack(xs, axis=xs[0].ndim - rank)
 
 
-_linear(Op.BROADCAST, 1, _broadcast_forward,
+linear(Op.BROADCAST, 1, _broadcast_forward,
         lambda g, nid, ct: [sum_to(g, ct, g.nodes[nid].params[0])])
-_linear(Op.RESHAPE, 1, _reshape_forward,
+linear(Op.RESHAPE, 1, _reshape_forward,
         lambda g, nid, ct: [reshape(g, ct, g.nodes[nid].params[0])])
 
 
@@ -418,8 +336,8 @@ def _sum_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [broadcast_to(g, reshape(g, ct, kept), src)]
 
 
-_linear(Op.SUM, 1, lambda params, x: np.sum(x, axis=params[0]), _sum_transpose,
-        _MOVER | {Group.REDUCTION})
+linear(Op.SUM, 1, lambda params, x: np.sum(x, axis=params[0]), _sum_transpose,
+        MOVER | {Group.REDUCTION})
 
 
 def _index_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
@@ -433,8 +351,8 @@ def _scatter_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [index(g, ct, node.params[0], g.nodes[node.args[0]].shape)]
 
 
-_linear(Op.INDEX, 1, lambda params, x: x[py_key(params[0])], _index_transpose)
-_linear(Op.SCATTER, 1, _scatter_forward, _scatter_transpose)
+linear(Op.INDEX, 1, lambda params, x: x[py_key(params[0])], _index_transpose)
+linear(Op.SCATTER, 1, _scatter_forward, _scatter_transpose)
 
 
 def _stack_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
@@ -444,8 +362,8 @@ def _stack_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [index(g, ct, (i, *rest), item) for i in range(len(node.args))]
 
 
-_linear(Op.STACK, None, _stack_forward, _stack_transpose)
-_linear(Op.TRANSPOSE, 1, lambda params, x: np.swapaxes(x, -1, -2),
+linear(Op.STACK, None, _stack_forward, _stack_transpose)
+linear(Op.TRANSPOSE, 1, lambda params, x: np.swapaxes(x, -1, -2),
         lambda g, nid, ct: [transpose(g, ct)])
 
 
@@ -490,7 +408,7 @@ def _matmul_taylor(params: tuple[Any, ...]) -> SeriesRule:
     return lambda a, b: G.bilinear_series(a, b, lambda u, v: _matmul_forward(params, u, v))
 
 
-_define(Op.MATMUL, 2, frozenset({Group.LINALG}), _matmul_forward, _matmul_jvp, _matmul_vjp,
+define(Op.MATMUL, 2, frozenset({Group.LINALG}), _matmul_forward, _matmul_jvp, _matmul_vjp,
         taylor=_matmul_taylor, symbol="@")
 
 
@@ -571,11 +489,11 @@ def _norm_taylor(params: tuple[Any, ...]) -> SeriesRule:
     return lambda x: S.sqrt_series(np.sum(S.mul_series(x, x), axis=axes))
 
 
-_define(Op.NORM, 1, frozenset({Group.STRUCTURAL}), _norm_forward, _norm_jvp, _norm_vjp,
+define(Op.NORM, 1, frozenset({Group.STRUCTURAL}), _norm_forward, _norm_jvp, _norm_vjp,
         taylor=_norm_taylor)
-_define(Op.INV, 1, frozenset({Group.LINALG}), lambda params, a: safe_inv(a), _inv_jvp,
+define(Op.INV, 1, frozenset({Group.LINALG}), lambda params, a: safe_inv(a), _inv_jvp,
         _inv_vjp, series=T.inv_series)
-_define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a), _det_jvp,
+define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a), _det_jvp,
         _det_vjp, series=T.det_series)
 
 assert set(PRIMITIVES) == set(Op), sorted(set(Op) - set(PRIMITIVES))
