@@ -31,7 +31,7 @@ from engine.language.syntax import Expr, Name, walk
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import check_derivative_fields, parse_label
 from engine.symbolic.algebra import Algebra, tree_sizes
-from engine.symbolic.printer import print_terms
+from engine.symbolic.cse import print_shared
 from engine.symbolic.scalarize import Scalarizer
 
 OPERATIONS = ("gradient", "jacobian", "hessian", "derivative")
@@ -240,7 +240,7 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
     if total > cap:
         raise LimitError("max_formula_nodes", cap, total,
                          what="the size of the printed formulas (tree nodes)")
-    text, latex = print_terms(algebra, roots, frozenset(shapes_))
+    text, latex = print_shared(algebra, roots, frozenset(shapes_))
     by_term_text = dict(zip(roots, text, strict=True))
     by_term_latex = dict(zip(roots, latex, strict=True))
     as_text = [_map(arr, by_term_text) for arr in arrays]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 from engine.ir.ops import PRIMITIVES, Group, in_group
 from engine.language.parser import precedence
@@ -64,18 +65,31 @@ class _Base:
 
     PLUS, MINUS = " + ", " - "
 
-    def __init__(self, algebra: Algebra, reserved: frozenset[str] = frozenset()) -> None:
+    def __init__(self, algebra: Algebra, reserved: frozenset[str] = frozenset(),
+                 names: Mapping[int, str] | None = None) -> None:
         self.a = algebra
         self.reserved = reserved
         """Names of symbols in use: ``pi``/``e`` print as numbers if a variable has the name."""
+        self.names: Mapping[int, str] = names or {}
+        """Terms printed as a name wherever they are used (shared subexpressions)."""
+        self.definitions: dict[int, str] = {}
+        """The text of each named term that was rendered."""
         self.memo: dict[int, tuple[str, int]] = {}
 
     def render(self, roots: list[int]) -> list[str]:
-        """The text of every root term."""
+        """The text of every root term (a named root prints as its name)."""
         for t in self.a.closure(roots):
             if t not in self.memo:
-                self.memo[t] = self._term(t)
+                self.memo[t] = self._named(t, self._term(t))
         return [self.memo[r][0] for r in roots]
+
+    def _named(self, t: int, printed: tuple[str, int]) -> tuple[str, int]:
+        """What a parent embeds for ``t``: its text, or its name (an atom)."""
+        name = self.names.get(t)
+        if name is None:
+            return printed
+        self.definitions[t] = printed[0]
+        return name, ATOM_P
 
     def _term(self, t: int) -> tuple[str, int]:
         term = self.a[t]
