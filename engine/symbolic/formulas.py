@@ -32,6 +32,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import check_derivative_fields, parse_label
 from engine.symbolic.algebra import Algebra, tree_sizes
 from engine.symbolic.cse import print_shared
+from engine.symbolic.masks import without_idle_masks
 from engine.symbolic.scalarize import Scalarizer
 
 OPERATIONS = ("gradient", "jacobian", "hessian", "derivative")
@@ -232,7 +233,8 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
     nodes, arrange = _plan(b, operation, names, entries)
     algebra = Algebra()
     scalar = Scalarizer(b.g, algebra, limits.max_symbolic_elements)
-    arrays = scalar.run(nodes)
+    plain: dict[int, int] = {}
+    arrays = [_terms(arr, plain, algebra) for arr in scalar.run(nodes)]
     roots = [t for arr in arrays for t in arr.reshape(-1).tolist()]
     sizes = tree_sizes(algebra, roots)
     total = sum(sizes[t] for t in roots)
@@ -246,6 +248,17 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
     as_text = [_map(arr, by_term_text) for arr in arrays]
     as_latex = [_map(arr, by_term_latex) for arr in arrays]
     return {"formulas": arrange(as_text), "latex": arrange(as_latex)}
+
+
+def _terms(arr: np.ndarray, memo: dict[int, int], algebra: Algebra) -> np.ndarray:
+    """The entries' terms without the masks that do not change their value."""
+    out = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(*arr.shape):
+        t = int(arr[idx])
+        if t not in memo:
+            memo[t] = without_idle_masks(algebra, t)
+        out[idx] = memo[t]
+    return out
 
 
 def _map(arr: np.ndarray, table: dict[int, str]) -> np.ndarray:

@@ -75,6 +75,8 @@ class _Base:
         self.definitions: dict[int, str] = {}
         """The text of each named term that was rendered."""
         self.memo: dict[int, tuple[str, int]] = {}
+        self.apart: frozenset[int] = frozenset()
+        """Powers the sum being printed shows with their exponent's offset apart."""
 
     def render(self, roots: list[int]) -> list[str]:
         """The text of every root term (a named root prints as its name)."""
@@ -122,6 +124,14 @@ class _Base:
         raise NotImplementedError
 
     def sum(self, const: float, items: tuple[tuple[int, float], ...]) -> tuple[str, int]:
+        outer = self.apart
+        self.apart = self.shared_powers(items)
+        try:
+            return self.regrouped(const, items)
+        finally:
+            self.apart = outer
+
+    def regrouped(self, const: float, items: tuple[tuple[int, float], ...]) -> tuple[str, int]:
         common = self.common_factors(items) if not const else []
         if common:
             # exp(x)*sin(x) + exp(x)*cos(x) prints as exp(x)*(sin(x) + cos(x)).
@@ -133,14 +143,70 @@ class _Base:
                 content = float(math.gcd(*(int(k) for _, k in items)))
             rest = a.add([(a.mul([(b, n - drop.get(b, 0)) for b, n in self.factors_of(s)]),
                            k / content) for s, k in items])
-            self.render([rest])
-            whole = sorted([*common, (rest, 1)], key=lambda bn: a[bn[0]].key)
-            return self.product(content, tuple(whole))
-        return self.plain_sum(const, items), ADD_P
+            return self.times(content, common, rest)
+        return self.plain_sum(const, items)
+
+    def times(self, coeff: float, factors: list[tuple[int, int]], rest: int) -> tuple[str, int]:
+        """``coeff * factors * rest`` printed as one product (a product ``rest`` joins in)."""
+        self.render([rest])
+        term = self.a[rest]
+        if term.kind == MUL:
+            coeff *= term.data[0]
+            factors = [*factors, *self.factors_of(rest)]
+        else:
+            factors = [*factors, (rest, 1)]
+        return self.product(coeff, tuple(sorted(factors, key=lambda bn: self.a[bn[0]].key)))
+
+    @staticmethod
+    def _offset(a: Algebra, b: int) -> float:
+        """``c`` of a power ``u**(v + c)`` with an integer ``c != 0`` (``u`` not a number)."""
+        bt = a[b]
+        if bt.kind != POW or a[bt.data[0]].kind == NUM or a[bt.data[1]].kind != ADD:
+            return 0.0
+        c = a[bt.data[1]].data[0]
+        return c if c.is_integer() and abs(c) < 2**31 else 0.0
+
+    def _apart(self, b: int) -> int:
+        """``u**v`` of a power ``u**(v + c)``."""
+        a = self.a
+        base, exponent = a[b].data
+        return a.pow_atom(base, a.add([(exponent, 1.0)], -self._offset(a, b)))
+
+    def shared_powers(self, items: tuple[tuple[int, float], ...]) -> frozenset[int]:
+        """The powers ``u**(v + c)`` among the terms of a sum that print as ``u**v * u**c``
+        there, because another term has ``u**v`` too (``x**x*log(x) + x**(x - 1)``)."""
+        a = self.a
+        count: dict[int, int] = {}
+        offsets: list[int] = []
+        for s, _ in items:
+            seen = set()
+            for b, _ in a[s].data[1] if a[s].kind == MUL else ((s, 1),):
+                if self._offset(a, b):
+                    offsets.append(b)
+                    seen.add(self._apart(b))
+                else:
+                    seen.add(b)
+            for b in seen:
+                count[b] = count.get(b, 0) + 1
+        return frozenset(b for b in offsets if count[self._apart(b)] > 1)
 
     def factors_of(self, t: int) -> tuple[tuple[int, int], ...]:
-        term = self.a[t]
-        return term.data[1] if term.kind == MUL else ((t, 1),)
+        """The factors a term of the sum being printed shows: a power whose exponent is
+        offset by an integer apart when the sum shares it (``x**(x - 1)`` as ``x**x/x``)."""
+        a = self.a
+        term = a[t]
+        factors = term.data[1] if term.kind == MUL else ((t, 1),)
+        if not any(b in self.apart for b, _ in factors):
+            return factors
+        out: list[tuple[int, int]] = []
+        for b, n in factors:
+            if b in self.apart:
+                apart = self._apart(b)
+                self.render([apart])
+                out += [(apart, n), (a[b].data[0], int(self._offset(a, b)) * n)]
+            else:
+                out.append((b, n))
+        return tuple(sorted(out, key=lambda bn: a[bn[0]].key))
 
     def common_factors(self, items: tuple[tuple[int, float], ...]) -> list[tuple[int, int]]:
         """Factors every term has that are not plain symbols (a sum stays a polynomial:
@@ -158,22 +224,112 @@ class _Base:
                 return []
         return sorted((shared or {}).items(), key=lambda bn: a[bn[0]].key)
 
-    def plain_sum(self, const: float, items: tuple[tuple[int, float], ...]) -> str:
-        """Terms joined by `` + `` and `` - `` (each printed as a positive product)."""
-        parts: list[tuple[bool, str]] = []
-        for s, k in items:
-            term = self.a[s]
-            factors = term.data[1] if term.kind == MUL else ((s, 1),)
-            parts.append((k < 0, self.product(abs(k), factors)[0]))
-        if const:
-            parts.append((const < 0, self.number(abs(const))[0]))
+    def plain_sum(self, const: float, items: tuple[tuple[int, float], ...]) -> tuple[str, int]:
+        """Terms joined by `` + `` and `` - `` (each printed as a positive product); terms that
+        share a factor are printed as one product with it (``(3*t**2 - 1)/(x**2 + 1)**2``), and
+        powers of one base that expand a binomial with the constant as its power."""
+        groups = self.groups(items)
+        power = self.binomial(const, [items[g[0]] for f, g in groups if f is None])
+        taken = power[0] if power else set()
+        parts: list[tuple[bool, str, int]] = []
+        for factor, group in groups:
+            if factor is not None:
+                parts.append(self.group(factor, [items[i] for i in group]))
+            elif group[0] not in taken:
+                s, k = items[group[0]]
+                parts.append((k < 0, *self.product(abs(k), self.factors_of(s))))
+            elif power is not None and group[0] == min(taken):
+                parts.append(power[1])
+        if const and not power:
+            parts.append((const < 0, *self.number(abs(const))))
+        if len(parts) == 1:
+            negative, text, prec = parts[0]
+            return ("-" + text, min(prec, NEG_P)) if negative else (text, prec)
         if len(parts) == 2 and parts[0][0] and not parts[1][0]:
             # `1 - x**2`, not `-x**2 + 1`; longer sums keep their degree order.
             parts.reverse()
         out = ["-" + parts[0][1] if parts[0][0] else parts[0][1]]
-        for negative, text in parts[1:]:
+        for negative, text, _ in parts[1:]:
             out.append((self.MINUS if negative else self.PLUS) + text)
-        return "".join(out)
+        return "".join(out), ADD_P
+
+    def binomial(self, const: float, items: list[tuple[int, float]]
+                 ) -> tuple[set[int], tuple[bool, str, int]] | None:
+        """The terms (their indices in ``items``) that with the constant are exactly the
+        expansion of ``k*(u + c)**n``, n >= 2 (``u**2 + 2*u + 1``), and that power printed;
+        None if there are none."""
+        if not const:
+            return None
+        by_base: dict[int, dict[int, tuple[int, float]]] = {}
+        for i, (s, k) in enumerate(items):
+            factors = self.factors_of(s)
+            if len(factors) == 1 and factors[0][1] >= 1:
+                by_base.setdefault(factors[0][0], {})[factors[0][1]] = (i, k)
+        for base, powers in sorted(by_base.items(), key=lambda bp: self.a[bp[0]].key):
+            n = len(powers)
+            if n < 2 or set(powers) != set(range(1, n + 1)):
+                continue
+            k = powers[n][1]
+            c = powers[n - 1][1] / (n * k)
+            coefficients = {j: kj for j, (_, kj) in powers.items()} | {0: const}
+            if any(k * math.comb(n, j) * c ** (n - j) != coefficients[j] for j in range(n + 1)):
+                continue
+            shifted = self.a.add([(base, 1.0)], c)
+            self.render([shifted])
+            return ({i for i, _ in powers.values()},
+                    (k < 0, *self.product(abs(k), ((shifted, n),))))
+        return None
+
+    def groups(self, items: tuple[tuple[int, float], ...]
+               ) -> list[tuple[tuple[int, int] | None, list[int]]]:
+        """The terms of a sum partitioned, in their order: ``(factor, indices)`` for terms that
+        share a factor ``base**n`` (two or more), ``(None, [i])`` for the others.
+
+        The base that takes the most nodes out goes first, then the next among the rest.
+        Positive powers of plain symbols stay in their terms (a polynomial stays one), while
+        a denominator may be any base: ``(24*t**5 - 40*t**3)/x``.
+        """
+        a = self.a
+        free = list(range(len(items)))
+        out: list[tuple[tuple[int, int] | None, list[int]]] = []
+        while len(free) > 1:
+            sharing: dict[tuple[int, int], list[int]] = {}
+            for i in free:
+                for b, n in self.factors_of(items[i][0]):
+                    if n < 0 or a[b].kind != SYM:
+                        sharing.setdefault((b, n), []).append(i)
+            saved: dict[int, int] = {}
+            for (b, n), members in sharing.items():
+                if len(members) > 1:
+                    # b**n leaves each term but one: its operator, and `**` with the exponent.
+                    saved[b] = saved.get(b, 0) + (len(members) - 1) * (2 if abs(n) == 1 else 4)
+            if not saved:
+                break
+            best = max(sorted(saved, key=lambda b: a[b].key), key=saved.__getitem__)
+            taken: set[int] = set()
+            for (b, n), members in sharing.items():
+                if b == best and len(members) > 1:
+                    out.append(((b, n), members))
+                    taken.update(members)
+            free = [i for i in free if i not in taken]
+        out += [(None, [i]) for i in free]
+        return sorted(out, key=lambda fg: fg[1][0])
+
+    def group(self, factor: tuple[int, int], items: list[tuple[int, float]]
+              ) -> tuple[bool, str, int]:
+        """Terms sharing ``factor`` printed as one product: ``factor*(rest)``, with an integer
+        content and the sign of the first term taken out; (negative, text)."""
+        a = self.a
+        base, n = factor
+        sign = -1.0 if items[0][1] < 0 else 1.0
+        content = 1.0
+        if all(k.is_integer() and abs(k) < 2**53 for _, k in items):
+            content = float(math.gcd(*(int(k) for _, k in items)))
+        rest = a.add([(a.mul([(b, m - n if b == base else m) for b, m in self.factors_of(s)]),
+                       sign * k / content) for s, k in items])
+        text, prec = self.times(content, [factor], rest)
+        negative = text.startswith("-")
+        return (sign < 0) != negative, text[1:] if negative else text, prec
 
     def coefficient(self, c: float) -> tuple[list[str], list[str]]:
         """Numerator and denominator items of a positive coefficient (``[3, pi]``, ``[2]``)."""
