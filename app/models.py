@@ -356,13 +356,16 @@ class ProblemItem(BaseModel):
 
     loc: list[str | int] = Field(description='Where, e.g. `["body", "point", "x"]`.')
     msg: str
-    column: int | None = Field(None, description="1-based column in `expression`, "
-                                                 "or in the JSON body.")
+    column: int | None = Field(None, description="1-based column in `expression` (counted from "
+                                                 "the start of its line), or in the JSON body.")
+    line: int | None = Field(None, description="1-based line in a multi-line `expression` (one "
+                                               "with a newline), or in the JSON body.")
 
 
 class Problem(BaseModel):
     """An RFC 9457 problem document (`application/problem+json`); more members may appear,
-    e.g. `limit` and `limit_value`, `suggestions`, `column`."""
+    e.g. `limit` and `limit_value`, `suggestions`, `column`, `line`, `hint` (what to write
+    instead, for a definition the language does not allow)."""
 
     model_config = ConfigDict(extra="allow")
 

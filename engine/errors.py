@@ -17,10 +17,31 @@ from engine.limits import status_of
 PROBLEM_BASE = "https://diffapi.dev/problems/"
 
 
+def line_and_column(expression: str, column: int) -> tuple[int | None, int]:
+    """Where the 1-based offset ``column`` of ``expression`` stands: its 1-based line and the
+    column counted from the start of that line. The line is None for a one-line expression
+    (its column is the offset itself)."""
+    if "\n" not in expression:
+        return None, column
+    offset = min(max(column, 1), len(expression) + 1) - 1
+    start = expression.rfind("\n", 0, offset) + 1
+    return expression.count("\n", 0, offset) + 1, offset - start + 1
+
+
+def position(expression: str, column: int) -> str:
+    """``column 5`` or, in a multi-line expression, ``line 2, column 5`` for the 1-based
+    offset ``column``."""
+    line, col = line_and_column(expression, column)
+    return f"column {col}" if line is None else f"line {line}, column {col}"
+
+
 def caret_snippet(expression: str, column: int) -> str:
-    """The expression on one line and a caret under ``column`` (1-based)."""
-    line = expression.replace("\n", " ").replace("\t", " ")
-    return f"{line}\n{' ' * (max(column, 1) - 1)}^"
+    """The line of ``expression`` holding the 1-based offset ``column`` and a caret under it
+    (a one-line expression is its own line)."""
+    line, col = line_and_column(expression, column)
+    text = expression if line is None else expression.split("\n")[line - 1]
+    text = text.replace("\t", " ").replace("\r", " ")
+    return f"{text}\n{' ' * (max(col, 1) - 1)}^"
 
 
 def suggest(name: str, known: Iterable[str]) -> list[str]:
@@ -109,12 +130,20 @@ class EngineError(Exception):
         self.detail = detail
         self.loc = loc
         self.column = column
+        self.line: int | None = None
+        """The 1-based line of ``column`` in a multi-line expression."""
         self.extra = extra or {}
 
+    def place(self, expression: str, column: int) -> None:
+        """Set ``line`` and ``column`` from the 1-based offset ``column`` of ``expression``."""
+        self.line, self.column = line_and_column(expression, column)
+
     def locate(self, expression: str, column: int) -> None:
-        """Point the error at ``column`` of ``expression``: the detail ends with the caret."""
-        self.column = column
-        self.detail = f"{self.detail} (at column {column}):\n{caret_snippet(expression, column)}"
+        """Point the error at the 1-based offset ``column`` of ``expression``: the detail ends
+        with the caret."""
+        self.place(expression, column)
+        self.detail = (f"{self.detail} (at {position(expression, column)}):\n"
+                       f"{caret_snippet(expression, column)}")
         self.args = (self.detail,)
 
     def problem(self) -> dict[str, Any]:
@@ -122,12 +151,15 @@ class EngineError(Exception):
         entry: dict[str, Any] = {"loc": list(self.loc), "msg": self.detail}
         if self.column is not None:
             entry["column"] = self.column
+        if self.line is not None:
+            entry["line"] = self.line
         return problem_body(self.status, self.kind, self.title, self.detail, [entry],
                             **self.extra)
 
 
 class ExpressionError(EngineError, kind="parse-error", title="Expression does not parse"):
-    """The expression does not parse; ``column`` is 1-based and the detail shows a caret."""
+    """The expression does not parse at the 1-based offset ``column``; the detail shows a caret,
+    and ``line``/``column`` say where (the column counted from the start of its line)."""
 
     def __init__(self, message: str, expression: str, column: int, *,
                  expected: str | None = None) -> None:
@@ -135,9 +167,14 @@ class ExpressionError(EngineError, kind="parse-error", title="Expression does no
         self.expression = expression
         self.expected = expected
         text = message if expected is None else f"{message}; expected {expected}"
-        detail = f"{text} at column {column}:\n{caret_snippet(expression, column)}"
-        super().__init__(detail, loc=("body", "expression"), column=column,
-                         extra={"column": column, "expression": expression})
+        detail = (f"{text} at {position(expression, column)}:\n"
+                  f"{caret_snippet(expression, column)}")
+        line, col = line_and_column(expression, column)
+        extra: dict[str, Any] = {"column": col, "expression": expression}
+        if line is not None:
+            extra["line"] = line
+        super().__init__(detail, loc=("body", "expression"), column=col, extra=extra)
+        self.line = line
 
 
 class UnknownNameError(EngineError, kind="unknown-name", title="Unknown name"):
@@ -152,10 +189,24 @@ class UnknownNameError(EngineError, kind="unknown-name", title="Unknown name"):
             detail += f"\n{caret_snippet(expression, column)}"
         super().__init__(detail, loc=("body", "expression"), column=column,
                          extra={"name": name, "suggestions": suggestions})
+        if expression is not None and column is not None:
+            self.place(expression, column)
 
 
 class ArityError(EngineError, kind="wrong-arity", title="Wrong number of arguments"):
     """A function called with the wrong number of arguments."""
+
+
+class DefinitionError(EngineError, kind="definition-error", title="Invalid definition"):
+    """A definition or a use of one that the language does not allow: recursion, shadowing,
+    redefinition, use before the definition. ``hint`` (also a member of the problem) says what
+    to write instead; the error stands at the 1-based offset ``column`` of ``expression``."""
+
+    def __init__(self, message: str, hint: str, *, expression: str, column: int) -> None:
+        self.hint = hint
+        super().__init__(f"{message} ({hint})", loc=("body", "expression"),
+                         extra={"hint": hint})
+        self.locate(expression, column)
 
 
 class ShapeError(EngineError, kind="shape-mismatch", title="Shape mismatch"):

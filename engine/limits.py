@@ -14,6 +14,9 @@ class Limits:
     max_depth: int = 200
     """Nesting depth of the expression: parentheses, brackets, calls, signs and right operands
     (a long chain such as x + x + … + x is not nesting)."""
+    max_inlined_nodes: int = 100_000
+    """Syntax nodes that function definitions add where they are called (a body counts once per
+    call with new arguments): bounds chains such as ``f(x) = x*x; g(x) = f(f(x)); …``."""
     max_nodes: int = 20_000
     """Primitive nodes in the compiled graph, derivatives included."""
     max_tensor_elements: int = 1_000_000

@@ -1,7 +1,14 @@
 """Tokenizer for the expression language: one compiled regular expression, nothing evaluated.
 
-Every token keeps its 1-based column. Characters outside the language and malformed numbers
+Every token keeps its 1-based column, counted from the start of the whole text (errors turn it
+into a line and a column on that line). Characters outside the language and malformed numbers
 are reported here, as :class:`ExpressionError`, at their column.
+
+Statements are separated by ``;`` or by a newline that can end one: a newline outside
+brackets, after a number, a name, ``)`` or ``]``, and before a name, a number, ``(`` or ``[``.
+Any other newline is whitespace, so a long formula may break after an operator or before one
+(a line starting with ``+`` or ``-`` continues the line before it). ``#`` starts a comment that
+runs to the end of its line.
 """
 
 from __future__ import annotations
@@ -13,23 +20,25 @@ from engine.errors import ExpressionError
 NUM = "num"
 NAME = "name"
 OP = "op"
+SEP = "sep"
+"""A statement separator: ``;``, or a newline (text ``"\\n"``) that ends a statement."""
 END = "end"
 
 _SCANNER = re.compile(
     r"""
-      (?P<ws>[ \t\r\n]+)
+      (?P<ws>(?:[ \t\r\n]|\#[^\n]*)+)   # whitespace and comments, '#' to the end of the line
     | (?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
       # what cannot follow a number: an exponent without digits, or a second decimal point
       (?P<junk>[eE](?:[+-]|(?![A-Za-z0-9_]))|\.[0-9])?
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<op>\*\*|<=|>=|==|!=|[-+*/@^<>()\[\],:.])
+    | (?P<op>\*\*|<=|>=|==|!=|[-+*/@^<>()\[\],:.=])
+    | (?P<sep>;)
     | (?P<bad>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
 
 _HINTS = {
-    "=": "use '==' to compare",
     "!": "use '!=' for 'not equal'",
     "×": "use '*'",
     "·": "use '*'",
@@ -41,8 +50,13 @@ _HINTS = {
 }
 
 
+_ENDS_OPERAND = frozenset({")", "]"})
+_STARTS_OPERAND = frozenset({"(", "["})
+_OPENING = {"(": 1, "[": 1, ")": -1, "]": -1}
+
+
 class Token:
-    """One token: ``kind`` is NUM, NAME, OP or END; ``col`` is 1-based."""
+    """One token: ``kind`` is NUM, NAME, OP, SEP or END; ``col`` is 1-based."""
 
     __slots__ = ("col", "kind", "text")
 
@@ -59,17 +73,30 @@ def tokenize(expression: str) -> list[Token]:
     """Split ``expression`` into tokens, ending with an END token at column ``len + 1``."""
     tokens: list[Token] = []
     append = tokens.append
+    depth = 0
+    newline = 0  # column of a newline that may end a statement, 0 when there is none
     for match in _SCANNER.finditer(expression):
         group = match.lastgroup or ""  # every alternative is a named group
+        text = match.group()
         if group == "ws":
+            if depth == 0 and "\n" in text and tokens and _ends_operand(tokens[-1]):
+                newline = match.start() + 1 + text.index("\n")
             continue
         if group == "bad":
-            raise _bad_character(expression, match.group(), match.start() + 1, tokens)
+            raise _bad_character(expression, text, match.start() + 1, tokens)
         if group == "junk":
             raise _malformed_number(expression, match)
-        append(Token(group, match.group(), match.start() + 1))
+        if newline and (group in (NUM, NAME) or text in _STARTS_OPERAND):
+            append(Token(SEP, "\n", newline))
+        newline = 0
+        depth = max(depth + _OPENING.get(text, 0), 0) if group == OP else depth
+        append(Token(group, text, match.start() + 1))
     append(Token(END, "", len(expression) + 1))
     return tokens
+
+
+def _ends_operand(tok: Token) -> bool:
+    return tok.kind in (NUM, NAME) or tok.text in _ENDS_OPERAND
 
 
 def _bad_character(expression: str, char: str, col: int, before: list[Token]) -> ExpressionError:

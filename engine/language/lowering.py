@@ -1,17 +1,34 @@
-"""Lowering the parsed expression to the graph IR; static shapes are checked before any run."""
+"""Lowering the parsed expression to the graph IR; static shapes are checked before any run.
+
+Definitions are resolved here, where the request's names are known: they may not shadow a
+built-in, an input or one another, and are used only after they are defined (so never
+recursively).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import ArityError, EngineError, ShapeError, UnknownNameError, suggest
+from engine.errors import (
+    ArityError,
+    DefinitionError,
+    EngineError,
+    LimitError,
+    ShapeError,
+    UnknownNameError,
+    position,
+    suggest,
+)
 from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES
 from engine.language.functions import CONSTANTS, FUNCTIONS, power
+from engine.language.parser import MODULE_PREFIXES
 from engine.language.syntax import (
     Binary,
+    Block,
     Call,
+    Define,
     Expr,
     Index,
     ListLit,
@@ -20,44 +37,248 @@ from engine.language.syntax import (
     Slice,
     Unary,
     sub_expressions,
+    walk,
 )
 
 _INFIX = {p.symbol: p.name for p in PRIMITIVES.values() if p.symbol and p.arity == 2}
 """The language's binary operators, from the op records (``**`` and ``@`` have builders)."""
 
 
+_VISIT, _BUILD, _RETURN = 0, 1, 2
+"""Work items of the lowering loop: lower a node's children, build the node from them, and
+remember the value of an inlined call."""
+
+BUILT_INS = frozenset(FUNCTIONS) | frozenset(CONSTANTS) | MODULE_PREFIXES
+"""Names a definition or a parameter may not take."""
+
+
+class _Frame:
+    """The inside of one inlined call: the parameters' nodes, the call, and the frame the call
+    stands in (None at the top level)."""
+
+    __slots__ = ("function", "params", "parent", "site")
+
+    def __init__(self, function: Define, params: dict[str, int], site: Call,
+                 parent: _Frame | None) -> None:
+        self.function = function
+        self.params = params
+        self.site = site
+        self.parent = parent
+
+
 class Lowering:
-    """Turns one AST into nodes of ``graph``; names resolve to the given input nodes."""
+    """Turns one AST into nodes of ``graph``; names resolve to the given input nodes.
+
+    Definitions are lowered in order: a value once (every use is that node), a function at each
+    call with new arguments, its body inlined with the parameters bound to the arguments' nodes.
+    A function's names are checked where it is defined, so a wrong one is reported even when
+    the function is never called.
+    """
 
     def __init__(self, graph: Graph, expression: str, inputs: dict[str, int]) -> None:
         self.g = graph
         self.expression = expression
         self.inputs = inputs
+        self.values: dict[str, int] = {}
+        self.functions: dict[str, Define] = {}
+        self.pending: dict[str, Define] = {}
+        """Every definition of the block by name (the first when redefined): a name here but
+        not yet defined is used before its definition."""
+        self.current: Define | None = None
+        self.calls: dict[tuple[str, tuple[int, ...]], int] = {}
+        """The node of each function called with the given argument nodes."""
+        self.sizes: dict[str, int] = {}
+        """Syntax nodes in each function's body."""
+        self.inlined = 0
 
     def lower(self, root: Expr) -> int:
-        """The node computing ``root``; errors carry the column they happened at.
+        """The node computing ``root``; errors carry the line and column they happened at."""
+        if not isinstance(root, Block):
+            return self._lower(root)
+        for d in root.definitions:
+            self.pending.setdefault(d.name, d)
+        for d in root.definitions:
+            self._define(d)
+        self.current = None
+        return self._lower(root.result)
 
-        An explicit post-order stack, not recursion: long chains such as a 10,000-term sum make
-        trees far deeper than Python's stack.
+    # -- definitions ------------------------------------------------------------------------
+
+    def _define(self, d: Define) -> None:
+        self._check_new(d.name, d.col, "a definition")
+        self.current = d
+        if d.params is None:
+            self.values[d.name] = self._lower(d.body)
+            return
+        for p in d.params:
+            self._check_new(p.name, p.col, "a parameter", parameter=True)
+        params = {p.name for p in d.params}
+        for e in walk(d.body):
+            if isinstance(e, Name) and e.name not in params:
+                if not self._known(e.name):
+                    raise self._missing_name(e.name, e.col)
+            elif isinstance(e, Call) and e.func not in FUNCTIONS:
+                if e.func not in self.functions:
+                    raise self._missing_function(e.func, e.col)
+                try:
+                    self._check_arity(self.functions[e.func], len(e.args))
+                except ArityError as err:
+                    err.locate(self.expression, e.col)
+                    raise
+        self.functions[d.name] = d
+
+    def _check_new(self, name: str, col: int, what: str, *, parameter: bool = False) -> None:
+        """Refuse a definition or parameter named like a built-in or (unless a parameter,
+        which is local) like an input or an earlier definition."""
+        if name in BUILT_INS:
+            kind = "function" if name in FUNCTIONS else (
+                "constant" if name in CONSTANTS else "module prefix")
+            raise self._definition_error(f"'{name}' is a built-in {kind}; {what} may not "
+                                         "shadow it", f"choose another name, e.g. '{name}_'",
+                                         col)
+        if parameter:
+            return
+        if name in self.inputs:
+            raise self._definition_error(
+                f"'{name}' is a variable or constant of the request; a definition may not "
+                "shadow it", f"choose another name, or remove '{name}' from the request", col)
+        if name in self.values or name in self.functions:
+            first = self.pending[name]
+            raise self._definition_error(
+                f"'{name}' is already defined at {position(self.expression, first.col)}",
+                "a name is defined once; choose another name", col)
+
+    def _known(self, name: str) -> bool:
+        return name in self.values or name in self.inputs or name in CONSTANTS
+
+    def _check_arity(self, d: Define, given: int) -> None:
+        assert d.params is not None
+        wanted = len(d.params)
+        if given != wanted:
+            plural = "s" if wanted != 1 else ""
+            signature = f"{d.name}({', '.join(p.name for p in d.params)})"
+            hint = f"{signature} is defined at {position(self.expression, d.col)}"
+            # no column: the caller locates it at the call, with the caret
+            raise ArityError(f"{d.name}() takes {wanted} argument{plural}, got {given} "
+                             f"({hint})", loc=("body", "expression"), extra={"hint": hint})
+
+    def _definition_error(self, message: str, hint: str, col: int) -> DefinitionError:
+        return DefinitionError(message, hint, expression=self.expression, column=col)
+
+    def _undefined(self, name: str, col: int) -> DefinitionError | None:
+        """The error for a use of ``name`` in its own definition or before it, if it is one."""
+        d = self.current
+        if d is not None and name == d.name:
+            return self._definition_error(
+                f"'{name}' is used in its own definition",
+                "definitions are not recursive: write the formula out, or define a helper "
+                "before it", col)
+        later = self.pending.get(name)
+        if later is not None and name not in self.functions and name not in self.values:
+            return self._definition_error(
+                f"'{name}' is used before its definition at "
+                f"{position(self.expression, later.col)}",
+                f"move the definition of '{name}' above its first use", col)
+        return None
+
+    def _missing_name(self, name: str, col: int) -> EngineError:
+        if name in self.functions:
+            return self._definition_error(f"'{name}' is a function",
+                                          f"call it with parentheses: {name}(…)", col)
+        undefined = self._undefined(name, col)
+        if undefined is not None:
+            return undefined
+        known = [*self.inputs, *self.values, *CONSTANTS]
+        if name in FUNCTIONS:
+            return UnknownNameError(name, [f"{name}(...)"], column=col,
+                                    what="function (call it with parentheses)",
+                                    expression=self.expression)
+        return UnknownNameError(name, suggest(name, known), column=col, what="name",
+                                expression=self.expression)
+
+    def _missing_function(self, func: str, col: int) -> EngineError:
+        undefined = self._undefined(func, col)
+        if undefined is not None:
+            return undefined
+        if func in self.values:
+            return self._definition_error(f"'{func}' is a value, not a function",
+                                          f"use it without parentheses: {func}", col)
+        return UnknownNameError(func, suggest(func, [*FUNCTIONS, *self.functions]), column=col,
+                                what="function", expression=self.expression)
+
+    # -- expressions ------------------------------------------------------------------------
+
+    def _lower(self, root: Expr) -> int:
+        """The node computing ``root`` with the definitions made so far.
+
+        An explicit stack, not recursion: long chains such as a 10,000-term sum make trees far
+        deeper than Python's stack, and a call inlines its function's body on the same stack.
         """
-        done: dict[int, int] = {}
-        stack: list[tuple[Expr, bool]] = [(root, False)]
-        while stack:
-            e, ready = stack.pop()
-            children = sub_expressions(e)
-            if not ready:
-                stack.append((e, True))
-                stack.extend((c, False) for c in reversed(children))
-                continue
-            done[id(e)] = self._at(e.col, self._combine, e, [done[id(c)] for c in children])
-        return done[id(root)]
+        values: list[int] = []
+        stack: list[tuple[int, Any, _Frame | None, int]] = [(_VISIT, root, None, 0)]
+        e: Any = root
+        frame: _Frame | None = None
+        try:
+            while stack:
+                kind, e, frame, n = stack.pop()
+                if kind == _VISIT:
+                    children = sub_expressions(e)
+                    stack.append((_BUILD, e, frame, len(children)))
+                    stack.extend((_VISIT, c, frame, 0) for c in reversed(children))
+                elif kind == _BUILD:
+                    args = values[len(values) - n:] if n else []
+                    del values[len(values) - n:]
+                    if type(e) is Call and e.func in self.functions:
+                        self._inline(e, frame, args, stack, values)
+                    else:
+                        values.append(self._combine(e, args, frame))
+                else:
+                    self.calls[e] = values[-1]
+        except EngineError as err:
+            if err.column is None:
+                err.locate(self.expression, e.col)
+            while frame is not None:  # the calls the failing body was inlined through
+                err.detail += (f"\nin {frame.function.name}(…) called at "
+                               f"{position(self.expression, frame.site.col)}")
+                err.args = (err.detail,)
+                frame = frame.parent
+            raise
+        return values[-1]
 
-    def _combine(self, e: Expr, args: list[int]) -> int:
+    def _inline(self, call: Call, frame: _Frame | None, args: list[int],
+                stack: list[tuple[int, Any, _Frame | None, int]], values: list[int]) -> None:
+        """Push the body of the function ``call`` names, bound to ``args`` (or its node, when
+        called with these arguments before)."""
+        d = self.functions[call.func]
+        self._check_arity(d, len(args))
+        key = (d.name, tuple(args))
+        found = self.calls.get(key)
+        if found is not None:
+            values.append(found)
+            return
+        size = self.sizes.get(d.name)
+        if size is None:
+            size = self.sizes[d.name] = sum(1 for _ in walk(d.body))
+        self.inlined += size
+        limit = self.g.limits.max_inlined_nodes
+        if self.inlined > limit:
+            raise LimitError("max_inlined_nodes", limit, self.inlined, loc=("body", "expression"),
+                             what="the syntax nodes the definitions expand to")
+        assert d.params is not None
+        params = {p.name: node for p, node in zip(d.params, args, strict=True)}
+        stack.append((_RETURN, key, frame, 0))
+        stack.append((_VISIT, d.body, _Frame(d, params, call, frame), 0))
+
+    def _combine(self, e: Expr, args: list[int], frame: _Frame | None) -> int:
         """The node for ``e`` given the nodes of its children."""
         match e:
             case Num(value=v):
                 return self.g.const(v)
             case Name(name=name, col=col):
+                if frame is not None:
+                    found = frame.params.get(name)
+                    if found is not None:
+                        return found
                 return self._name(name, col)
             case Unary(op=op):
                 return P.neg(self.g, args[0]) if op == "-" else args[0]
@@ -71,26 +292,15 @@ class Lowering:
                 return self._index(args[0], items)
         raise AssertionError(f"unknown syntax node {e!r}")
 
-    def _at(self, column: int, fn: Any, *args: Any) -> int:
-        try:
-            return fn(*args)
-        except EngineError as err:
-            if err.column is None:
-                err.locate(self.expression, column)
-            raise
-
     def _name(self, name: str, col: int) -> int:
+        found = self.values.get(name)
+        if found is not None:
+            return found
         if name in self.inputs:
             return self.inputs[name]
         if name in CONSTANTS:
             return self.g.const(CONSTANTS[name])
-        known = [*self.inputs, *CONSTANTS]
-        what = "function (call it with parentheses)" if name in FUNCTIONS else "name"
-        if name in FUNCTIONS:
-            raise UnknownNameError(name, [f"{name}(...)"], column=col, what=what,
-                                   expression=self.expression)
-        raise UnknownNameError(name, suggest(name, known), column=col, what=what,
-                               expression=self.expression)
+        raise self._missing_name(name, col)
 
     def _binary(self, op: str, a: int, b: int) -> int:
         if op == "**":
@@ -102,8 +312,7 @@ class Lowering:
     def _call(self, func: str, args: list[int], col: int) -> int:
         fn = FUNCTIONS.get(func)
         if fn is None:
-            raise UnknownNameError(func, suggest(func, list(FUNCTIONS)), column=col,
-                                   what="function", expression=self.expression)
+            raise self._missing_function(func, col)
         if len(args) != fn.arity:
             plural = "s" if fn.arity != 1 else ""
             # no column: _at locates it at the call, with the caret

@@ -13,6 +13,11 @@ postfix chains such as ``v[0][0]…``, ``M.T.T…`` or ``x.sum().sum()…`` are 
 link stands at the depth of the first, so they parse whatever their length. Depth is bounded by
 ``Limits.max_depth``, so the parser never recurses more than that many levels; the AST handed
 on can be deeper than ``max_depth`` only through such chains.
+
+An expression may be several statements (see :mod:`engine.language.lexer` for the separators):
+definitions ``name = expr`` and ``name(a, b) = expr``, then the expression whose value it is.
+One statement parses to its expression tree; several to a :class:`Block`. Each statement
+starts at depth 1.
 """
 
 from __future__ import annotations
@@ -21,8 +26,20 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from engine.errors import ExpressionError, LimitError
-from engine.language.lexer import END, NAME, NUM, OP, Token, tokenize
-from engine.language.syntax import Binary, Call, Expr, Index, ListLit, Name, Num, Slice, Unary
+from engine.language.lexer import END, NAME, NUM, OP, SEP, Token, tokenize
+from engine.language.syntax import (
+    Binary,
+    Block,
+    Call,
+    Define,
+    Expr,
+    Index,
+    ListLit,
+    Name,
+    Num,
+    Slice,
+    Unary,
+)
 from engine.limits import DEFAULT_LIMITS, Limits
 
 # The precedence chart, loosest first; every binding power below is derived from it.
@@ -72,6 +89,7 @@ MODULE_PREFIXES = frozenset({"np", "numpy", "torch", "math", "jnp"})
 LINALG_PREFIXES = frozenset({"np", "numpy", "torch", "jnp"})
 """The module prefixes that also accept ``.linalg.``: ``np.linalg.det``."""
 _KEYWORDS = frozenset({"and", "or", "not", "if", "else", "for", "in", "is"})
+_NESTING = {"(": 1, "[": 1, ")": -1, "]": -1}
 _SNIPPET = 24
 """Longest operand quoted in an implicit-multiplication suggestion."""
 
@@ -88,9 +106,10 @@ def parse(expression: str, limits: Limits = DEFAULT_LIMITS) -> Expr:
         raise LimitError("max_expression_length", limits.max_expression_length,
                          len(expression), loc=("body", "expression"),
                          what="the expression's length")
-    if not expression.strip(" \t\r\n"):
+    tokens = tokenize(expression)
+    if tokens[0].kind == END:  # nothing but whitespace and comments
         raise ExpressionError("empty expression", expression, 1, expected="an expression")
-    parser = _Parser(expression, tokenize(expression), limits.max_depth)
+    parser = _Parser(expression, tokens, limits.max_depth)
     try:
         return parser.parse()
     except RecursionError:
@@ -101,6 +120,11 @@ def parse(expression: str, limits: Limits = DEFAULT_LIMITS) -> Expr:
 def _describe(tok: Token) -> str:
     if tok.kind == END:
         return "end of the expression"
+    if tok.kind == SEP:
+        return "';'" if tok.text == ";" else "new line"
+    if tok.text == "=":
+        return "'=' (use '==' to compare; only a name or a function such as f(a, b) can be " \
+               "defined, at the start of a statement)"
     if tok.kind == NAME:
         return f"name {tok.text!r}"
     if tok.kind == NUM:
@@ -120,15 +144,97 @@ class _Parser:
         self.max_depth = max_depth
 
     def parse(self) -> Expr:
-        node = self._expr(0, 0)
-        tok = self.tokens[self.pos]
+        tokens = self.tokens
+        statements = [self._statement()]
+        while tokens[self.pos].kind == SEP:
+            self.pos += 1
+            statements.append(self._statement())
+        tok = tokens[self.pos]
         if tok.kind == END:
-            return node
+            return self._block(statements)
         if tok.text in (")", "]"):
             message = f"unmatched {tok.text!r}"
         else:
             message = f"unexpected {_describe(tok)}"
         raise self._error(message, tok, "an operator or the end of the expression")
+
+    # -- statements -------------------------------------------------------------------------
+
+    def _statement(self) -> tuple[int, Expr | Define]:
+        """One statement and the column it starts at: a definition or an expression."""
+        tokens = self.tokens
+        tok = tokens[self.pos]
+        if tok.kind == SEP or (tok.kind == END and self.pos > 0):
+            # after a trailing ';' the caret goes under it, not past the end
+            raise self._error("empty statement", tok if tok.kind == SEP else tokens[self.pos - 1],
+                              "a statement (remove the extra ';')")
+        if tok.kind == NAME:
+            after = tokens[self.pos + 1].text
+            if after == "=":
+                self.pos += 2
+                return tok.col, Define(tok.text, None, self._expr(0, 0), tok.col)
+            if after == "(" and self._defines_function():
+                return tok.col, self._function(tok)
+        return tok.col, self._expr(0, 0)
+
+    def _defines_function(self) -> bool:
+        """Whether the ``name(`` at the current token closes with ``) =``."""
+        tokens = self.tokens
+        level = 0
+        for i in range(self.pos + 1, len(tokens)):
+            tok = tokens[i]
+            if tok.kind in (SEP, END):
+                return False
+            level += _NESTING.get(tok.text, 0) if tok.kind == OP else 0
+            if level == 0:
+                return tokens[i + 1].text == "="
+        return False
+
+    def _function(self, name: Token) -> Define:
+        """``name(a, b) = body``, the current token being ``name``."""
+        tokens = self.tokens
+        self.pos += 2
+        if tokens[self.pos].text == ")":
+            raise self._error(f"function '{name.text}' has no parameters (a value is defined "
+                              f"as '{name.text} = …')", tokens[self.pos], "a parameter name")
+        params: list[Name] = []
+        while True:
+            tok = tokens[self.pos]
+            if tok.kind != NAME:
+                raise self._error(f"unexpected {_describe(tok)} in the parameters of "
+                                  f"'{name.text}'", tok, "a parameter name")
+            if any(p.name == tok.text for p in params):
+                raise self._error(f"parameter '{tok.text}' is listed twice", tok,
+                                  "a different parameter name")
+            params.append(Name(tok.text, tok.col))
+            self.pos += 1
+            tok = tokens[self.pos]
+            self.pos += 1
+            if tok.text == ")":
+                break
+            if tok.text != ",":
+                raise self._error(f"unexpected {_describe(tok)} in the parameters of "
+                                  f"'{name.text}'", tok, "',' or ')'")
+        self.pos += 1  # the '=' that _defines_function saw
+        return Define(name.text, tuple(params), self._expr(0, 0), name.col)
+
+    def _block(self, statements: list[tuple[int, Expr | Define]]) -> Expr:
+        """The statements as one expression: definitions first, an expression last."""
+        *definitions, (last_col, last) = statements
+        if isinstance(last, Define):
+            raise ExpressionError(
+                f"the last statement defines '{last.name}' but gives no value; end with the "
+                f"expression to compute, e.g. '{last.name}'", self.expression, last_col,
+                expected="an expression after the definitions")
+        defined: list[Define] = []
+        for col, statement in definitions:
+            if not isinstance(statement, Define):
+                raise ExpressionError(
+                    "only the last statement may be an expression; this one's value is not "
+                    "used (define a name with 'name = …' or remove it)", self.expression, col,
+                    expected="a definition")
+            defined.append(statement)
+        return Block(tuple(defined), last, 1) if defined else last
 
     # -- the Pratt loop ---------------------------------------------------------------------
 
@@ -309,8 +415,10 @@ class _Parser:
 
     def too_deep(self, col: int) -> LimitError:
         """The error for an expression nested deeper than ``max_depth``."""
-        return LimitError("max_depth", self.max_depth, None, loc=("body", "expression"),
-                          column=col, what="the expression's nesting depth")
+        err = LimitError("max_depth", self.max_depth, None, loc=("body", "expression"),
+                         what="the expression's nesting depth")
+        err.place(self.expression, col)
+        return err
 
     def _juxtaposed(self, first: int) -> ExpressionError:
         """Two operands side by side (``2x``, ``x y``, ``(a)(b)``): suggest the ``*``."""

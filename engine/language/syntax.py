@@ -81,11 +81,34 @@ class Index:
     col: int
 
 
-Expr = Num | Name | Unary | Binary | Call | ListLit | Index
+@dataclass(frozen=True, slots=True)
+class Define:
+    """A definition statement: ``name = body`` (``params`` None) or ``name(a, b) = body``.
+
+    ``col`` is the column of the defined name.
+    """
+
+    name: str
+    params: tuple[Name, ...] | None
+    body: Expr
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Several statements: the definitions in order, then the expression whose value it is."""
+
+    definitions: tuple[Define, ...]
+    result: Expr
+    col: int
+
+
+Expr = Num | Name | Unary | Binary | Call | ListLit | Index | Block
 
 
 def sub_expressions(e: Expr) -> tuple[Expr, ...]:
-    """The sub-expressions lowered before ``e`` (index entries are literals, read directly)."""
+    """The sub-expressions lowered before ``e`` (index entries are literals, read directly);
+    a block's are its definitions' bodies and its result."""
     match e:
         case Unary(operand=x):
             return (x,)
@@ -97,6 +120,8 @@ def sub_expressions(e: Expr) -> tuple[Expr, ...]:
             return items
         case Index(target=t):
             return (t,)
+        case Block(definitions=definitions, result=result):
+            return (*(d.body for d in definitions), result)
     return ()
 
 
@@ -107,3 +132,18 @@ def walk(root: Expr) -> Iterator[Expr]:
         e = stack.pop()
         yield e
         stack.extend(reversed(sub_expressions(e)))
+
+
+
+def free_names(root: Expr) -> list[str]:
+    """The names ``root`` uses, in order of first appearance, except the names its definitions
+    define and, inside a function's body, its parameters."""
+    if not isinstance(root, Block):
+        return list(dict.fromkeys(e.name for e in walk(root) if isinstance(e, Name)))
+    defined = {d.name for d in root.definitions}
+    names: dict[str, None] = {}
+    for d in root.definitions:
+        local = defined | {p.name for p in d.params or ()}
+        names.update(dict.fromkeys(n for n in free_names(d.body) if n not in local))
+    names.update(dict.fromkeys(n for n in free_names(root.result) if n not in defined))
+    return list(names)

@@ -27,7 +27,8 @@ from engine.errors import InputError, LimitError, NonScalarError, keywords_check
 from engine.ir.graph import Shape, size_of
 from engine.language.functions import CONSTANTS, FUNCTIONS
 from engine.language.parser import parse
-from engine.language.syntax import Expr, Name, walk
+from engine.language.syntax import Expr
+from engine.language.syntax import free_names as used_names
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.requests import check_derivative_fields, parse_label
 from engine.symbolic.algebra import Algebra, tree_sizes
@@ -46,10 +47,10 @@ Entry = tuple[str, tuple[int, ...]]
 # ---------------------------------------------------------------- request normalization
 
 def free_names(tree: Expr) -> list[str]:
-    """Names the expression uses, in order of first appearance (built-in constants and
-    function names excluded: the compiler reports a bare function name)."""
-    return list(dict.fromkeys(e.name for e in walk(tree) if isinstance(e, Name)
-                              and e.name not in CONSTANTS and e.name not in FUNCTIONS))
+    """Names the expression uses, in order of first appearance (built-in constants, function
+    names and the expression's own definitions excluded: the compiler reports a bare function
+    name)."""
+    return [name for name in used_names(tree) if name not in CONSTANTS and name not in FUNCTIONS]
 
 
 def _name(value: Any, loc: tuple[Any, ...]) -> str:

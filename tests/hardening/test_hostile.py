@@ -269,10 +269,10 @@ MALFORMED = {
                                    b' "__proto__": {}}', JSON),
 }
 
-# Characters that must be answered 422 with a column (never a 500); tabs and newlines are
-# whitespace of the language.
+# Characters that must be answered 422 with a column (never a 500) where they stand here; tabs
+# and newlines are whitespace of the language, and '#' starts a comment.
 BAD_CHARACTERS = ["\x00", "\x07", "\x1b[31m", "\x7f", "\u200b", "\u202e", "\ufeff", "\u2028",
-                  "π", "²", "×", "😀", "ｘ", "é", "\\", "$", "#", ";", "=", "\ud800", "\udfff",
+                  "π", "²", "×", "😀", "ｘ", "é", "\\", "$", ";", "=", "\ud800", "\udfff",
                   "\U0010ffff", "\ufffd"]
 FIELD_NAMES = ["é", "😀", "x\x00", "\x00", "\u202e", " ", "", "x" * 10_000, "x[0]", "sin",
                "pi", "__class__", "\ud800", "x\udfff", "\U0010ffff"]

@@ -356,7 +356,8 @@ def test_implicit_multiplication_quotes_long_operands_shortened() -> None:
 def test_error_columns(expression: str, column: int, message: str, expected: str) -> None:
     err = error(expression)
     assert (err.column, err.message, err.expected) == (column, message, expected)
-    assert f"; expected {expected} at column {column}:" in err.detail
+    at = "line 1, column" if "\n" in expression else "column"  # a newline makes lines count
+    assert f"; expected {expected} at {at} {column}:" in err.detail
     assert err.problem()["errors"][0]["column"] == column
 
 
@@ -389,7 +390,7 @@ def test_unmatched_closer_is_named() -> None:
 
 
 @pytest.mark.parametrize("char", [
-    "$", ";", "=", "!", "%", "&", "|", "~", "#", "?", "`", "'", '"', "{", "}", "\\",
+    "$", "!", "%", "&", "|", "~", "?", "`", "'", '"', "{", "}", "\\",
     "\x00", "\x07", "\x0b", "\x7f", "é", "×", "−", "π", "²", "\u2028", "😀",
 ])
 def test_unknown_characters(char: str) -> None:
@@ -402,7 +403,7 @@ def test_unknown_characters(char: str) -> None:
 
 
 def test_unknown_characters_give_hints() -> None:
-    assert error("x = 2").message == "unexpected character '=' (use '==' to compare)"
+    assert error("x == 2 = 1").message.startswith("unexpected '=' (use '==' to compare")
     assert error("x ! y").message == "unexpected character '!' (use '!=' for 'not equal')"
     assert error("2 × x").message == "unexpected character '×' (use '*')"
     assert error("\x00").message == "unexpected character '\\x00'"
