@@ -16,7 +16,6 @@ base-0 mask ``where(x == 0, 0, …)``), and over the whole table at most 1.25 ti
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,18 +35,18 @@ from engine.errors import (
 )
 from engine.language.functions import FUNCTIONS
 from engine.language.parser import parse
-from engine.language.syntax import Expr, sub_expressions
+from engine.language.syntax import Block, Define, Expr, sub_expressions
 from engine.limits import DEFAULT_LIMITS, Limits
 from engine.symbolic.algebra import Algebra
-from engine.symbolic.cse import SEPARATOR
 from engine.symbolic.formulas import differentiate, free_names
 from engine.symbolic.printer import latex_name
 
 RNG_SEED = 7
 ROUND_TRIP_RTOL = 1e-12
-SYMPY_RTOL = 1e-11
+SYMPY_RTOL = 1e-12
 
 X, Y = sp.symbols("x y", real=True)
+_BIG = Limits(max_depth=10_000, max_expression_length=10**7)
 
 
 def sigmoid(u: sp.Expr) -> sp.Expr:
@@ -66,27 +65,17 @@ def simplified(expression: str) -> str:
     return derivative_formula(expression, 0, "x")
 
 
-def statements(formula: str) -> tuple[list[tuple[str, str]], str]:
-    """A formula's definitions (name, right-hand side) and its value."""
-    *definitions, last = formula.split(SEPARATOR)
-    pairs = [tuple(d.split(" = ", 1)) for d in definitions]
-    assert all(len(p) == 2 for p in pairs), formula
-    return [(n, rhs) for n, rhs in pairs], last
-
-
-def inlined(formula: str) -> str:
-    """The formula with every definition substituted where it is used (parenthesized)."""
-    definitions, last = statements(formula)
-    for name, rhs in reversed(definitions):
-        last = re.sub(rf"\b{name}\b", f"({rhs})", last)
-    return last
+def definitions(formula: str) -> tuple[Define, ...]:
+    """The definitions our parser reads in a formula (none for a single expression)."""
+    tree = parse(formula, _BIG)
+    return tree.definitions if isinstance(tree, Block) else ()
 
 
 def value(formula: str, point: dict[str, Any]) -> np.ndarray:
-    """A formula evaluated by the engine (it parses with our parser first)."""
-    plain = inlined(formula)
-    parse(plain)
-    return np.asarray(engine.evaluate(expression=plain, point=point)["value"], dtype=float)
+    """A formula evaluated by the engine (it parses with our parser first, definitions and
+    all)."""
+    parse(formula)
+    return np.asarray(engine.evaluate(expression=formula, point=point)["value"], dtype=float)
 
 
 def values(formulas: Any, point: dict[str, Any]) -> np.ndarray:
@@ -111,14 +100,9 @@ def sympy_value(expr: sp.Expr, point: dict[str, float]) -> float:
 
 
 def _walk(formula: str) -> list[Expr]:
-    """Every parse-tree node of a formula's statements (the right-hand sides of its
-    definitions and its value): numbers, names, operators, calls, indexing."""
-    definitions, last = statements(formula)
-    return [e for text in [*(rhs for _, rhs in definitions), last] for e in _walk_one(text)]
-
-
-def _walk_one(expression: str) -> list[Expr]:
-    stack = [parse(expression, Limits(max_depth=10_000, max_expression_length=10**7))]
+    """Every parse-tree node of a formula: numbers, names, operators, calls, indexing, and
+    for a formula with definitions its block, their right-hand sides and its value."""
+    stack = [parse(formula, _BIG)]
     out = []
     while stack:
         e = stack.pop()
@@ -128,9 +112,11 @@ def _walk_one(expression: str) -> list[Expr]:
 
 
 def tree_nodes(formula: str) -> int:
-    """Parse-tree nodes of a formula: each definition's right-hand side once plus one node for
-    the name it binds, then the value (where each use of a name is one node)."""
-    return len(statements(formula)[0]) + len(_walk(formula))
+    """Parse-tree nodes of a formula. With definitions: each right-hand side once plus one node
+    for the name it binds, then the value, in which each use of a name is one node (the block
+    itself is not counted)."""
+    defined = definitions(formula)
+    return len(_walk(formula)) + (len(defined) - 1 if defined else 0)
 
 
 def sympy_nodes(expr: sp.Expr) -> int:
@@ -685,8 +671,8 @@ def size_table() -> list[tuple[str, int, int, int, int, int]]:
             formula = derivative_formula(expression, order)
             ref = sp.diff(f, X, order)
             ours = tree_nodes(formula)
-            leaves = len(statements(formula)[0]) + sum(1 for e in _walk(formula)
-                                                       if not sub_expressions(e))
+            leaves = len(definitions(formula)) + sum(1 for e in _walk(formula)
+                                                     if not sub_expressions(e))
             rows.append((expression, order, ours, ours - leaves, sympy_nodes(ref),
                          int(sp.count_ops(ref))))
     return rows
