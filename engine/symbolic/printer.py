@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from engine.ir.ops import PRIMITIVES, Group, in_group
 from engine.language.parser import precedence
@@ -30,6 +31,14 @@ CMP_P, ADD_P, MUL_P = precedence("<"), precedence("+", "left"), precedence("*")
 NEG_P, POW_P, ATOM_P = precedence("-", "prefix"), precedence("**"), precedence("(")
 """Precedence levels, the parser's: a child printed at a lower level than its slot needs
 parentheses (calls and atoms bind like the postfix forms)."""
+
+_T = TypeVar("_T")
+
+MAX_FACTORED_TERMS = 64
+"""Most terms of a sum searched for a linear factor."""
+
+LINEAR_ROOTS = (1.0, -1.0, 2.0, -2.0)
+"""The r of the linear factors ``u - r`` a sum is tried against."""
 
 MAX_DENOMINATOR = 100
 """Largest denominator of a coefficient printed as a fraction."""
@@ -124,18 +133,32 @@ class _Base:
         raise NotImplementedError
 
     def sum(self, const: float, items: tuple[tuple[int, float], ...]) -> tuple[str, int]:
+        found = self.as_product(const, items)
+        if found is not None:
+            return self.product(*found)
+        return self.in_context(items, lambda: self.plain_sum(const, items))
+
+    def in_context(self, items: tuple[tuple[int, float], ...], work: Callable[[], _T]) -> _T:
+        """``work()`` with the powers the sum of ``items`` shows apart."""
         outer = self.apart
         self.apart = self.shared_powers(items)
         try:
-            return self.regrouped(const, items)
+            return work()
         finally:
             self.apart = outer
 
-    def regrouped(self, const: float, items: tuple[tuple[int, float], ...]) -> tuple[str, int]:
+    def as_product(self, const: float, items: tuple[tuple[int, float], ...]
+                   ) -> tuple[float, tuple[tuple[int, int], ...]] | None:
+        """The sum as one product (coefficient, factors, every factor rendered) when its terms
+        share factors or it has a linear factor; else None."""
+        return self.in_context(items, lambda: self._as_product(const, items))
+
+    def _as_product(self, const: float, items: tuple[tuple[int, float], ...]
+                    ) -> tuple[float, tuple[tuple[int, int], ...]] | None:
+        a = self.a
         common = self.common_factors(items) if not const else []
         if common:
             # exp(x)*sin(x) + exp(x)*cos(x) prints as exp(x)*(sin(x) + cos(x)).
-            a = self.a
             drop = dict(common)
             # An integer content goes out with them: tan(x)*(2*tan(x)**2 + 2) -> 2*tan(x)*(…).
             content = 1.0
@@ -143,19 +166,75 @@ class _Base:
                 content = float(math.gcd(*(int(k) for _, k in items)))
             rest = a.add([(a.mul([(b, n - drop.get(b, 0)) for b, n in self.factors_of(s)]),
                            k / content) for s, k in items])
-            return self.times(content, common, rest)
-        return self.plain_sum(const, items)
+            return self.joined(content, common, rest)
+        root = self.linear_factor(const, items)
+        if root is not None:
+            return self.joined(1.0, [(root[0], 1)], root[1])
+        return None
 
-    def times(self, coeff: float, factors: list[tuple[int, int]], rest: int) -> tuple[str, int]:
-        """``coeff * factors * rest`` printed as one product (a product ``rest`` joins in)."""
-        self.render([rest])
-        term = self.a[rest]
+    def joined(self, coeff: float, factors: list[tuple[int, int]], rest: int
+               ) -> tuple[float, tuple[tuple[int, int], ...]]:
+        """``coeff * factors * rest`` as one product: a ``rest`` that is (or prints as) a
+        product joins its factors in, so no product is parenthesized inside another."""
+        a = self.a
+        term = a[rest]
+        found = None
         if term.kind == MUL:
-            coeff *= term.data[0]
-            factors = [*factors, *self.factors_of(rest)]
-        else:
-            factors = [*factors, (rest, 1)]
-        return self.product(coeff, tuple(sorted(factors, key=lambda bn: self.a[bn[0]].key)))
+            found = term.data[0], term.data[1]
+        elif term.kind == ADD:
+            found = self.as_product(*term.data)
+        powers: dict[int, int] = {}
+        if found is None:
+            found = 1.0, ((rest, 1),)
+        for b, n in [*factors, *found[1]]:
+            powers[b] = powers.get(b, 0) + n
+        self.render(list(powers))
+        return coeff * found[0], tuple(sorted(((b, n) for b, n in powers.items() if n),
+                                              key=lambda bn: a[bn[0]].key))
+
+    def linear_factor(self, const: float, items: tuple[tuple[int, float], ...]
+                      ) -> tuple[int, int] | None:
+        """``(u - r, quotient)`` when the sum, as a polynomial in one of its factors ``u``, is
+        exactly divisible by ``u - r`` for a small integer ``r`` and the quotient has at least
+        two terms fewer (``s*(24*s**3 - 36*s**2 + 14*s - 1) - s + …`` has the factor
+        ``s - 1`` of every derivative of ``sigmoid``); None otherwise."""
+        a = self.a
+        if len(items) + (const != 0) < 3 or len(items) > MAX_FACTORED_TERMS:
+            return None
+        monomials = [(self.factors_of(s), k) for s, k in items]
+        if const:
+            monomials.append(((), const))
+        bases = sorted({b for fs, _ in monomials for b, n in fs if n > 0 and a[b].kind != NUM},
+                       key=lambda b: a[b].key)
+        for u in bases:
+            if any(b == u and n < 0 for fs, _ in monomials for b, n in fs):
+                continue
+            # The polynomial in u: degree -> {cofactor term: coefficient}.
+            poly: dict[int, dict[int, float]] = {}
+            for fs, k in monomials:
+                e = next((n for b, n in fs if b == u), 0)
+                cofactor = a.mul([(b, n) for b, n in fs if b != u])
+                row = poly.setdefault(e, {})
+                row[cofactor] = row.get(cofactor, 0.0) + k
+            degree = max(poly)
+            for r in LINEAR_ROOTS:
+                quotient: dict[int, dict[int, float]] = {degree - 1: dict(poly[degree])}
+                for e in range(degree - 1, 0, -1):
+                    row = dict(poly.get(e, {}))
+                    for c, k in quotient[e].items():
+                        row[c] = row.get(c, 0.0) + r * k
+                    quotient[e - 1] = row
+                remainder = dict(poly.get(0, {}))
+                for c, k in quotient[0].items():
+                    remainder[c] = remainder.get(c, 0.0) + r * k
+                if any(remainder.values()):
+                    continue
+                pairs = [(a.mul([(c, 1), (u, e)]), k) for e, row in quotient.items()
+                         for c, k in row.items() if k]
+                if len(pairs) + 2 > len(monomials):
+                    continue
+                return a.add([(u, 1.0)], -r), a.add(pairs)
+        return None
 
     @staticmethod
     def _offset(a: Algebra, b: int) -> float:
@@ -327,7 +406,7 @@ class _Base:
             content = float(math.gcd(*(int(k) for _, k in items)))
         rest = a.add([(a.mul([(b, m - n if b == base else m) for b, m in self.factors_of(s)]),
                        sign * k / content) for s, k in items])
-        text, prec = self.times(content, [factor], rest)
+        text, prec = self.product(*self.joined(content, [factor], rest))
         negative = text.startswith("-")
         return (sign < 0) != negative, text[1:] if negative else text, prec
 
