@@ -63,7 +63,7 @@ def _same(u: float | None, v: float | None) -> bool:
     return (math.isnan(u) and math.isnan(v)) or u == v
 
 
-def _point(a: Algebra, cond: int) -> tuple[int, float] | None:
+def mask_point(a: Algebra, cond: int) -> tuple[int, float] | None:
     """``(symbol, c)`` of a condition ``symbol == c``, else None."""
     term = a[cond]
     if term.kind != CMP or term.data[0] != "eq":
@@ -80,7 +80,7 @@ def without_idle_masks(a: Algebra, t: int) -> int:
     """``t`` with every ``where(x == c, p, q)`` that does not change its value replaced by
     ``q``."""
     for cond in sorted(a[t].wheres):
-        found = _point(a, cond)
+        found = mask_point(a, cond)
         if found is None:
             continue
         symbol, c = found
@@ -92,4 +92,4 @@ def without_idle_masks(a: Algebra, t: int) -> int:
     return t
 
 
-__all__ = ["value_at", "without_idle_masks"]
+__all__ = ["mask_point", "value_at", "without_idle_masks"]

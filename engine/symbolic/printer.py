@@ -25,6 +25,7 @@ from typing import TypeVar
 from engine.ir.ops import PRIMITIVES, Group, in_group
 from engine.language.parser import precedence
 from engine.symbolic.algebra import Algebra
+from engine.symbolic.masks import mask_point, value_at
 from engine.symbolic.terms import ADD, CMP, COMPARISONS, FN, MUL, NUM, POW, SYM
 
 CMP_P, ADD_P, MUL_P = precedence("<"), precedence("+", "left"), precedence("*")
@@ -133,10 +134,25 @@ class _Base:
         raise NotImplementedError
 
     def sum(self, const: float, items: tuple[tuple[int, float], ...]) -> tuple[str, int]:
+        exp = self.without_expm1(const, items)
+        if exp is not None:
+            self.render([exp])
+            return self.memo[exp]
         found = self.as_product(const, items)
         if found is not None:
             return self.product(*found)
         return self.in_context(items, lambda: self.plain_sum(const, items))
+
+    def without_expm1(self, const: float, items: tuple[tuple[int, float], ...]) -> int | None:
+        """The sum with ``k*expm1(u) + k`` as ``k*exp(u)``, or None if it has no such pair
+        (the derivatives of ``expm1`` are ``expm1(x) + 1``)."""
+        a = self.a
+        for s, k in items:
+            term = a[s]
+            if k == const and term.kind == FN and term.data[0] == "expm1":
+                rest = [(t, c) for t, c in items if t != s]
+                return a.add([*rest, (a.function("exp", term.data[1]), k)])
+        return None
 
     def in_context(self, items: tuple[tuple[int, float], ...], work: Callable[[], _T]) -> _T:
         """``work()`` with the powers the sum of ``items`` shows apart."""
@@ -275,17 +291,55 @@ class _Base:
         a = self.a
         term = a[t]
         factors = term.data[1] if term.kind == MUL else ((t, 1),)
+        if term.kind == FN and term.data[0] == "where":
+            factors = self.unmasked(t) or factors
         if not any(b in self.apart for b, _ in factors):
             return factors
-        out: list[tuple[int, int]] = []
+        powers: dict[int, int] = {}
         for b, n in factors:
+            parts = [(b, n)]
             if b in self.apart:
                 apart = self._apart(b)
                 self.render([apart])
-                out += [(apart, n), (a[b].data[0], int(self._offset(a, b)) * n)]
-            else:
-                out.append((b, n))
-        return tuple(sorted(out, key=lambda bn: a[bn[0]].key))
+                parts = [(apart, n), (a[b].data[0], int(self._offset(a, b)) * n)]
+            for c, m in parts:
+                # One entry per base: x**(x + 1)*x**(y - 1) is x**x*x**y, the x's cancel.
+                powers[c] = powers.get(c, 0) + m
+        return tuple(sorted(((b, n) for b, n in powers.items() if n),
+                            key=lambda bn: a[bn[0]].key))
+
+    def unmasked(self, t: int) -> tuple[tuple[int, int], ...] | None:
+        """``where(x == c, 0, u*b)`` as ``u * where(x == c, 0, b)`` for the factors ``u`` that
+        are finite at ``x = c`` (so ``u*0`` is the 0 of the mask), None if there are none."""
+        a = self.a
+        cond, yes, no = a[t].data[1]
+        point = mask_point(a, cond)
+        if yes != a.zero or point is None:
+            return None
+        term = a[no]
+        if term.kind == MUL:
+            coeff, factors = term.data
+        elif term.kind == ADD and not term.data[0]:
+            coeff, factors = 1.0, tuple(self.in_context(term.data[1], lambda: self.common_factors(
+                term.data[1])))
+        else:
+            return None
+        at = {point[0]: point[1]}
+        out = [(b, n) for b, n in factors
+               if n > 0 and math.isfinite(value_at(a, b, at) or math.nan)]
+        if not out:
+            return None
+        drop = dict(out)
+        if term.kind == MUL:
+            rest = a.mul([(b, n - drop.get(b, 0)) for b, n in factors], coeff)
+        else:
+            items = term.data[1]
+            rest = self.in_context(items, lambda: a.add(
+                [(a.mul([(b, n - drop.get(b, 0)) for b, n in self.factors_of(s)]), k)
+                 for s, k in items]))
+        masked = a.where(cond, yes, rest)
+        self.render([masked, *drop])
+        return tuple(sorted([*out, (masked, 1)], key=lambda bn: a[bn[0]].key))
 
     def common_factors(self, items: tuple[tuple[int, float], ...]) -> list[tuple[int, int]]:
         """Factors every term has that are not plain symbols (a sum stays a polynomial:
