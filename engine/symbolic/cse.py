@@ -179,23 +179,27 @@ def print_shared(algebra: Algebra, roots: list[int], reserved: frozenset[str] = 
                  ) -> tuple[list[str], list[str]]:
     """The formulas (our language) and LaTeX of ``roots``, each with its shared subexpressions
     named where that makes it smaller."""
-    text = TextPrinter(algebra, reserved).render(roots)
-    latex = LatexPrinter(algebra, reserved).render(roots)
     graph = text_graph(algebra, roots, reserved)
     stem = _stem(reserved)
-    for i, root in enumerate(roots):
-        order = shared(graph, root, algebra)
+    plans = [shared(graph, root, algebra) for root in roots]
+    plain = [root for root, order in zip(roots, plans, strict=True) if not order]
+    texts = dict(zip(plain, TextPrinter(algebra, reserved).render(plain), strict=True))
+    latexes = dict(zip(plain, LatexPrinter(algebra, reserved).render(plain), strict=True))
+    text, latex = [], []
+    for root, order in zip(roots, plans, strict=True):
         if not order:
+            text.append(texts[root])
+            latex.append(latexes[root])
             continue
         names = {t: f"{stem}{k}" for k, t in enumerate(order, 1)}
         tp = TextPrinter(algebra, reserved, names)
         (value,) = tp.render([root])
-        text[i] = SEPARATOR.join([*(f"{names[t]} = {tp.definitions[t]}" for t in order),
-                                  value])
+        text.append(SEPARATOR.join([*(f"{names[t]} = {tp.definitions[t]}" for t in order),
+                                    value]))
         lp = LatexPrinter(algebra, reserved, {t: latex_name(n) for t, n in names.items()})
         (value,) = lp.render([root])
-        latex[i] = _latex_with([(latex_name(names[t]), lp.definitions[t]) for t in order],
-                               value)
+        latex.append(_latex_with([(latex_name(names[t]), lp.definitions[t]) for t in order],
+                                 value))
     return text, latex
 
 

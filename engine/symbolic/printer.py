@@ -85,6 +85,9 @@ class _Base:
         self.definitions: dict[int, str] = {}
         """The text of each named term that was rendered."""
         self.memo: dict[int, tuple[str, int]] = {}
+        self.products: dict[tuple[float, tuple[tuple[int, float], ...]],
+                            tuple[float, tuple[tuple[int, int], ...]] | None] = {}
+        """Sums already seen as products (or not)."""
         self.apart: frozenset[int] = frozenset()
         """Powers the sum being printed shows with their exponent's offset apart."""
 
@@ -167,7 +170,10 @@ class _Base:
                    ) -> tuple[float, tuple[tuple[int, int], ...]] | None:
         """The sum as one product (coefficient, factors, every factor rendered) when its terms
         share factors or it has a linear factor; else None."""
-        return self.in_context(items, lambda: self._as_product(const, items))
+        key = (const, items)
+        if key not in self.products:
+            self.products[key] = self.in_context(items, lambda: self._as_product(const, items))
+        return self.products[key]
 
     def _as_product(self, const: float, items: tuple[tuple[int, float], ...]
                     ) -> tuple[float, tuple[tuple[int, int], ...]] | None:
@@ -225,16 +231,16 @@ class _Base:
         for u in bases:
             if any(b == u and n < 0 for fs, _ in monomials for b, n in fs):
                 continue
-            # The polynomial in u: degree -> {cofactor term: coefficient}.
-            poly: dict[int, dict[int, float]] = {}
+            # The polynomial in u: degree -> {cofactor (its factors): coefficient}.
+            poly: dict[int, dict[tuple[tuple[int, int], ...], float]] = {}
             for fs, k in monomials:
                 e = next((n for b, n in fs if b == u), 0)
-                cofactor = a.mul([(b, n) for b, n in fs if b != u])
+                cofactor = tuple((b, n) for b, n in fs if b != u)
                 row = poly.setdefault(e, {})
                 row[cofactor] = row.get(cofactor, 0.0) + k
             degree = max(poly)
             for r in LINEAR_ROOTS:
-                quotient: dict[int, dict[int, float]] = {degree - 1: dict(poly[degree])}
+                quotient = {degree - 1: dict(poly[degree])}
                 for e in range(degree - 1, 0, -1):
                     row = dict(poly.get(e, {}))
                     for c, k in quotient[e].items():
@@ -245,11 +251,11 @@ class _Base:
                     remainder[c] = remainder.get(c, 0.0) + r * k
                 if any(remainder.values()):
                     continue
-                pairs = [(a.mul([(c, 1), (u, e)]), k) for e, row in quotient.items()
-                         for c, k in row.items() if k]
-                if len(pairs) + 2 > len(monomials):
+                terms = [(e, c, k) for e, row in quotient.items() for c, k in row.items() if k]
+                if len(terms) + 2 > len(monomials):
                     continue
-                return a.add([(u, 1.0)], -r), a.add(pairs)
+                return a.add([(u, 1.0)], -r), a.add([(a.mul([*c, (u, e)]), k)
+                                                     for e, c, k in terms])
         return None
 
     @staticmethod
