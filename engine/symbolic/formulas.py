@@ -4,8 +4,9 @@
 mode seeded with the constant 1 for gradients, forward mode with constant one-hot tangents for
 Jacobian columns, Hessian rows and each order of an n-th or mixed derivative (nested) — so the
 derivative graph is exactly what the numeric operations evaluate, with the tangents folded in.
-:mod:`engine.symbolic.algebra` turns it into canonical scalar terms and
-:mod:`engine.symbolic.printer` prints them in our language and in LaTeX. No point is needed
+:mod:`engine.symbolic.algebra` turns it into canonical scalar terms,
+:mod:`engine.symbolic.printer` prints them in our language and in LaTeX, and
+:mod:`engine.symbolic.cse` names the pieces a formula repeats. No point is needed
 and nothing is evaluated numerically.
 
 Names in the expression that are not differentiated stay symbols (``a*x**2`` gives ``2*a*x``
@@ -211,7 +212,9 @@ def differentiate(*, expression: Any, variables: Any = None, operation: str,
     ``jacobian`` (rows = outputs flattened, columns = variables flattened), ``hessian`` (n × n)
     or ``derivative`` (``variable`` + ``order``, or ``wrt`` for a mixed partial; the formula has
     the expression's shape). ``variables`` defaults to the expression's names in order of
-    appearance. Every formula parses back with :func:`engine.parser.parse`.
+    appearance. A formula that repeats a piece of itself names it with definitions (API.md
+    §8, :mod:`engine.symbolic.cse`) where that makes it smaller: ``u1 = log(x); …; value``.
+    Every formula parses back with :func:`engine.language.parser.parse`.
     """
     if operation not in OPERATIONS:
         raise InputError(f"symbolic formulas are available for {', '.join(OPERATIONS)}, "

@@ -12,7 +12,23 @@ negative exponents); a coefficient that is a small fraction prints as one (``x/2
 ``3*x**2/2``), a multiple of pi as ``pi/2``. Sums print by descending degree with the constant
 last, except that a two-term sum leads with its positive term (``1 - x**2``). Factors that all
 terms of a sum share (other than plain symbols) are printed once in front:
-``exp(x)*(sin(x) + cos(x))``, while ``3*x**2 + 2*x`` stays a polynomial.
+``exp(x)*(sin(x) + cos(x))``, while ``3*x**2 + 2*x`` stays a polynomial. Then, each exact
+and each only a way of writing the same sum:
+
+- a sum divisible by ``u - r`` (r = ±1, ±2) in one of its factors prints as that product when
+  the quotient has two terms fewer (``s*(s - 1)*(…)`` for the derivatives of ``sigmoid``);
+- terms sharing a factor print as one product with it, the factor that takes the most nodes
+  out first (``(24*t**5 - 40*t**3)/x + 8*(3*t**4 - 1)/x**2``); positive powers of plain
+  symbols stay in their terms;
+- powers of one base that with the constant expand a binomial print as its power
+  (``(log(x) + 1)**3``); ``k*expm1(u) + k`` prints as ``k*exp(u)``;
+- within a sum that shares ``x**x``, ``x**(x - 1)`` shows as ``x**x/x``;
+- a base-0 mask ``where(x == c, 0, u*b)`` takes out the factors finite at ``x = c``
+  (``u*0`` is the mask's 0 there): ``x**x*(where(x == 0, 0, log(x)) + 1)``.
+
+Every choice is structural (never a count of printed characters), so every printer and the
+naming of shared pieces (:mod:`engine.symbolic.cse`) see the same structure. A printer given
+``names`` prints those terms as their names and keeps their texts as definitions.
 """
 
 from __future__ import annotations

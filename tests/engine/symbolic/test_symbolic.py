@@ -725,6 +725,35 @@ def test_named_formulas_match_sympy() -> None:
     assert named >= 40
 
 
+def test_shared_names_do_not_clash() -> None:
+    """Definitions take a stem no symbol of the request resembles; each formula of a Hessian
+    carries its own definitions; the LaTeX lists them under "where"."""
+    u1, u = sp.symbols("u1 u", real=True)
+    f = sigmoid(sp.tanh(u1 * X + u))
+    out = differentiate(expression="sigmoid(tanh(u1*x + u))", operation="derivative",
+                        variable="x", order=3)
+    formula = out["formulas"]
+    names = [d.name for d in definitions(formula)]
+    assert names and all(n.startswith("w") and n[1:].isdigit() for n in names), formula
+    assert out["latex"].count("&=") == len(names)
+    assert r"\quad \text{where} \quad \begin{aligned} w_{1} &= " in out["latex"]
+    rng = np.random.default_rng(RNG_SEED)
+    for _ in range(3):
+        point = {"x": float(rng.uniform(-1, 1)), "u1": float(rng.uniform(-1, 1)),
+                 "u": float(rng.uniform(-1, 1))}
+        ref = sp.diff(f, X, 3).subs({u1: sp.Float(point["u1"], 30), u: sp.Float(point["u"], 30)})
+        assert_close(value(formula, point), sympy_value(ref, {"x": point["x"]}), SYMPY_RTOL,
+                     (formula, point))
+    hess = differentiate(expression="sigmoid(tanh(x*y))", operation="hessian")["formulas"]
+    g = sigmoid(sp.tanh(X * Y))
+    point = {"x": 0.4, "y": -0.7}
+    for i, a in enumerate((X, Y)):
+        for j, b in enumerate((X, Y)):
+            assert_close(value(hess[i][j], point), sympy_value(sp.diff(g, a, b), point),
+                         SYMPY_RTOL, hess[i][j])
+    assert any(definitions(entry) for row in hess for entry in row)
+
+
 if __name__ == "__main__":
     print("| function | order | our nodes | our ops | sympy nodes | sympy count_ops |")
     print("|---|---|---|---|---|---|")
