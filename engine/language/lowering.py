@@ -237,7 +237,8 @@ class Lowering:
         except EngineError as err:
             if err.column is None:
                 err.locate(self.expression, e.col)
-            while frame is not None:  # the calls the failing body was inlined through
+            while frame is not None and not isinstance(err, LimitError):
+                # the calls the failing body was inlined through
                 err.detail += (f"\nin {frame.function.name}(…) called at "
                                f"{position(self.expression, frame.site.col)}")
                 err.args = (err.detail,)
@@ -262,8 +263,13 @@ class Lowering:
         self.inlined += size
         limit = self.g.limits.max_inlined_nodes
         if self.inlined > limit:
-            raise LimitError("max_inlined_nodes", limit, self.inlined, loc=("body", "expression"),
+            err = LimitError("max_inlined_nodes", limit, self.inlined, loc=("body", "expression"),
                              what="the syntax nodes the definitions expand to")
+            outermost = call
+            while frame is not None:  # the whole expansion is too big: point at where it starts
+                outermost, frame = frame.site, frame.parent
+            err.locate(self.expression, outermost.col)
+            raise err
         assert d.params is not None
         params = {p.name: node for p, node in zip(d.params, args, strict=True)}
         stack.append((_RETURN, key, frame, 0))
