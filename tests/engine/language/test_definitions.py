@@ -315,3 +315,12 @@ def test_one_line_errors_keep_their_form(http: TestClient) -> None:
     body = http.post("/v1/evaluate", json={"expression": "x +* 2", "point": {"x": 1}}).json()
     assert body["errors"][0]["column"] == 4 and "line" not in body["errors"][0]
     assert "at column 4:\nx +* 2\n   ^" in body["detail"]
+
+
+def test_a_long_chain_of_calls_is_listed_shortly() -> None:
+    lines = ["f0(x) = [x, x] @ [1, 2, 3]"] + [f"f{i}(x) = f{i - 1}(x) + 1" for i in range(1, 300)]
+    with pytest.raises(EngineError) as caught:
+        engine.evaluate(expression="\n".join([*lines, "f299(y)"]), point={"y": 1.0})
+    detail = caught.value.detail
+    assert detail.count("\nin f") == 6 and "… 294 calls more …" in detail
+    assert detail.endswith("in f299(…) called at line 301, column 1")
