@@ -48,6 +48,9 @@ _VISIT, _BUILD, _RETURN = 0, 1, 2
 """Work items of the lowering loop: lower a node's children, build the node from them, and
 remember the value of an inlined call."""
 
+_CALLS_SHOWN = 5
+"""Calls listed (innermost first, then the outermost) under an error inside inlined bodies."""
+
 BUILT_INS = frozenset(FUNCTIONS) | frozenset(CONSTANTS) | MODULE_PREFIXES
 """Names a definition or a parameter may not take."""
 
@@ -237,13 +240,26 @@ class Lowering:
         except EngineError as err:
             if err.column is None:
                 err.locate(self.expression, e.col)
-            while frame is not None:  # the calls the failing body was inlined through
-                err.detail += (f"\nin {frame.function.name}(…) called at "
-                               f"{position(self.expression, frame.site.col)}")
-                err.args = (err.detail,)
-                frame = frame.parent
+            if frame is not None and not isinstance(err, LimitError):
+                self._add_calls(err, frame)
             raise
         return values[-1]
+
+    def _add_calls(self, err: EngineError, frame: _Frame) -> None:
+        """End the detail of ``err`` with the calls the failing body was inlined through,
+        innermost first (the innermost few and the outermost when there are many)."""
+        calls: list[_Frame] = []
+        at: _Frame | None = frame
+        while at is not None:
+            calls.append(at)
+            at = at.parent
+        shown = calls if len(calls) <= _CALLS_SHOWN + 1 else [*calls[:_CALLS_SHOWN], calls[-1]]
+        lines = [f"in {f.function.name}(…) called at {position(self.expression, f.site.col)}"
+                 for f in shown]
+        if len(shown) < len(calls):
+            lines.insert(_CALLS_SHOWN, f"… {len(calls) - len(shown)} calls more …")
+        err.detail += "\n" + "\n".join(lines)
+        err.args = (err.detail,)
 
     def _inline(self, call: Call, frame: _Frame | None, args: list[int],
                 stack: list[tuple[int, Any, _Frame | None, int]], values: list[int]) -> None:
@@ -262,8 +278,13 @@ class Lowering:
         self.inlined += size
         limit = self.g.limits.max_inlined_nodes
         if self.inlined > limit:
-            raise LimitError("max_inlined_nodes", limit, self.inlined, loc=("body", "expression"),
+            err = LimitError("max_inlined_nodes", limit, self.inlined, loc=("body", "expression"),
                              what="the syntax nodes the definitions expand to")
+            outermost = call
+            while frame is not None:  # the whole expansion is too big: point at where it starts
+                outermost, frame = frame.site, frame.parent
+            err.locate(self.expression, outermost.col)
+            raise err
         assert d.params is not None
         params = {p.name: node for p, node in zip(d.params, args, strict=True)}
         stack.append((_RETURN, key, frame, 0))

@@ -142,6 +142,69 @@ def test_taylor_coefficients(page: Any, server: str, screenshots: Path) -> None:
     shot(page, screenshots, "taylor")
 
 
+# ------------------------------------------------------------------ definitions
+
+DEFINED = ["r = sqrt(x**2 + y**2)", "g(u) = exp(-u)/u", "g(r) + r**2"]
+
+
+def type_lines(page: Any, lines: list[str]) -> None:
+    """Type ``lines`` into the function's box, Shift+Enter between them (Enter computes)."""
+    field = page.locator("#expression")
+    field.fill("")
+    for i, line in enumerate(lines):
+        if i:
+            field.press("Shift+Enter")
+        field.press_sequentially(line)
+
+
+def defined_f(x: float, y: float) -> float:
+    r = math.hypot(x, y)
+    return math.exp(-r) / r + r * r
+
+
+def test_definitions_on_several_lines_are_computed_and_plotted(page: Any, server: str,
+                                                              screenshots: Path) -> None:
+    open_page(page, server)
+    type_lines(page, DEFINED)
+    assert page.input_value("#expression") == "\n".join(DEFINED)  # Shift+Enter: a new line
+    assert page.input_value("#variables") == "x, y"  # r, g and u are not variables
+    page.locator("#at-x").fill("1")
+    page.locator("#at-y").fill("2")
+    page.select_option("#operation", "gradient")
+    for field, value in (("#plot-from", "0.5"), ("#plot-to", "2"), ("#map-from", "0.5"),
+                         ("#map-to", "2")):
+        page.locator(field).fill(value)
+    submit_with_enter(page)
+    r = math.sqrt(5)
+    dfdr = -math.exp(-r) / r - math.exp(-r) / r**2 + 2 * r
+    assert numbers(page, "value") == approx([defined_f(1, 2)])
+    assert numbers(page, "gradient.x") == approx([dfdr / r])
+    assert numbers(page, "gradient.y") == approx([2 * dfdr / r])
+    xs, f = page.evaluate("window.playground.chart.data")[:2]
+    assert f == pytest.approx([defined_f(x, 2) for x in xs], rel=1e-13)
+    m = page.evaluate("(() => { const m = window.playground.map;"
+                      " return { xs: m.xs, ys: m.ys, z: m.z }; })()")
+    for j, y in enumerate(m["ys"]):
+        assert m["z"][j] == pytest.approx([defined_f(x, y) for x in m["xs"]], rel=1e-13)
+    shot(page, screenshots, "definitions")
+
+
+def test_an_error_on_a_later_line_is_shown_on_its_line(page: Any, server: str) -> None:
+    lines = ["r = sqrt(x**2 + y**2)", "g(u) = g(u)/u", "g(r) + r**2"]
+    problem = httpx.post(f"{server}/v1/evaluate", json={"expression": "\n".join(lines),
+                                                        "point": {"x": 1, "y": 2}}).json()
+    assert (problem["errors"][0]["line"], problem["errors"][0]["column"]) == (2, 8)
+    open_page(page, server)
+    type_lines(page, lines)
+    submit_with_enter(page)
+    caret = page.inner_text("#expression-error .caret-view").split("\n")
+    assert caret == [lines[1], " " * 7 + "^"]
+    assert "used in its own definition" in page.inner_text("#expression-error .error-msg")
+    # the text cursor is put on the faulty character, counted through the lines before it
+    start = page.evaluate("document.getElementById('expression').selectionStart")
+    assert start == len(lines[0]) + 1 + 7
+
+
 # ------------------------------------------------------------------ errors
 
 

@@ -110,8 +110,23 @@ def test_a_problem_is_one_exception_with_type_detail_and_column() -> None:
             pytest.raises(DiffapiError) as caught:
         client.gradient("log(x) + 2x", {"x": 1})
     error = caught.value
-    assert (error.status, error.type, error.column) == (422, problem["type"], 11)
+    assert (error.status, error.type, error.column, error.line) == (422, problem["type"], 11,
+                                                                      None)
     assert error.detail == "expected an operator"
+
+
+def test_a_problem_in_a_multi_line_expression_has_its_line() -> None:
+    problem = {"type": "https://diffapi.dev/problems/definition-error", "title": "Invalid "
+               "definition", "status": 422, "detail": "'f' is used in its own definition",
+               "hint": "definitions are not recursive",
+               "errors": [{"loc": ["body", "expression"], "msg": "...", "column": 8, "line": 2}]}
+    transport, _ = _recording([httpx.Response(422, json=problem,
+                                              headers={"content-type":
+                                                       "application/problem+json"})])
+    with Client("http://test", transport=transport) as client, \
+            pytest.raises(DiffapiError) as caught:
+        client.gradient("a = x\nf(u) = f(u)\nf(a)", {"x": 1})
+    assert (caught.value.line, caught.value.column) == (2, 8)
 
 
 def test_503_is_retried_with_backoff_then_answered() -> None:

@@ -16,15 +16,86 @@ export async function loadLanguage(url) {
 
 const NUMBER = /^(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+const ENDS_OPERAND = /[A-Za-z0-9_.)\]]$/;
+const STARTS_OPERAND = /^[A-Za-z0-9_.([]/;
+const DEFINITION = /^(\s*)([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(([^()]*)\))?\s*=(?!=)/;
+
+/**
+ * The statements of `text` as [start, end) offsets, split as the service splits them: at `;`,
+ * and at a newline outside brackets between the end of an operand and the start of one (a line
+ * starting with an operator continues the one before). Comments (`#` to the end of the line)
+ * are left inside; the scan skips them.
+ */
+export function statements(text) {
+  const spans = [];
+  let start = 0;
+  let depth = 0;
+  let last = ""; // the last character of the last token
+  let newline = -1; // a newline that may end the statement
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === "#") {
+      while (i + 1 < text.length && text[i + 1] !== "\n") i += 1;
+      continue;
+    }
+    if (c === "\n") {
+      if (depth === 0 && ENDS_OPERAND.test(last)) newline = i;
+      continue;
+    }
+    if (c === " " || c === "\t" || c === "\r") continue;
+    if (newline >= 0 && STARTS_OPERAND.test(c)) {
+      spans.push([start, newline]);
+      start = newline + 1;
+    }
+    newline = -1;
+    if (c === ";") {
+      spans.push([start, i]);
+      start = i + 1;
+      last = "";
+      continue;
+    }
+    if (c === "(" || c === "[") depth += 1;
+    if ((c === ")" || c === "]") && depth > 0) depth -= 1;
+    last = c;
+  }
+  spans.push([start, text.length]);
+  return spans;
+}
+
+/** Each statement's definition (`name = …`, `name(a, b) = …`), if it is one. */
+function definitions(text) {
+  return statements(text).map(([start, end]) => {
+    const head = DEFINITION.exec(text.slice(start, end));
+    if (!head) return { start, end, body: start, name: null, params: new Set() };
+    const params = (head[3] ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+    return { start, end, body: start + head[0].length, name: head[2], params: new Set(params) };
+  });
+}
 
 /**
  * The names of `text` that are variables: not a call, a module prefix, an attribute (`.sum`,
- * `.T`), a built-in or one of `constantNames`. Each comes with its position and the text after.
+ * `.T`), a built-in, one of `constantNames`, a name the text defines (`r = …`, `g(u) = …`) or,
+ * inside a function's definition, its parameters; comments are skipped. Each comes with its
+ * position and the text after.
  */
 export function* freeNames(text, constantNames) {
-  let i = 0;
-  while (i < text.length) {
-    const rest = text.slice(i);
+  const statementsOf = definitions(text);
+  const defined = new Set(statementsOf.map((s) => s.name).filter(Boolean));
+  for (const { body, end, params } of statementsOf) {
+    yield* namesIn(text, body, end, (word) => defined.has(word) || params.has(word) ||
+      language.functions.has(word) || language.constants.has(word) || constantNames.has(word));
+  }
+}
+
+function* namesIn(text, from, to, known) {
+  let i = from;
+  while (i < to) {
+    const rest = text.slice(i, to);
+    if (rest[0] === "#") {
+      const eol = rest.indexOf("\n");
+      i = eol < 0 ? to : i + eol;
+      continue;
+    }
     const number = NUMBER.exec(rest);
     if (number) {
       i += number[0].length;
@@ -38,14 +109,12 @@ export function* freeNames(text, constantNames) {
     const word = name[0];
     const start = i;
     const before = text.slice(0, i).trimEnd();
-    const after = text.slice(i + word.length).trimStart();
+    const after = text.slice(i + word.length, to).trimStart();
     i += word.length;
     if (before.endsWith(".")) continue; // method / attribute sugar, or np.<name>
     if (language.modules.has(word) && after.startsWith(".")) continue;
     if (after.startsWith("(")) continue; // a call: a function (or an unknown one)
-    if (language.functions.has(word) || language.constants.has(word) || constantNames.has(word)) {
-      continue;
-    }
+    if (known(word)) continue;
     yield { word, start, end: i, after };
   }
 }

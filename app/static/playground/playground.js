@@ -533,7 +533,10 @@ function clearExpressionError() {
   els.expressionError.hidden = true;
 }
 
-/** A problem document under the expression field, with a caret at the reported column. */
+/**
+ * A problem document under the expression field, with a caret at the reported line and column;
+ * returns the 1-based offset of that place in the expression (null when none is reported).
+ */
 function showProblem(problem, expression) {
   const first = problem.errors?.[0] ?? {};
   const message = (first.msg ?? problem.detail ?? problem.title ?? "error").split("\n")[0]
@@ -544,18 +547,23 @@ function showProblem(problem, expression) {
   els.expressionError.querySelector(".error-msg").textContent =
     `${problem.title ?? "Error"}: ${prefix}${message}`;
   const pre = els.expressionError.querySelector(".caret-view");
-  if (Number.isInteger(column) && column >= 1) {
-    pre.textContent = `${expression}\n${" ".repeat(column - 1)}^`;
+  els.expressionError.hidden = false;
+  // a multi-line expression's error names its line; the column counts from that line's start
+  const line = Number.isInteger(first.line) ? first.line : 1;
+  const lines = expression.split("\n");
+  if (Number.isInteger(column) && column >= 1 && line <= lines.length) {
+    pre.textContent = `${lines[line - 1]}\n${" ".repeat(column - 1)}^`;
     pre.hidden = false;
     pre.dataset.column = String(column);
+    pre.dataset.line = String(line);
     els.expression.setAttribute("aria-invalid", "true");
-  } else {
-    pre.textContent = "";
-    pre.hidden = true;
-    delete pre.dataset.column;
+    return lines.slice(0, line - 1).reduce((offset, text) => offset + text.length + 1, column);
   }
-  els.expressionError.hidden = false;
-  return column;
+  pre.textContent = "";
+  pre.hidden = true;
+  delete pre.dataset.column;
+  delete pre.dataset.line;
+  return null;
 }
 
 // ---------------------------------------------------------------- snippets
@@ -724,12 +732,12 @@ async function compute() {
       renderResult(request.op, request.body, data, request.formulaProblem);
       els.status.textContent = "Done.";
     } else {
-      const column = showProblem(data, request.body.expression);
+      const offset = showProblem(data, request.body.expression);
       els.result.replaceChildren(placeholder("No result: see the error under the function."));
       els.status.textContent = "Error.";
-      if (column) {
+      if (offset) {
         els.expression.focus();
-        els.expression.setSelectionRange(column - 1, column);
+        els.expression.setSelectionRange(offset - 1, offset);
       }
     }
   } catch (err) {
@@ -1190,9 +1198,12 @@ els.form.addEventListener("submit", (event) => {
   event.preventDefault();
   compute();
 });
-// Enter on a select (which would only open it) submits too, like in the text fields.
+// Enter on a select (which would only open it) submits too, like in the text fields; in the
+// function's box Enter computes as well and Shift+Enter starts a new line (for definitions).
 els.form.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && event.target.tagName === "SELECT") {
+  const multiLine = event.target === els.expression && event.shiftKey;
+  if (event.key === "Enter" && !multiLine &&
+      (event.target.tagName === "SELECT" || event.target === els.expression)) {
     event.preventDefault();
     els.form.requestSubmit();
   }

@@ -10,7 +10,8 @@ class DiffapiError(Exception):
     """An RFC 9457 problem from the service (or a transport failure after the retries).
 
     ``type``, ``title``, ``status`` and ``detail`` are the problem's members; ``column`` is the
-    1-based column of a parse error (``None`` elsewhere); ``problem`` is the whole document.
+    1-based column of an error in the expression (``None`` elsewhere) and ``line`` its 1-based
+    line when the expression has several (else ``None``); ``problem`` is the whole document.
     """
 
     def __init__(self, status: int, problem: dict[str, Any]) -> None:
@@ -19,8 +20,8 @@ class DiffapiError(Exception):
         self.type: str = str(problem.get("type", "about:blank"))
         self.title: str = str(problem.get("title", ""))
         self.detail: str = str(problem.get("detail", ""))
-        column = problem.get("column")
-        self.column: int | None = column if isinstance(column, int) else None
+        self.column = _position(problem, "column")
+        self.line = _position(problem, "line")
         super().__init__(f"{status} {self.title}: {self.detail}" if self.title else self.detail)
 
     @classmethod
@@ -38,3 +39,11 @@ class DiffapiError(Exception):
             problem = {"type": "about:blank", "title": f"HTTP {status}",
                        "detail": body[:500].decode("utf-8", "replace")}
         return cls(status, problem)
+
+
+def _position(problem: dict[str, Any], key: str) -> int | None:
+    """``key`` of the problem, or of its first error (where every positioned error has it)."""
+    errors = problem.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    value = problem.get(key, first.get(key))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
