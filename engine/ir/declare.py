@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir.emit import add, emit, mul, zeros
+from engine.ir.emit import add, chain, emit, mul, zeros
 from engine.ir.graph import Graph
 from engine.ir.ops import (
     PRIMITIVES,
@@ -43,12 +43,33 @@ def _linear_step(forward: Forward) -> TaylorStep:
     return lambda params: lambda *xs: forward(params, *xs)
 
 
+def _constant_aware(step: TaylorStep, forward: Forward) -> TaylorStep:
+    """A Taylor rule that answers a constant series ``[x0, 0, 0, …]`` in every operand with
+    the constant series of the forward value: a function of inputs that do not move does not
+    move, even where its rule is singular (``sqrt(y)`` at y = 0 in a derivative along x)."""
+
+    def bound(params: tuple[Any, ...]) -> SeriesRule:
+        rule = step(params)
+
+        def run(*xs: np.ndarray) -> np.ndarray:
+            if any(x[1:].any() for x in xs):
+                return rule(*xs)
+            value = np.asarray(forward(params, *[x[0] for x in xs]), dtype=np.float64)
+            out = np.zeros((len(xs[0]), *value.shape))
+            out[0] = value
+            return out
+        return run
+    return bound
+
+
 def define(name: Op, arity: int | None, groups: frozenset[Group], forward: Forward,
             jvp: JvpRule, vjp: VjpRule, *, taylor: TaylorStep | None = None,
             series: SeriesRule | None = None, **fields: Any) -> None:
     """Record op ``name``; a linear op's Taylor rule defaults to its forward rule."""
-    if taylor is None:
-        taylor = _linear_step(forward) if Group.LINEAR in groups else _fixed(series)
+    if Group.LINEAR in groups:
+        taylor = taylor or _linear_step(forward)
+    else:
+        taylor = _constant_aware(taylor or _fixed(series), forward)
     PRIMITIVES[name] = Primitive(name, arity, groups, forward, jvp, vjp, taylor, series,
                                  **fields)
 
@@ -78,7 +99,7 @@ def elementwise(name: Op, fwd: Forward, *partials: Callable[..., int | None],
         out: list[int | None] = []
         for partial in partials:
             d = partial(g, *node.args, nid)
-            out.append(None if d is None else mul(g, ct, d))
+            out.append(None if d is None else chain(g, ct, d))
         return out
 
     define(name, len(partials), fields.pop("groups", ELEMENTWISE), fwd, jvp, vjp, **fields)
