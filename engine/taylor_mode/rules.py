@@ -47,6 +47,7 @@ from engine.taylor_mode.series import (
     power_series,
     quadratic_ode,
     reciprocal,
+    zero_base_power,
 )
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -102,7 +103,14 @@ def sigmoid_series(x: Series) -> Series:
 
 
 def cbrt_series(x: Series) -> Series:
-    return power_recurrence(x, 1.0 / 3.0, np.cbrt(x[0]))
+    """x**(1/3) for real x of either sign; at x0 = 0 see ``zero_base_power`` (two-sided)."""
+    x0 = x[0]
+    y = power_recurrence(x, 1.0 / 3.0, np.cbrt(x0))
+    zero = x0 == 0
+    if zero.any():
+        y = np.where(zero, zero_base_power(x, 1.0 / 3.0, two_sided=True), y)
+        y[0] = np.cbrt(x0)
+    return y
 
 
 def _one_minus_square(x: Series) -> Series:

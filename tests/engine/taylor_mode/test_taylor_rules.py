@@ -180,10 +180,14 @@ def test_pow_with_constant_exponent_is_powc(y0: float, x0: float) -> None:
 
 
 def test_powc_at_zero_base_non_integer() -> None:
-    # t^2.5: coefficients below order 2.5 vanish, the others do not exist
+    # t^2.5: coefficients below order 2.5 vanish; above, the one-sided limit at 0+ of
+    # d^k/dt^k t^2.5 / k! = 2.5·1.5·0.5·(−0.5)⋯/k! · t^(2.5−k): +inf, −inf, +inf
     got = TAYLOR_RULES["powc"](seed(0.0, (1.0,), order=5), p=2.5)
     assert np.array_equal(got[:3], np.zeros(3))
-    assert np.isnan(got[3:]).all()
+    assert got[3:].tolist() == [np.inf, -np.inf, np.inf]
+    # past a curved term (t + t²) the coefficients above order 2.5 do not exist
+    curved = TAYLOR_RULES["powc"](seed(0.0, (1.0, 1.0), order=5), p=2.5)
+    assert np.array_equal(curved[:3], np.zeros(3)) and np.isnan(curved[3:]).all()
 
 
 def test_powc_large_integer_at_zero_base() -> None:
