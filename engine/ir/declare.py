@@ -43,33 +43,12 @@ def _linear_step(forward: Forward) -> TaylorStep:
     return lambda params: lambda *xs: forward(params, *xs)
 
 
-def _constant_aware(step: TaylorStep, forward: Forward) -> TaylorStep:
-    """A Taylor rule that answers a constant series ``[x0, 0, 0, …]`` in every operand with
-    the constant series of the forward value: a function of inputs that do not move does not
-    move, even where its rule is singular (``sqrt(y)`` at y = 0 in a derivative along x)."""
-
-    def bound(params: tuple[Any, ...]) -> SeriesRule:
-        rule = step(params)
-
-        def run(*xs: np.ndarray) -> np.ndarray:
-            if any(x[1:].any() for x in xs):
-                return rule(*xs)
-            value = np.asarray(forward(params, *[x[0] for x in xs]), dtype=np.float64)
-            out = np.zeros((len(xs[0]), *value.shape))
-            out[0] = value
-            return out
-        return run
-    return bound
-
-
 def define(name: Op, arity: int | None, groups: frozenset[Group], forward: Forward,
             jvp: JvpRule, vjp: VjpRule, *, taylor: TaylorStep | None = None,
             series: SeriesRule | None = None, **fields: Any) -> None:
     """Record op ``name``; a linear op's Taylor rule defaults to its forward rule."""
-    if Group.LINEAR in groups:
-        taylor = taylor or _linear_step(forward)
-    else:
-        taylor = _constant_aware(taylor or _fixed(series), forward)
+    if taylor is None:
+        taylor = _linear_step(forward) if Group.LINEAR in groups else _fixed(series)
     PRIMITIVES[name] = Primitive(name, arity, groups, forward, jvp, vjp, taylor, series,
                                  **fields)
 

@@ -163,7 +163,21 @@ atan_series = _chain_rule(np.arctan, lambda x: reciprocal(_one_plus_square(x)))
 asinh_series = _chain_rule(np.arcsinh, lambda x: power_recurrence(_one_plus_square(x), -0.5))
 acosh_series = _chain_rule(np.arccosh, lambda x: power_recurrence(_square_minus_one(x), -0.5))
 atanh_series = _chain_rule(np.arctanh, lambda x: reciprocal(_one_minus_square(x)))
-log_series = _chain_rule(np.log, reciprocal)
+_log_chain = _chain_rule(np.log, reciprocal)
+
+
+def log_series(x: Series) -> Series:
+    """log(x); at x0 = 0, while x moves linearly, the chain rule's one-sided limits
+    log^(k)(0)·x_1^k/k! = (−1)^(k−1)/k · x_1^k · 0^(−k) (as gradient and Hessian give), and NaN
+    past a curved term."""
+    y = _log_chain(x)
+    zero = x[0] == 0
+    if len(x) > 1 and zero.any():
+        k = np.arange(1, len(x), dtype=np.float64).reshape((-1,) + (1,) * (x.ndim - 1))
+        linear = (-1.0) ** (k - 1) / k * x[1] ** k * np.power(x[0], -k)
+        curved = np.cumsum(x[1:] != 0, axis=0) > (x[1] != 0)
+        y[1:] = np.where(zero, np.where(curved, np.nan, linear), y[1:])
+    return y
 log1p_series = _chain_rule(np.log1p, lambda x: reciprocal(_shift(x, 1.0)))
 erf_series = _chain_rule(special.erf, _erf_slope)
 erfc_series = _chain_rule(special.erfc, lambda x: -_erf_slope(x))
