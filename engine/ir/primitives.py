@@ -33,6 +33,7 @@ from engine.ir.declare import (
 from engine.ir.emit import (
     add,
     broadcast_to,
+    chain,
     cmp,
     div,
     emit,
@@ -201,9 +202,11 @@ elementwise(Op.DIV, lambda params, a, b: a / b,
 
 
 def _pow_exponent_partial(g: Graph, a: int, b: int, y: int) -> int:
-    # PyTorch masks the exponent's gradient to 0 where base == 0 and exponent >= 0.
+    # PyTorch masks the exponent's gradient to 0 where base == 0 and exponent >= 0. The mask
+    # is on log(a) alone, so the mixed second partial at a = 0 is x**y's own (NaN at y < 1),
+    # the same in both orders.
     mask = mul(g, cmp(g, Op.EQ, a, const(g, 0.0)), cmp(g, Op.GE, b, const(g, 0.0)))
-    return where(g, mask, const(g, 0.0), mul(g, unary(g, Op.LOG, a), y))
+    return mul(g, y, where(g, mask, const(g, 0.0), unary(g, Op.LOG, a)))
 
 
 def _pow_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
@@ -211,9 +214,33 @@ def _pow_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
     return int(a.power(args[0], exponent) if exponent is not None else a.pow_atom(*args))
 
 
-elementwise(Op.POW, lambda params, a, b: np.power(a, b),
-             lambda g, a, b, y: mul(g, b, emit(g, Op.POW, a, sub(g, b, const(g, 1.0)))),
-             _pow_exponent_partial, series=T.pow_series, symbol="**", scalar=_pow_scalar)
+def _pow_base_partial(g: Graph, a: int, b: int, y: int) -> int:
+    return mul(g, b, emit(g, Op.POW, a, sub(g, b, const(g, 1.0))))
+
+
+def _pow_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
+    """Σ partial·tangent, where an operand whose tangent is 0 contributes exactly 0: with the
+    exponent still, x**y moves like x**c even where its exponent partial is NaN or infinite
+    (a negative or zero base), as the Taylor rule treats a constant exponent series."""
+    a, b = g.nodes[nid].args
+    total = None
+    for partial, t in ((_pow_base_partial, tangents[0]), (_pow_exponent_partial, tangents[1])):
+        if t is None:
+            continue
+        zero = zeros(g, g.nodes[nid].shape)
+        term = where(g, cmp(g, Op.EQ, t, zero), zero, mul(g, partial(g, a, b, nid), t))
+        total = term if total is None else add(g, total, term)
+    return total
+
+
+def _pow_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
+    a, b = g.nodes[nid].args
+    return [chain(g, ct, _pow_base_partial(g, a, b, nid)),
+            chain(g, ct, _pow_exponent_partial(g, a, b, nid))]
+
+
+define(Op.POW, 2, ELEMENTWISE, lambda params, a, b: np.power(a, b), _pow_jvp, _pow_vjp,
+        series=T.pow_series, symbol="**", scalar=_pow_scalar)
 
 
 def _atan2_denominator(g: Graph, a: int, b: int) -> int:

@@ -65,7 +65,9 @@ _register("log2", 1, lambda g, x: P.scale(g, 1.0 / math.log(2.0), P.unary(g, Op.
           "(0, inf)", "base-2 logarithm")
 _register("log10", 1, lambda g, x: P.scale(g, 1.0 / math.log(10.0), P.unary(g, Op.LOG, x)),
           "(0, inf)", "base-10 logarithm")
-_register("pow", 2, power, "a > 0, or any a with a constant exponent", "a ** b")
+_register("pow", 2, power, "a > 0, or any a with a constant exponent", "a ** b",
+          kinks="d/db is 0 at a = 0 with b >= 0 (as PyTorch) and NaN at a < 0; an operand "
+                "that does not move contributes 0 to a directional derivative, even there")
 _register("hypot", 2, lambda g, a, b: P.unary(g, Op.SQRT, P.add(g, P.mul(g, a, a),
                                                                 P.mul(g, b, b))),
           "all reals; derivative undefined at (0, 0)", "sqrt(a**2 + b**2)")
