@@ -510,10 +510,17 @@ def _norm_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [mul(g, x, _over_norm(g, nid, ct))]
 
 
+def _norm_series(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """sqrt(sum(x*x)) on series, a composite of the product, sum and square-root rules; at the
+    zero vector every coefficient above the value is 0, the derivative rules' convention."""
+    y = S.sqrt_series(np.sum(S.mul_series(x, x), axis=axes))
+    y[1:] = np.where(y[0] == 0, 0.0, y[1:])
+    return y
+
+
 def _norm_taylor(params: tuple[Any, ...]) -> SeriesRule:
-    """sqrt(sum(x*x)) on series: a composite of the product, sum and square-root rules."""
     (axes,) = params
-    return lambda x: S.sqrt_series(np.sum(S.mul_series(x, x), axis=axes))
+    return lambda x: _norm_series(x, axes)
 
 
 define(Op.NORM, 1, frozenset({Group.STRUCTURAL}), _norm_forward, _norm_jvp, _norm_vjp,
