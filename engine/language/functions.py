@@ -134,7 +134,7 @@ _register("prod", 1, prod_all, "tensors", "product of all elements")
 _register("mean", 1, _mean, "non-empty tensors", "mean of all elements")
 _register("dot", 2, dot, "vectors (matrices: matrix product)", "dot product")
 _register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
-          kinks="every derivative is 0 at the zero vector, as PyTorch, in every operation")
+          kinks="derivative 0 at the zero vector (every order, every operation), as PyTorch")
 _register("trace", 1, trace, "square matrices", "sum of the diagonal")
 _register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
 _register("det", 1, _matrix_op("det"), "square matrices", "determinant",
