@@ -98,7 +98,7 @@ elementwise(Op.SINH, ufunc(np.sinh), lambda g, x, y: unary(g, Op.COSH, x),
 elementwise(Op.COSH, ufunc(np.cosh), lambda g, x, y: unary(g, Op.SINH, x),
              series=T.cosh_series, latex=r"\cosh", sign=Sign.POSITIVE,
              doc=Doc("all reals", "hyperbolic cosine"))
-elementwise(Op.TANH, ufunc(np.tanh), lambda g, x, y: sub(g, const(g, 1.0), mul(g, y, y)),
+elementwise(Op.TANH, ufunc(np.tanh), lambda g, x, y: unary(g, Op.TANH_SLOPE, x),
              series=T.tanh_series, latex=r"\tanh", doc=Doc("all reals", "hyperbolic tangent"))
 elementwise(Op.ASINH, ufunc(np.arcsinh),
              lambda g, x, y: _inv_sqrt(g, add(g, mul(g, x, x), const(g, 1.0))),
@@ -137,7 +137,7 @@ elementwise(Op.ERFC, ufunc(special.erfc),
              series=T.erfc_series, sign=Sign.POSITIVE,
              doc=Doc("all reals", "complementary error function"))
 elementwise(Op.SIGMOID, ufunc(special.expit),
-             lambda g, x, y: mul(g, y, sub(g, const(g, 1.0), y)), series=T.sigmoid_series,
+             lambda g, x, y: unary(g, Op.SIGMOID_SLOPE, x), series=T.sigmoid_series,
              latex=r"\sigma", sign=Sign.POSITIVE,
              doc=Doc("all reals", "logistic function 1/(1+exp(-x))"))
 elementwise(Op.SOFTPLUS, ufunc(lambda x: np.logaddexp(0.0, x)),

@@ -102,6 +102,23 @@ def sigmoid_series(x: Series) -> Series:
     return quadratic_ode(x, s0, s0 * special.expit(-x[0]), 1.0, -1.0)
 
 
+def tanh_slope_series(x: Series) -> Series:
+    """1 − tanh(x)², the constant term without cancellation (as in ``tanh_series``)."""
+    y = tanh_series(x)
+    s = -mul_series(y, y)
+    e = np.exp(-2.0 * np.abs(x[0]))
+    s[0] = 4.0 * e / (1.0 + e) ** 2
+    return s
+
+
+def sigmoid_slope_series(x: Series) -> Series:
+    """σ(x)·(1 − σ(x)) with 1 − σ's constant term σ(−x0) (no cancellation)."""
+    y = sigmoid_series(x)
+    z = -y
+    z[0] = special.expit(-x[0])
+    return mul_series(y, z)
+
+
 def cbrt_series(x: Series) -> Series:
     """x**(1/3) for real x of either sign; at x0 = 0 see ``zero_base_power`` (two-sided)."""
     x0 = x[0]

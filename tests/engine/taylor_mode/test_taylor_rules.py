@@ -116,6 +116,8 @@ UNARY: dict[str, tuple[Callable[[mp.mpf], mp.mpf], tuple[float, ...]]] = {
     "erf": (mp.erf, (-1.0, 0.3, 2.5)),
     "erfc": (mp.erfc, (-1.0, 0.3, 4.0)),
     "sigmoid": (lambda u: 1 / (1 + mp.exp(-u)), (-3.0, 0.2, 10.0)),
+    "tanh_slope": (lambda u: 1 / mp.cosh(u) ** 2, (-1.5, 0.4, 48.81)),
+    "sigmoid_slope": (lambda u: mp.exp(-u) / (1 + mp.exp(-u)) ** 2, (-3.0, 0.2, 44.88)),
     "softplus": (lambda u: mp.log(1 + mp.exp(u)), (-3.0, 0.2, 10.0)),
     "relu": (lambda u: max(u, 0), (-1.0, 1.0, 3.0)),
 }
