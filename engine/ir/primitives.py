@@ -45,6 +45,7 @@ from engine.ir.emit import (
     powc,
     reshape,
     scale,
+    stack,
     sub,
     sum_all,
     sum_to,
@@ -473,17 +474,56 @@ def _inverse_of_arg(g: Graph, nid: int) -> int:
     return emit(g, Op.INV, a, shape=g.nodes[a].shape)
 
 
+COFACTOR_MAX = 4
+"""Largest matrix whose determinant is differentiated through its cofactors (exact at singular
+matrices, where det's gradient is still the cofactor matrix); larger ones go through
+det(A)·A⁻ᵀ, NaN where A is singular."""
+
+
+def _minor_det(g: Graph, a: int, rows: list[int], cols: list[int]) -> int:
+    """det of the submatrix of ``a`` on ``rows`` × ``cols``, as a polynomial in its entries for
+    sizes 1 and 2 and as a ``det`` node (selected by constant 0/1 matrices) above."""
+    if len(rows) == 1:
+        return index(g, a, (rows[0], cols[0]), ())
+    if len(rows) == 2:
+        (i, k), (j, m) = rows, cols
+        return sub(g, mul(g, index(g, a, (i, j), ()), index(g, a, (k, m), ())),
+                   mul(g, index(g, a, (i, m), ()), index(g, a, (k, j), ())))
+    n = g.nodes[a].shape[0]
+    pick_rows = g.const(np.eye(n)[rows])
+    pick_cols = g.const(np.eye(n)[:, cols])
+    minor = matmul(g, matmul(g, pick_rows, a), pick_cols)
+    return emit(g, Op.DET, minor, shape=())
+
+
+def _cofactors(g: Graph, nid: int) -> int:
+    """The cofactor matrix C of det's operand (C_ij = (−1)^(i+j)·M_ij, the transposed
+    adjugate): det's gradient, a polynomial, so exact where A is singular."""
+    a = g.nodes[nid].args[0]
+    n = g.nodes[a].shape[0]
+    if n == 1:
+        return g.const(np.ones((1, 1)))
+    if n > COFACTOR_MAX:
+        return mul(g, nid, transpose(g, _inverse_of_arg(g, nid)))
+    rows = []
+    for i in range(n):
+        row = []
+        for j in range(n):
+            m = _minor_det(g, a, [r for r in range(n) if r != i], [c for c in range(n) if c != j])
+            row.append(neg(g, m) if (i + j) % 2 else m)
+        rows.append(stack(g, row))
+    return stack(g, rows)
+
+
 def _det_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
     (t,) = tangents
     if t is None:
         return None
-    inv_t = transpose(g, _inverse_of_arg(g, nid))
-    return mul(g, nid, sum_all(g, mul(g, inv_t, t)))
+    return sum_all(g, mul(g, _cofactors(g, nid), t))
 
 
 def _det_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
-    inv_t = transpose(g, _inverse_of_arg(g, nid))
-    return [mul(g, mul(g, ct, nid), inv_t)]
+    return [mul(g, ct, _cofactors(g, nid))]
 
 
 def _norm_forward(params: tuple[tuple[int, ...]], x: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ comparisons look at the constant terms only.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -315,12 +316,30 @@ def _trace_of_product(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def det_series(a: Series) -> Series:
-    """det(A), (K+1, *prefix, n, n) -> (K+1, *prefix), from (log det)' = tr(A⁻¹·A').
+    """det(A), (K+1, *prefix, n, n) -> (K+1, *prefix).
 
-    Exact for invertible A_0; a singular A_0 keeps its value det(A_0) and gets nan above.
+    Up to 4×4 (``COFACTOR_MAX`` of the op record) Leibniz's sum of signed products of series:
+    a polynomial, exact at singular A_0 like the cofactor gradient. Larger: from
+    (log det)' = tr(A⁻¹·A'), exact for invertible A_0; a singular one keeps its value det(A_0)
+    and gets NaN above.
     """
     order = len(a) - 1
     if not order:
         return np.linalg.det(a)
+    n = a.shape[-1]
+    if n <= 4:
+        total = np.zeros(a.shape[:-2])
+        for perm in itertools.permutations(range(n)):
+            term = a[..., 0, perm[0]]
+            for i in range(1, n):
+                term = mul_series(term, a[..., i, perm[i]])
+            total = total + _permutation_sign(perm) * term
+        total[0] = np.linalg.det(a[0])
+        return total
     log_det_slope = series_bilinear(inv_series(a[:order]), deriv(a), _trace_of_product)
     return exp_ode(log_det_slope, np.linalg.det(a[0]))
+
+
+def _permutation_sign(perm: tuple[int, ...]) -> float:
+    inversions = sum(1 for i in range(len(perm)) for j in range(i) if perm[j] > perm[i])
+    return -1.0 if inversions % 2 else 1.0

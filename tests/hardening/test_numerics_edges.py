@@ -144,12 +144,12 @@ EDGES: dict[str, Edge] = {
                                       {"value": INF, "gradient": {"M": [[INF, INF],
                                                                         [INF, INF]]}},
                                       {"value": 1, "gradient": 4}),
+    # det is a polynomial: its gradient is the cofactor matrix, singular or not
     "det of a singular matrix": ("gradient", "det(M)", {"M": [[1, 2], [2, 4]]}, {},
-                                 {"value": 0.0, "gradient": {"M": [[INF, INF], [INF, INF]]}},
-                                 {"gradient": 4}),
+                                 {"value": 0.0, "gradient": {"M": [[4.0, -2.0], [-2.0, 1.0]]}},
+                                 {}),
     "det of zero": ("gradient", "det(M)", {"M": [[0, 0], [0, 0]]}, {},
-                    {"value": 0.0, "gradient": {"M": [[INF, INF], [INF, INF]]}},
-                    {"gradient": 4}),
+                    {"value": 0.0, "gradient": {"M": [[0.0, -0.0], [-0.0, 0.0]]}}, {}),
     # huge exponents
     "2**5000": ("gradient", "2**5000 + x", {"x": 1}, {},
                 {"value": INF, "gradient": {"x": 1.0}}, {"value": 1}),
