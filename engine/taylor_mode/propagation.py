@@ -88,7 +88,9 @@ class _Block:
     def __call__(self, values: dict[int, Any]) -> None:
         leaves = [values[a] for a in self.leaves]
         out = None
-        if len(leaves[0]) > self.min_order:  # x**p with p > K: as the powc rule does it
+        # A non-finite leaf goes through the product rule, which keeps a constant factor's
+        # zero terms out of 0·inf.
+        if len(leaves[0]) > self.min_order and all(np.isfinite(s).all() for s in leaves):
             out = monomial_series(leaves, self.monomials)
         if out is None:
             local: dict[int, Any] = {}

@@ -77,9 +77,15 @@ def integrate(y0: np.ndarray, d: Series) -> Series:
 
 
 def mul_series(a: Series, b: Series) -> Series:
-    """Elementwise product of two series."""
+    """Elementwise product of two series; a constant factor scales the other series (its zero
+    terms contribute exactly 0, also against infinite ones, as the chain rule's)."""
     if a.ndim != b.ndim:
         a, b = pad(a, b)
+    if not np.isfinite(a).all() or not np.isfinite(b).all():
+        if not a[1:].any():
+            return np.broadcast_to(a[:1], np.broadcast_shapes(a.shape, b.shape)) * b
+        if not b[1:].any():
+            return a * np.broadcast_to(b[:1], np.broadcast_shapes(a.shape, b.shape))
     return product(a, b)
 
 
