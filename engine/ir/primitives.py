@@ -100,7 +100,9 @@ elementwise(Op.COSH, ufunc(np.cosh), lambda g, x, y: unary(g, Op.SINH, x),
              series=T.cosh_series, latex=r"\cosh", sign=Sign.POSITIVE,
              doc=Doc("all reals", "hyperbolic cosine"))
 elementwise(Op.TANH, ufunc(np.tanh), lambda g, x, y: unary(g, Op.TANH_SLOPE, x),
-             series=T.tanh_series, latex=r"\tanh", doc=Doc("all reals", "hyperbolic tangent"))
+             series=T.tanh_series, latex=r"\tanh",
+             doc=Doc("all reals", "hyperbolic tangent",
+                     "smooth; its derivatives do not flush to 0 at saturation"))
 elementwise(Op.ASINH, ufunc(np.arcsinh),
              lambda g, x, y: _inv_sqrt(g, add(g, mul(g, x, x), const(g, 1.0))),
              series=T.asinh_series, doc=Doc("all reals", "inverse hyperbolic sine"))
@@ -117,17 +119,22 @@ elementwise(Op.EXPM1, ufunc(np.expm1), lambda g, x, y: add(g, y, const(g, 1.0)),
              series=T.expm1_series, doc=Doc("all reals", "exp(x) - 1, accurate near 0"))
 elementwise(Op.LOG, ufunc(np.log), lambda g, x, y: div(g, const(g, 1.0), x),
              series=T.log_series, latex=r"\log",
-             doc=Doc("(0, inf); log(0) = -inf", "natural logarithm"))
+             doc=Doc("(0, inf); log(0) = -inf", "natural logarithm",
+                     "at 0 the one-sided limits: +inf, -inf, +inf, ... by order"))
 elementwise(Op.LOG1P, ufunc(np.log1p),
              lambda g, x, y: div(g, const(g, 1.0), add(g, x, const(g, 1.0))),
              series=T.log1p_series, doc=Doc("(-1, inf)", "log(1 + x), accurate near 0"))
 # PyTorch's sqrt backward is grad / (2 * result): at 0 it is +inf, as here.
 elementwise(Op.SQRT, ufunc(np.sqrt), lambda g, x, y: div(g, const(g, 0.5), y),
              series=S.sqrt_series, scalar=lambda a, args, params: a.power(args[0], 0.5),
-             doc=Doc("[0, inf); derivative infinite at 0", "square root"))
+             doc=Doc("[0, inf); derivative infinite at 0", "square root",
+                     "at 0 the one-sided limits, in every operation: +inf at order 1, -inf "
+                     "at order 2, alternating above"))
 elementwise(Op.CBRT, ufunc(np.cbrt),
              lambda g, x, y: div(g, const(g, 1.0 / 3.0), mul(g, y, y)), series=T.cbrt_series,
-             doc=Doc("all reals; derivative infinite at 0", "cube root"))
+             doc=Doc("all reals; derivative infinite at 0", "cube root",
+                     "at 0: +inf at odd orders, NaN at even orders (their one-sided limits "
+                     "differ), in every operation"))
 elementwise(Op.ERF, ufunc(special.erf),
              lambda g, x, y: scale(g, _TWO_OVER_SQRT_PI,
                                    unary(g, Op.EXP, neg(g, mul(g, x, x)))),
@@ -140,7 +147,8 @@ elementwise(Op.ERFC, ufunc(special.erfc),
 elementwise(Op.SIGMOID, ufunc(special.expit),
              lambda g, x, y: unary(g, Op.SIGMOID_SLOPE, x), series=T.sigmoid_series,
              latex=r"\sigma", sign=Sign.POSITIVE,
-             doc=Doc("all reals", "logistic function 1/(1+exp(-x))"))
+             doc=Doc("all reals", "logistic function 1/(1+exp(-x))",
+                     "smooth; its derivatives do not flush to 0 at saturation"))
 elementwise(Op.SOFTPLUS, ufunc(lambda x: np.logaddexp(0.0, x)),
              lambda g, x, y: unary(g, Op.SIGMOID, x), series=T.softplus_series,
              sign=Sign.POSITIVE, doc=Doc("all reals", "log(1 + exp(x)), computed stably"))

@@ -73,7 +73,8 @@ _register("hypot", 2, lambda g, a, b: P.unary(g, Op.SQRT, P.add(g, P.mul(g, a, a
           "all reals; derivative undefined at (0, 0)", "sqrt(a**2 + b**2)")
 _register("where", 3, lambda g, c, a, b: P.where(g, P.cmp(g, Op.NE, c, g.const(0.0)), a, b),
           "cond is a comparison (nonzero = true)", "a where cond holds, else b",
-          kinks="the derivative follows the chosen branch; cond has none")
+          kinks="the derivative follows the chosen branch (the other contributes 0 even "
+                "where its derivative is infinite or NaN); cond has none")
 
 
 def _size(g: Graph, x: int) -> int:
@@ -138,7 +139,8 @@ _register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
 _register("trace", 1, trace, "square matrices", "sum of the diagonal")
 _register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
 _register("det", 1, _matrix_op("det"), "square matrices", "determinant",
-          kinks="derivative via inv(M): undefined (NaN) where M is singular")
+          kinks="derivatives through the cofactors up to 4x4, exact at singular M (the "
+                "gradient is the cofactor matrix); larger M via inv(M): NaN where singular")
 _register("inv", 1, _matrix_op("inv"), "non-singular square matrices",
           "matrix inverse; NaN where singular")
 
