@@ -175,11 +175,11 @@ def _chain_rule(value: Callable[[np.ndarray], np.ndarray], slope: Callable[[Seri
     return rule
 
 
-asin_series = _chain_rule(np.arcsin, lambda x: power_recurrence(_one_minus_square(x), -0.5))
-acos_series = _chain_rule(np.arccos, lambda x: -power_recurrence(_one_minus_square(x), -0.5))
+asin_series = _chain_rule(np.arcsin, lambda x: power_series(_one_minus_square(x), -0.5))
+acos_series = _chain_rule(np.arccos, lambda x: -power_series(_one_minus_square(x), -0.5))
 atan_series = _chain_rule(np.arctan, lambda x: reciprocal(_one_plus_square(x)))
 asinh_series = _chain_rule(np.arcsinh, lambda x: power_recurrence(_one_plus_square(x), -0.5))
-acosh_series = _chain_rule(np.arccosh, lambda x: power_recurrence(_square_minus_one(x), -0.5))
+acosh_series = _chain_rule(np.arccosh, lambda x: power_series(_square_minus_one(x), -0.5))
 atanh_series = _chain_rule(np.arctanh, lambda x: reciprocal(_one_minus_square(x)))
 _log_chain = _chain_rule(np.log, reciprocal)
 

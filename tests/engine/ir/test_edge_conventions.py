@@ -137,6 +137,18 @@ def test_log_at_zero() -> None:
     assert_every_operation("log(x)", 0.0, INF, -INF)
 
 
+@pytest.mark.parametrize(("expression", "x", "d1", "d2"), [
+    # asin' = (1 − x²)^(−1/2) → +inf at ±1; asin'' = x·(1 − x²)^(−3/2) → ±inf
+    ("asin(x)", 1.0, INF, INF), ("asin(x)", -1.0, INF, -INF),
+    ("acos(x)", 1.0, -INF, -INF), ("acos(x)", -1.0, -INF, INF),
+    # acosh' = (x² − 1)^(−1/2) → +inf, acosh'' = −x·(x² − 1)^(−3/2) → −inf at 1
+    ("acosh(x)", 1.0, INF, -INF),
+])
+def test_inverse_trigonometric_at_the_ends(expression: str, x: float, d1: float,
+                                           d2: float) -> None:
+    assert_every_operation(expression, x, d1, d2)
+
+
 def test_a_variable_that_does_not_move_is_constant() -> None:
     # d²/dx² (sqrt(y) + x) = 0 at y = 0: the y term does not move along x
     got = engine.derivative(expression="sqrt(y) + x*log(y + 1)", point={"x": 1.0, "y": 0.0},
