@@ -4,6 +4,10 @@ Importing the package declares every op (:mod:`engine.ir.primitives` fills
 :data:`engine.ir.ops.PRIMITIVES`), so any module that reads the records finds them complete.
 """
 
+# saturating first: the last line of primitives checks that every op is declared
+from engine.ir import saturating
+
+# isort: split
 from engine.ir import primitives
 
-__all__ = ["primitives"]
+__all__ = ["primitives", "saturating"]

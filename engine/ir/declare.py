@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir.emit import add, emit, mul, zeros
+from engine.ir.emit import add, chain, emit, mul, zeros
 from engine.ir.graph import Graph
 from engine.ir.ops import (
     PRIMITIVES,
@@ -78,7 +78,7 @@ def elementwise(name: Op, fwd: Forward, *partials: Callable[..., int | None],
         out: list[int | None] = []
         for partial in partials:
             d = partial(g, *node.args, nid)
-            out.append(None if d is None else mul(g, ct, d))
+            out.append(None if d is None else chain(g, ct, d))
         return out
 
     define(name, len(partials), fields.pop("groups", ELEMENTWISE), fwd, jvp, vjp, **fields)

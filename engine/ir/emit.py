@@ -184,6 +184,26 @@ def where(g: Graph, c: int, a: int, b: int) -> int:
     return emit(g, _WHERE, c, a, b)
 
 
+def chain(g: Graph, ct: int, d: int) -> int:
+    """The reverse-mode product ``ct * d`` of a cotangent and a partial derivative.
+
+    A cotangent that ``where`` masked (``where(c, u, 0)``, possibly negated) stays masked:
+    the product is ``where(c, u * d, 0)``, so the branch ``where`` did not choose contributes
+    exactly 0 even where its partial is infinite or NaN (log'(0) in ``where(x > 0, log(x), 0)``),
+    as in forward and Taylor mode. Any other ``0 * inf`` stays NaN, as in PyTorch.
+    """
+    node = g.nodes[ct]
+    if node.op == _WHERE:
+        c, a, b = node.args
+        if scalar_value(g, b) == 0:
+            return where(g, c, chain(g, a, d), b)
+        if scalar_value(g, a) == 0:
+            return where(g, c, a, chain(g, b, d))
+    elif node.op == _NEG and g.nodes[node.args[0]].op == _WHERE:
+        return neg(g, chain(g, node.args[0], d))
+    return mul(g, ct, d)
+
+
 def zeros(g: Graph, shape: Shape) -> int:
     """A zero tensor of ``shape`` (a broadcast scalar: no storage)."""
     return broadcast_to(g, g.const(0.0), shape)

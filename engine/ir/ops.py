@@ -77,6 +77,8 @@ class Op(StrEnum):
     NORM = "norm"
     INV = "inv"
     DET = "det"
+    TANH_SLOPE = "tanh_slope"
+    SIGMOID_SLOPE = "sigmoid_slope"
 
 
 class Group(StrEnum):

@@ -33,6 +33,7 @@ from engine.ir.declare import (
 from engine.ir.emit import (
     add,
     broadcast_to,
+    chain,
     cmp,
     div,
     emit,
@@ -44,6 +45,7 @@ from engine.ir.emit import (
     powc,
     reshape,
     scale,
+    stack,
     sub,
     sum_all,
     sum_to,
@@ -97,8 +99,10 @@ elementwise(Op.SINH, ufunc(np.sinh), lambda g, x, y: unary(g, Op.COSH, x),
 elementwise(Op.COSH, ufunc(np.cosh), lambda g, x, y: unary(g, Op.SINH, x),
              series=T.cosh_series, latex=r"\cosh", sign=Sign.POSITIVE,
              doc=Doc("all reals", "hyperbolic cosine"))
-elementwise(Op.TANH, ufunc(np.tanh), lambda g, x, y: sub(g, const(g, 1.0), mul(g, y, y)),
-             series=T.tanh_series, latex=r"\tanh", doc=Doc("all reals", "hyperbolic tangent"))
+elementwise(Op.TANH, ufunc(np.tanh), lambda g, x, y: unary(g, Op.TANH_SLOPE, x),
+             series=T.tanh_series, latex=r"\tanh",
+             doc=Doc("all reals", "hyperbolic tangent",
+                     "smooth; its derivatives do not flush to 0 at saturation"))
 elementwise(Op.ASINH, ufunc(np.arcsinh),
              lambda g, x, y: _inv_sqrt(g, add(g, mul(g, x, x), const(g, 1.0))),
              series=T.asinh_series, doc=Doc("all reals", "inverse hyperbolic sine"))
@@ -115,17 +119,22 @@ elementwise(Op.EXPM1, ufunc(np.expm1), lambda g, x, y: add(g, y, const(g, 1.0)),
              series=T.expm1_series, doc=Doc("all reals", "exp(x) - 1, accurate near 0"))
 elementwise(Op.LOG, ufunc(np.log), lambda g, x, y: div(g, const(g, 1.0), x),
              series=T.log_series, latex=r"\log",
-             doc=Doc("(0, inf); log(0) = -inf", "natural logarithm"))
+             doc=Doc("(0, inf); log(0) = -inf", "natural logarithm",
+                     "at 0 the one-sided limits: +inf, -inf, +inf, ... by order"))
 elementwise(Op.LOG1P, ufunc(np.log1p),
              lambda g, x, y: div(g, const(g, 1.0), add(g, x, const(g, 1.0))),
              series=T.log1p_series, doc=Doc("(-1, inf)", "log(1 + x), accurate near 0"))
 # PyTorch's sqrt backward is grad / (2 * result): at 0 it is +inf, as here.
 elementwise(Op.SQRT, ufunc(np.sqrt), lambda g, x, y: div(g, const(g, 0.5), y),
              series=S.sqrt_series, scalar=lambda a, args, params: a.power(args[0], 0.5),
-             doc=Doc("[0, inf); derivative infinite at 0", "square root"))
+             doc=Doc("[0, inf); derivative infinite at 0", "square root",
+                     "at 0 the one-sided limits, in every operation: +inf at order 1, -inf "
+                     "at order 2, alternating above"))
 elementwise(Op.CBRT, ufunc(np.cbrt),
              lambda g, x, y: div(g, const(g, 1.0 / 3.0), mul(g, y, y)), series=T.cbrt_series,
-             doc=Doc("all reals; derivative infinite at 0", "cube root"))
+             doc=Doc("all reals; derivative infinite at 0", "cube root",
+                     "at 0: +inf at odd orders, NaN at even orders (their one-sided limits "
+                     "differ), in every operation"))
 elementwise(Op.ERF, ufunc(special.erf),
              lambda g, x, y: scale(g, _TWO_OVER_SQRT_PI,
                                    unary(g, Op.EXP, neg(g, mul(g, x, x)))),
@@ -136,9 +145,10 @@ elementwise(Op.ERFC, ufunc(special.erfc),
              series=T.erfc_series, sign=Sign.POSITIVE,
              doc=Doc("all reals", "complementary error function"))
 elementwise(Op.SIGMOID, ufunc(special.expit),
-             lambda g, x, y: mul(g, y, sub(g, const(g, 1.0), y)), series=T.sigmoid_series,
+             lambda g, x, y: unary(g, Op.SIGMOID_SLOPE, x), series=T.sigmoid_series,
              latex=r"\sigma", sign=Sign.POSITIVE,
-             doc=Doc("all reals", "logistic function 1/(1+exp(-x))"))
+             doc=Doc("all reals", "logistic function 1/(1+exp(-x))",
+                     "smooth; its derivatives do not flush to 0 at saturation"))
 elementwise(Op.SOFTPLUS, ufunc(lambda x: np.logaddexp(0.0, x)),
              lambda g, x, y: unary(g, Op.SIGMOID, x), series=T.softplus_series,
              sign=Sign.POSITIVE, doc=Doc("all reals", "log(1 + exp(x)), computed stably"))
@@ -201,9 +211,11 @@ elementwise(Op.DIV, lambda params, a, b: a / b,
 
 
 def _pow_exponent_partial(g: Graph, a: int, b: int, y: int) -> int:
-    # PyTorch masks the exponent's gradient to 0 where base == 0 and exponent >= 0.
+    # PyTorch masks the exponent's gradient to 0 where base == 0 and exponent >= 0. The mask
+    # is on log(a) alone, so the mixed second partial at a = 0 is x**y's own (NaN at y < 1),
+    # the same in both orders.
     mask = mul(g, cmp(g, Op.EQ, a, const(g, 0.0)), cmp(g, Op.GE, b, const(g, 0.0)))
-    return where(g, mask, const(g, 0.0), mul(g, unary(g, Op.LOG, a), y))
+    return mul(g, y, where(g, mask, const(g, 0.0), unary(g, Op.LOG, a)))
 
 
 def _pow_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
@@ -211,9 +223,33 @@ def _pow_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
     return int(a.power(args[0], exponent) if exponent is not None else a.pow_atom(*args))
 
 
-elementwise(Op.POW, lambda params, a, b: np.power(a, b),
-             lambda g, a, b, y: mul(g, b, emit(g, Op.POW, a, sub(g, b, const(g, 1.0)))),
-             _pow_exponent_partial, series=T.pow_series, symbol="**", scalar=_pow_scalar)
+def _pow_base_partial(g: Graph, a: int, b: int, y: int) -> int:
+    return mul(g, b, emit(g, Op.POW, a, sub(g, b, const(g, 1.0))))
+
+
+def _pow_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
+    """Σ partial·tangent, where an operand whose tangent is 0 contributes exactly 0: with the
+    exponent still, x**y moves like x**c even where its exponent partial is NaN or infinite
+    (a negative or zero base), as the Taylor rule treats a constant exponent series."""
+    a, b = g.nodes[nid].args
+    total = None
+    for partial, t in ((_pow_base_partial, tangents[0]), (_pow_exponent_partial, tangents[1])):
+        if t is None:
+            continue
+        zero = zeros(g, g.nodes[nid].shape)
+        term = where(g, cmp(g, Op.EQ, t, zero), zero, mul(g, partial(g, a, b, nid), t))
+        total = term if total is None else add(g, total, term)
+    return total
+
+
+def _pow_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
+    a, b = g.nodes[nid].args
+    return [chain(g, ct, _pow_base_partial(g, a, b, nid)),
+            chain(g, ct, _pow_exponent_partial(g, a, b, nid))]
+
+
+define(Op.POW, 2, ELEMENTWISE, lambda params, a, b: np.power(a, b), _pow_jvp, _pow_vjp,
+        series=T.pow_series, symbol="**", scalar=_pow_scalar)
 
 
 def _atan2_denominator(g: Graph, a: int, b: int) -> int:
@@ -446,17 +482,56 @@ def _inverse_of_arg(g: Graph, nid: int) -> int:
     return emit(g, Op.INV, a, shape=g.nodes[a].shape)
 
 
+COFACTOR_MAX = 4
+"""Largest matrix whose determinant is differentiated through its cofactors (exact at singular
+matrices, where det's gradient is still the cofactor matrix); larger ones go through
+det(A)·A⁻ᵀ, NaN where A is singular."""
+
+
+def _minor_det(g: Graph, a: int, rows: list[int], cols: list[int]) -> int:
+    """det of the submatrix of ``a`` on ``rows`` × ``cols``, as a polynomial in its entries for
+    sizes 1 and 2 and as a ``det`` node (selected by constant 0/1 matrices) above."""
+    if len(rows) == 1:
+        return index(g, a, (rows[0], cols[0]), ())
+    if len(rows) == 2:
+        (i, k), (j, m) = rows, cols
+        return sub(g, mul(g, index(g, a, (i, j), ()), index(g, a, (k, m), ())),
+                   mul(g, index(g, a, (i, m), ()), index(g, a, (k, j), ())))
+    n = g.nodes[a].shape[0]
+    pick_rows = g.const(np.eye(n)[rows])
+    pick_cols = g.const(np.eye(n)[:, cols])
+    minor = matmul(g, matmul(g, pick_rows, a), pick_cols)
+    return emit(g, Op.DET, minor, shape=())
+
+
+def _cofactors(g: Graph, nid: int) -> int:
+    """The cofactor matrix C of det's operand (C_ij = (−1)^(i+j)·M_ij, the transposed
+    adjugate): det's gradient, a polynomial, so exact where A is singular."""
+    a = g.nodes[nid].args[0]
+    n = g.nodes[a].shape[0]
+    if n == 1:
+        return g.const(np.ones((1, 1)))
+    if n > COFACTOR_MAX:
+        return mul(g, nid, transpose(g, _inverse_of_arg(g, nid)))
+    rows = []
+    for i in range(n):
+        row = []
+        for j in range(n):
+            m = _minor_det(g, a, [r for r in range(n) if r != i], [c for c in range(n) if c != j])
+            row.append(neg(g, m) if (i + j) % 2 else m)
+        rows.append(stack(g, row))
+    return stack(g, rows)
+
+
 def _det_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
     (t,) = tangents
     if t is None:
         return None
-    inv_t = transpose(g, _inverse_of_arg(g, nid))
-    return mul(g, nid, sum_all(g, mul(g, inv_t, t)))
+    return sum_all(g, mul(g, _cofactors(g, nid), t))
 
 
 def _det_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
-    inv_t = transpose(g, _inverse_of_arg(g, nid))
-    return [mul(g, mul(g, ct, nid), inv_t)]
+    return [mul(g, ct, _cofactors(g, nid))]
 
 
 def _norm_forward(params: tuple[tuple[int, ...]], x: np.ndarray) -> np.ndarray:
@@ -483,10 +558,17 @@ def _norm_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
     return [mul(g, x, _over_norm(g, nid, ct))]
 
 
+def _norm_series(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """sqrt(sum(x*x)) on series, a composite of the product, sum and square-root rules; at the
+    zero vector every coefficient above the value is 0, the derivative rules' convention."""
+    y = S.sqrt_series(np.sum(S.mul_series(x, x), axis=axes))
+    y[1:] = np.where(y[0] == 0, 0.0, y[1:])
+    return y
+
+
 def _norm_taylor(params: tuple[Any, ...]) -> SeriesRule:
-    """sqrt(sum(x*x)) on series: a composite of the product, sum and square-root rules."""
     (axes,) = params
-    return lambda x: S.sqrt_series(np.sum(S.mul_series(x, x), axis=axes))
+    return lambda x: _norm_series(x, axes)
 
 
 define(Op.NORM, 1, frozenset({Group.STRUCTURAL}), _norm_forward, _norm_jvp, _norm_vjp,

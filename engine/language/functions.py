@@ -65,13 +65,16 @@ _register("log2", 1, lambda g, x: P.scale(g, 1.0 / math.log(2.0), P.unary(g, Op.
           "(0, inf)", "base-2 logarithm")
 _register("log10", 1, lambda g, x: P.scale(g, 1.0 / math.log(10.0), P.unary(g, Op.LOG, x)),
           "(0, inf)", "base-10 logarithm")
-_register("pow", 2, power, "a > 0, or any a with a constant exponent", "a ** b")
+_register("pow", 2, power, "a > 0, or any a with a constant exponent", "a ** b",
+          kinks="d/db is 0 at a = 0 with b >= 0 (as PyTorch) and NaN at a < 0; an operand "
+                "that does not move contributes 0 to a directional derivative, even there")
 _register("hypot", 2, lambda g, a, b: P.unary(g, Op.SQRT, P.add(g, P.mul(g, a, a),
                                                                 P.mul(g, b, b))),
           "all reals; derivative undefined at (0, 0)", "sqrt(a**2 + b**2)")
 _register("where", 3, lambda g, c, a, b: P.where(g, P.cmp(g, Op.NE, c, g.const(0.0)), a, b),
           "cond is a comparison (nonzero = true)", "a where cond holds, else b",
-          kinks="the derivative follows the chosen branch; cond has none")
+          kinks="the derivative follows the chosen branch (the other contributes 0 even "
+                "where its derivative is infinite or NaN); cond has none")
 
 
 def _size(g: Graph, x: int) -> int:
@@ -132,11 +135,12 @@ _register("prod", 1, prod_all, "tensors", "product of all elements")
 _register("mean", 1, _mean, "non-empty tensors", "mean of all elements")
 _register("dot", 2, dot, "vectors (matrices: matrix product)", "dot product")
 _register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
-          kinks="derivative 0 at the zero vector, as PyTorch (its Taylor series there: NaN)")
+          kinks="derivative 0 at the zero vector (every order, every operation), as PyTorch")
 _register("trace", 1, trace, "square matrices", "sum of the diagonal")
 _register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
 _register("det", 1, _matrix_op("det"), "square matrices", "determinant",
-          kinks="derivative via inv(M): undefined (NaN) where M is singular")
+          kinks="derivatives through the cofactors up to 4x4, exact at singular M (the "
+                "gradient is the cofactor matrix); larger M via inv(M): NaN where singular")
 _register("inv", 1, _matrix_op("inv"), "non-singular square matrices",
           "matrix inverse; NaN where singular")
 

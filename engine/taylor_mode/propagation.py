@@ -88,7 +88,9 @@ class _Block:
     def __call__(self, values: dict[int, Any]) -> None:
         leaves = [values[a] for a in self.leaves]
         out = None
-        if len(leaves[0]) > self.min_order:  # x**p with p > K: as the powc rule does it
+        # A non-finite leaf goes through the product rule, which keeps a constant factor's
+        # zero terms out of 0·inf.
+        if len(leaves[0]) > self.min_order and all(np.isfinite(s).all() for s in leaves):
             out = monomial_series(leaves, self.monomials)
         if out is None:
             local: dict[int, Any] = {}
@@ -253,10 +255,20 @@ def constant_series(value: np.ndarray, order: int) -> np.ndarray:
 
 @np.errstate(all="ignore")  # the decorator form: half the cost of a ``with`` per call
 def _run(steps: list[tuple[int, Any, tuple[int, ...], tuple[int, ...]]],
-         values: dict[int, Any]) -> None:
+         values: dict[int, Any], g: Graph, still: set[int]) -> None:
     for nid, rule, args, done in steps:
         if nid < 0:
             rule(values)
+            if all(a in still for a in args):
+                still.update(rule.roots)
+        elif all(a in still for a in args):
+            # Nothing it reads moves, so it does not move: its forward value, even where its
+            # rule is singular (sqrt(y) at y = 0 in a derivative along x), as in the graph.
+            node = g.nodes[nid]
+            value = PRIMITIVES[node.op].forward(node.params, *[values[a][0] for a in args])
+            values[nid] = constant_series(np.asarray(value, dtype=np.float64),
+                                          len(values[args[0]]) - 1)
+            still.add(nid)
         elif len(args) == 1:
             values[nid] = rule(values[args[0]])
         else:
@@ -272,7 +284,8 @@ def propagate(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order: int,
     values: dict[int, Any] = dict(feeds)  # extra feeds (inputs the plan skips) are harmless
     if program.consts:
         values.update(program.constants(order, prefix_rank))
-    _run(program.steps, values)
+    still = {nid for nid, series in feeds.items() if not series[1:].any()}
+    _run(program.steps, values, g, still | program.const_ids)
     if program.const_ids:
         return [values[o].copy() if o in program.const_ids else values[o]
                 for o in plan.outputs]

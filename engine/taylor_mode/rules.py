@@ -16,6 +16,7 @@ comparisons look at the constant terms only.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -47,6 +48,7 @@ from engine.taylor_mode.series import (
     power_series,
     quadratic_ode,
     reciprocal,
+    zero_base_power,
 )
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -101,8 +103,32 @@ def sigmoid_series(x: Series) -> Series:
     return quadratic_ode(x, s0, s0 * special.expit(-x[0]), 1.0, -1.0)
 
 
+def tanh_slope_series(x: Series) -> Series:
+    """1 − tanh(x)², the constant term without cancellation (as in ``tanh_series``)."""
+    y = tanh_series(x)
+    s = -mul_series(y, y)
+    e = np.exp(-2.0 * np.abs(x[0]))
+    s[0] = 4.0 * e / (1.0 + e) ** 2
+    return s
+
+
+def sigmoid_slope_series(x: Series) -> Series:
+    """σ(x)·(1 − σ(x)) with 1 − σ's constant term σ(−x0) (no cancellation)."""
+    y = sigmoid_series(x)
+    z = -y
+    z[0] = special.expit(-x[0])
+    return mul_series(y, z)
+
+
 def cbrt_series(x: Series) -> Series:
-    return power_recurrence(x, 1.0 / 3.0, np.cbrt(x[0]))
+    """x**(1/3) for real x of either sign; at x0 = 0 see ``zero_base_power`` (two-sided)."""
+    x0 = x[0]
+    y = power_recurrence(x, 1.0 / 3.0, np.cbrt(x0))
+    zero = x0 == 0
+    if zero.any():
+        y = np.where(zero, zero_base_power(x, 1.0 / 3.0, two_sided=True), y)
+        y[0] = np.cbrt(x0)
+    return y
 
 
 def _one_minus_square(x: Series) -> Series:
@@ -149,13 +175,27 @@ def _chain_rule(value: Callable[[np.ndarray], np.ndarray], slope: Callable[[Seri
     return rule
 
 
-asin_series = _chain_rule(np.arcsin, lambda x: power_recurrence(_one_minus_square(x), -0.5))
-acos_series = _chain_rule(np.arccos, lambda x: -power_recurrence(_one_minus_square(x), -0.5))
+asin_series = _chain_rule(np.arcsin, lambda x: power_series(_one_minus_square(x), -0.5))
+acos_series = _chain_rule(np.arccos, lambda x: -power_series(_one_minus_square(x), -0.5))
 atan_series = _chain_rule(np.arctan, lambda x: reciprocal(_one_plus_square(x)))
 asinh_series = _chain_rule(np.arcsinh, lambda x: power_recurrence(_one_plus_square(x), -0.5))
-acosh_series = _chain_rule(np.arccosh, lambda x: power_recurrence(_square_minus_one(x), -0.5))
+acosh_series = _chain_rule(np.arccosh, lambda x: power_series(_square_minus_one(x), -0.5))
 atanh_series = _chain_rule(np.arctanh, lambda x: reciprocal(_one_minus_square(x)))
-log_series = _chain_rule(np.log, reciprocal)
+_log_chain = _chain_rule(np.log, reciprocal)
+
+
+def log_series(x: Series) -> Series:
+    """log(x); at x0 = 0, while x moves linearly, the chain rule's one-sided limits
+    log^(k)(0)·x_1^k/k! = (−1)^(k−1)/k · x_1^k · 0^(−k) (as gradient and Hessian give), and NaN
+    past a curved term."""
+    y = _log_chain(x)
+    zero = x[0] == 0
+    if len(x) > 1 and zero.any():
+        k = np.arange(1, len(x), dtype=np.float64).reshape((-1,) + (1,) * (x.ndim - 1))
+        linear = (-1.0) ** (k - 1) / k * x[1] ** k * np.power(x[0], -k)
+        curved = np.cumsum(x[1:] != 0, axis=0) > (x[1] != 0)
+        y[1:] = np.where(zero, np.where(curved, np.nan, linear), y[1:])
+    return y
 log1p_series = _chain_rule(np.log1p, lambda x: reciprocal(_shift(x, 1.0)))
 erf_series = _chain_rule(special.erf, _erf_slope)
 erfc_series = _chain_rule(special.erfc, lambda x: -_erf_slope(x))
@@ -276,12 +316,30 @@ def _trace_of_product(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def det_series(a: Series) -> Series:
-    """det(A), (K+1, *prefix, n, n) -> (K+1, *prefix), from (log det)' = tr(A⁻¹·A').
+    """det(A), (K+1, *prefix, n, n) -> (K+1, *prefix).
 
-    Exact for invertible A_0; a singular A_0 keeps its value det(A_0) and gets nan above.
+    Up to 4×4 (``COFACTOR_MAX`` of the op record) Leibniz's sum of signed products of series:
+    a polynomial, exact at singular A_0 like the cofactor gradient. Larger: from
+    (log det)' = tr(A⁻¹·A'), exact for invertible A_0; a singular one keeps its value det(A_0)
+    and gets NaN above.
     """
     order = len(a) - 1
     if not order:
         return np.linalg.det(a)
+    n = a.shape[-1]
+    if n <= 4:
+        total = np.zeros(a.shape[:-2])
+        for perm in itertools.permutations(range(n)):
+            term = a[..., 0, perm[0]]
+            for i in range(1, n):
+                term = mul_series(term, a[..., i, perm[i]])
+            total = total + _permutation_sign(perm) * term
+        total[0] = np.linalg.det(a[0])
+        return total
     log_det_slope = series_bilinear(inv_series(a[:order]), deriv(a), _trace_of_product)
     return exp_ode(log_det_slope, np.linalg.det(a[0]))
+
+
+def _permutation_sign(perm: tuple[int, ...]) -> float:
+    inversions = sum(1 for i in range(len(perm)) for j in range(i) if perm[j] > perm[i])
+    return -1.0 if inversions % 2 else 1.0

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import special
 
 from engine.taylor_mode.gathers import Series, coefficient_size, power_plan, product
 
@@ -76,9 +77,15 @@ def integrate(y0: np.ndarray, d: Series) -> Series:
 
 
 def mul_series(a: Series, b: Series) -> Series:
-    """Elementwise product of two series."""
+    """Elementwise product of two series; a constant factor scales the other series (its zero
+    terms contribute exactly 0, also against infinite ones, as the chain rule's)."""
     if a.ndim != b.ndim:
         a, b = pad(a, b)
+    if not np.isfinite(a).all() or not np.isfinite(b).all():
+        if not a[1:].any():
+            return np.broadcast_to(a[:1], np.broadcast_shapes(a.shape, b.shape)) * b
+        if not b[1:].any():
+            return a * np.broadcast_to(b[:1], np.broadcast_shapes(a.shape, b.shape))
     return product(a, b)
 
 
@@ -99,12 +106,17 @@ def reciprocal(u: Series) -> Series:
 
 
 def sqrt_series(x: Series) -> Series:
-    """sqrt(x) from y² = x: y_k = (x_k − Σ_{j=1..k−1} y_j y_{k−j}) / (2 y_0)."""
+    """sqrt(x) from y² = x: y_k = (x_k − Σ_{j=1..k−1} y_j y_{k−j}) / (2 y_0); at x0 = 0 see
+    :func:`zero_base_power`."""
     y = np.empty(x.shape)
     y[0] = np.sqrt(x[0])
     two_y0 = 2.0 * y[0]
     for k in range(1, len(x)):
         y[k] = (x[k] - dot(y[1:k], y[k - 1:0:-1])) / two_y0
+    zero = x[0] == 0
+    if zero.any():
+        y = np.where(zero, zero_base_power(x, 0.5), y)
+        y[0] = np.sqrt(x[0])
     return y
 
 
@@ -227,6 +239,30 @@ def _powers_by_products(x: Series, p: np.ndarray) -> Series:
     return result
 
 
+def zero_base_power(x: Series, p: np.ndarray | float, two_sided: bool = False) -> Series:
+    """x**p at x0 = 0 (p not an integer in 0..K), with the limits the derivative rules give.
+
+    While x moves linearly (x_2 = … = x_k = 0) the coefficient is the chain rule's
+    f^(k)(x0)·x_1^k/k! = binom(p, k)·x0^(p−k)·x_1^k, with x0^(p−k) the IEEE power of ±0: 0
+    below order p, ±inf above (sqrt(t): +inf, −inf, +inf, …; these are the one-sided limits
+    at 0 of a power defined on x ≥ 0). Past a curved term the coefficient is 0 below order p
+    (x**p = O(t^p) for p > 0) and NaN above. ``two_sided`` (cbrt, defined on both sides):
+    the even orders k ≥ 2, whose one-sided limits have opposite signs, are NaN.
+    """
+    k = k_axis(len(x), x.ndim)
+    x0 = x[0]
+    x1 = x[1] if len(x) > 1 else np.zeros(x.shape[1:])
+    linear = special.binom(p, k) * x1 ** k * np.power(x0, p - k)
+    curved = np.zeros(x.shape, dtype=bool)
+    if len(x) > 2:
+        curved[2:] = np.cumsum(x[2:] != 0, axis=0) > 0
+    y = np.where(curved, np.where(k < p, 0.0, np.nan), linear)
+    if two_sided:
+        y[2::2] = np.nan
+    y[0] = np.power(x0, p)
+    return y
+
+
 def power_series(x: Series, p: np.ndarray | float) -> Series:
     """x**p for an exponent p that is constant in t (a float, or an array over rest).
 
@@ -234,9 +270,8 @@ def power_series(x: Series, p: np.ndarray | float) -> Series:
     exponentiation), exact even at x0 = 0.
     Otherwise the power recurrence, also for negative integers: there it is as exact as the
     reciprocal of x**|p| (both are inf/nan at x0 = 0) but avoids that division's cancellation,
-    which cost up to ~100× more rounding error in tests. At x0 = 0 with p > 0 the function is
-    t^p·w(t)^p, so the coefficients below order p vanish and those above do not exist (nan); for
-    integer p > K that makes all of them 0.
+    which cost up to ~100× more rounding error in tests. At x0 = 0 the coefficients are those
+    of :func:`zero_base_power` (for integer p > K all 0).
     """
     order = len(x) - 1
     if isinstance(p, float | int) or np.ndim(p) == 0:
@@ -249,10 +284,9 @@ def power_series(x: Series, p: np.ndarray | float) -> Series:
     if exact.all():
         return _powers_by_products(x, p)
     general = power_recurrence(x, p)
-    zero_base = (x[0] == 0) & (p > 0)
+    zero_base = x[0] == 0
     if zero_base.any():
-        below = k_axis(len(x), x.ndim) < p
-        general = np.where(zero_base, np.where(below, 0.0, np.nan), general)
+        general = np.where(zero_base, zero_base_power(x, p), general)
     if not exact.any():
         return general
     return np.where(exact, _powers_by_products(x, np.where(exact, p, 0.0)), general)

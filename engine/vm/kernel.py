@@ -32,6 +32,7 @@ EXP, EXPM1, LOG, LOG1P, SQRT, CBRT = 22, 23, 24, 25, 26, 27
 ABS, ERF, ERFC, SIGMOID, SOFTPLUS, RELU, SIGN = 28, 29, 30, 31, 32, 33, 34
 ATAN2, MAX, MIN = 35, 36, 37
 LT, LE, GT, GE, EQ, NE, WHERE = 38, 39, 40, 41, 42, 43, 44
+SIGMOID_SLOPE = 45
 
 _LOGE2 = math.log(2.0)
 
@@ -121,7 +122,7 @@ def execute(code: np.ndarray, regs: np.ndarray) -> None:
             r = abs(a)
         elif op == WHERE:
             r = regs[code[t, 3]] if a != 0.0 else regs[code[t, 4]]
-        elif op >= ATAN2:
+        elif ATAN2 <= op < SIGMOID_SLOPE:
             r = _binary_op(op, a, regs[code[t, 3]])
         else:
             r = _scalar_op(op, a, 0.0)
@@ -212,7 +213,7 @@ def execute_block(code: np.ndarray, regs: np.ndarray, n: int) -> None:
             c = code[t, 4]
             for p in range(n):
                 regs[d, p] = regs[b, p] if regs[a, p] != 0.0 else regs[c, p]
-        elif op >= ATAN2:
+        elif ATAN2 <= op < SIGMOID_SLOPE:
             for p in range(n):
                 regs[d, p] = _binary_op(op, regs[a, p], regs[b, p])
         else:
@@ -287,6 +288,8 @@ def _scalar_op(op: int, a: float, b: float) -> float:
         return math.erfc(a)
     if op == SIGMOID:
         return 1.0 / (1.0 + math.exp(-a))
+    if op == SIGMOID_SLOPE:
+        return (1.0 / (1.0 + math.exp(-a))) * (1.0 / (1.0 + math.exp(a)))
     if op == SOFTPLUS:
         return _softplus(a)
     if op == RELU:

@@ -26,10 +26,11 @@ _UNARY = {
     "neg": K.NEG, "sin": K.SIN, "cos": K.COS, "tan": K.TAN, "asin": K.ASIN, "acos": K.ACOS,
     "atan": K.ATAN, "cosh": K.COSH, "acosh": K.ACOSH, "exp": K.EXP, "expm1": K.EXPM1,
     "log": K.LOG, "log1p": K.LOG1P, "sqrt": K.SQRT, "abs": K.ABS, "sigmoid": K.SIGMOID,
-    "softplus": K.SOFTPLUS, "relu": K.RELU, "sign": K.SIGN,
+    "softplus": K.SOFTPLUS, "relu": K.RELU, "sign": K.SIGN, "sigmoid_slope": K.SIGMOID_SLOPE,
 }
-"""Unary ops the tape runs. Left out (numpy keeps them): sinh, tanh, asinh, atanh, cbrt, erf,
-erfc — NumPy's SIMD (SVML) kernels and SciPy's erf differ from libm by up to 3 ulp there."""
+"""Unary ops the tape runs. Left out (numpy keeps them): sinh, tanh, tanh_slope, asinh, atanh,
+cbrt, erf, erfc — NumPy's SIMD (SVML) kernels and SciPy's erf differ from libm by up to 3 ulp
+there."""
 _BINARY = {
     "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "div": K.DIV, "pow": K.POW, "atan2": K.ATAN2,
     "max": K.MAX, "min": K.MIN, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE, "eq": K.EQ,

@@ -6,7 +6,7 @@ A defined answer is either a 200 whose non-finite numbers are ``null`` with exac
 warning per field naming how many there are (API.md §4), or a 422 naming the problem. The
 conventions at kinks are PyTorch's, as ``GET /v1/functions`` states them (``abs'(0) = 0``,
 ``relu'(0) = 0``, ties of max/min split 0.5/0.5, ``where`` follows its branch, ``norm``'s
-derivative is 0 at the zero vector — its Taylor series there is undefined).
+derivatives are 0 at the zero vector, in Taylor mode too).
 """
 
 from __future__ import annotations
@@ -144,12 +144,12 @@ EDGES: dict[str, Edge] = {
                                       {"value": INF, "gradient": {"M": [[INF, INF],
                                                                         [INF, INF]]}},
                                       {"value": 1, "gradient": 4}),
+    # det is a polynomial: its gradient is the cofactor matrix, singular or not
     "det of a singular matrix": ("gradient", "det(M)", {"M": [[1, 2], [2, 4]]}, {},
-                                 {"value": 0.0, "gradient": {"M": [[INF, INF], [INF, INF]]}},
-                                 {"gradient": 4}),
+                                 {"value": 0.0, "gradient": {"M": [[4.0, -2.0], [-2.0, 1.0]]}},
+                                 {}),
     "det of zero": ("gradient", "det(M)", {"M": [[0, 0], [0, 0]]}, {},
-                    {"value": 0.0, "gradient": {"M": [[INF, INF], [INF, INF]]}},
-                    {"gradient": 4}),
+                    {"value": 0.0, "gradient": {"M": [[0.0, -0.0], [-0.0, 0.0]]}}, {}),
     # huge exponents
     "2**5000": ("gradient", "2**5000 + x", {"x": 1}, {},
                 {"value": INF, "gradient": {"x": 1.0}}, {"value": 1}),
@@ -228,7 +228,7 @@ EDGES: dict[str, Edge] = {
                            "hessian": [[0.0, 0.0], [0.0, 0.0]]}, {}),
     "norm at 0, Taylor mode": ("derivative", "norm(v)", {"v": [0, 0]},
                                {"variable": "v[0]", "order": 1},
-                               {"value": 0.0, "derivative": INF}, {"derivative": 1}),
+                               {"value": 0.0, "derivative": 0.0}, {}),
 }
 
 REFUSED: dict[str, tuple[str, dict[str, Any], str, str | None]] = {

@@ -633,7 +633,7 @@ def test_order_limit() -> None:
     ({"expression": "x", "operation": "derivative", "variable": 3, "order": 1}, InputError),
     ({"expression": "sum(v)", "operation": "derivative", "wrt": ["v[5]"],
       "shapes": {"v": [2]}}, InputError),
-    ({"expression": "det(M)", "operation": "gradient", "shapes": {"M": [4, 4]}}, InputError),
+    ({"expression": "det(M)", "operation": "gradient", "shapes": {"M": [5, 5]}}, InputError),
     ({"expression": "sin", "operation": "gradient"}, engine.errors.UnknownNameError),
     ({"expression": "2", "operation": "gradient"}, InputError),
 ])

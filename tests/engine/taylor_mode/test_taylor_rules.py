@@ -116,6 +116,8 @@ UNARY: dict[str, tuple[Callable[[mp.mpf], mp.mpf], tuple[float, ...]]] = {
     "erf": (mp.erf, (-1.0, 0.3, 2.5)),
     "erfc": (mp.erfc, (-1.0, 0.3, 4.0)),
     "sigmoid": (lambda u: 1 / (1 + mp.exp(-u)), (-3.0, 0.2, 10.0)),
+    "tanh_slope": (lambda u: 1 / mp.cosh(u) ** 2, (-1.5, 0.4, 48.81)),
+    "sigmoid_slope": (lambda u: mp.exp(-u) / (1 + mp.exp(-u)) ** 2, (-3.0, 0.2, 44.88)),
     "softplus": (lambda u: mp.log(1 + mp.exp(u)), (-3.0, 0.2, 10.0)),
     "relu": (lambda u: max(u, 0), (-1.0, 1.0, 3.0)),
 }
@@ -180,10 +182,14 @@ def test_pow_with_constant_exponent_is_powc(y0: float, x0: float) -> None:
 
 
 def test_powc_at_zero_base_non_integer() -> None:
-    # t^2.5: coefficients below order 2.5 vanish, the others do not exist
+    # t^2.5: coefficients below order 2.5 vanish; above, the one-sided limit at 0+ of
+    # d^k/dt^k t^2.5 / k! = 2.5·1.5·0.5·(−0.5)⋯/k! · t^(2.5−k): +inf, −inf, +inf
     got = TAYLOR_RULES["powc"](seed(0.0, (1.0,), order=5), p=2.5)
     assert np.array_equal(got[:3], np.zeros(3))
-    assert np.isnan(got[3:]).all()
+    assert got[3:].tolist() == [np.inf, -np.inf, np.inf]
+    # past a curved term (t + t²) the coefficients above order 2.5 do not exist
+    curved = TAYLOR_RULES["powc"](seed(0.0, (1.0, 1.0), order=5), p=2.5)
+    assert np.array_equal(curved[:3], np.zeros(3)) and np.isnan(curved[3:]).all()
 
 
 def test_powc_large_integer_at_zero_base() -> None:
@@ -308,7 +314,7 @@ SINGULAR = [
     ("atan2", (seed(0.0), seed(0.0, Y_TAIL)), {}),
     ("pow", (seed(0.0), seed(-1.0, Y_TAIL)), {}),
     ("inv", (np.zeros((K_MAX + 1, 2, 2)),), {}),
-    ("det", (np.ones((K_MAX + 1, 3, 3)),), {}),
+    ("det", (np.ones((K_MAX + 1, 5, 5)),), {}),  # above 4×4: through the inverse
 ]
 
 
@@ -323,7 +329,9 @@ def test_singular_points_give_nonfinite_without_warning(name: str, args: tuple[n
 
 
 def test_singular_det_keeps_its_value() -> None:
-    got = TAYLOR_RULES["det"](np.ones((4, 2, 2)))
+    # above 4×4 a singular A_0 keeps its value; up to 4×4 the rule is a polynomial (see
+    # tests/engine/ir/test_edge_conventions.py)
+    got = TAYLOR_RULES["det"](np.ones((4, 5, 5)))
     assert got[0] == 0.0
     assert np.isnan(got[1:]).all()
 

@@ -180,6 +180,9 @@ KINKS_AND_NONFINITE = [
     ("abs(v) + relu(v) + sign(v)", {"v": [0.0, -2.0, 3.0]}),
     ("x**-1 + x**-2", {"x": 0.0}), ("atan2(y, x)", {"x": 0.0, "y": 0.0}),
     ("softplus(x) + sigmoid(x)", {"x": -800.0}), ("softplus(x) * sigmoid(x)", {"x": 0.0}),
+    ("sigmoid(x)", {"x": 44.88}), ("where(x > 0, log(x), 0.0)", {"x": 0.0}),
+    ("where(x <= 0, 2*x, -sqrt(x))", {"x": 0.0}), ("x**y", {"x": -2.0, "y": 3.0}),
+    ("x**y", {"x": 0.0, "y": 0.5}), ("norm(v) + x", {"v": [0.0, 0.0], "x": 1.0}),
 ]
 
 
