@@ -77,6 +77,17 @@ class Op(StrEnum):
     NORM = "norm"
     INV = "inv"
     DET = "det"
+    # special functions (scipy.special's names; the Bessel ops carry their order as a param)
+    GAMMA = "gamma"
+    LGAMMA = "lgamma"
+    DIGAMMA = "digamma"
+    POLYGAMMA = "polygamma"
+    BETA = "beta"
+    ERFINV = "erfinv"
+    ERFCINV = "erfcinv"
+    BESSEL_J = "jv"
+    BESSEL_Y = "yv"
+    BESSEL_I = "iv"
 
 
 class Group(StrEnum):

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import ShapeError
+from engine.errors import EngineError, ShapeError
 from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES, Op
+from engine.ir.special import bessel, polygamma
 
 Builder = Callable[..., int]
 
@@ -141,3 +142,47 @@ _register("inv", 1, _matrix_op("inv"), "non-singular square matrices",
           "matrix inverse; NaN where singular")
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+# ---------------------------------------------------------------- special functions
+
+def _constant_order(g: Graph, n: int, name: str, *, nonnegative: bool) -> int:
+    """The value of a constant integer order argument; anything else is refused."""
+    v = P.scalar_value(g, n)
+    if v is None or not float(v).is_integer() or (nonnegative and v < 0):
+        kind = "non-negative integer" if nonnegative else "integer"
+        raise EngineError(f"{name}(n, x) needs n to be a constant {kind} such as 0, 1 or 2 "
+                          f"(derivatives in n are not defined)", loc=("body", "expression"))
+    if g.nodes[n].shape:
+        raise ShapeError(f"{name}(n, x) needs a scalar order n, got shape {g.nodes[n].shape}")
+    return int(v)
+
+
+def _polygamma(g: Graph, n: int, x: int) -> int:
+    return polygamma(g, _constant_order(g, n, "polygamma", nonnegative=True), x)
+
+
+def _bessel_of_order(op: Op, name: str) -> Builder:
+    return lambda g, n, x: bessel(g, op, _constant_order(g, n, name, nonnegative=False), x)
+
+
+def _bessel(op: Op, order: int) -> Builder:
+    return lambda g, x: bessel(g, op, order, x)
+
+
+_register("gammaln", 1, _applies(Op.LGAMMA), "all reals; non-positive integers are poles",
+          "log|Γ(x)|, scipy's name for lgamma")
+_register("psi", 1, _applies(Op.DIGAMMA), "all reals; non-positive integers are poles",
+          "digamma ψ(x), scipy's other name for it")
+_register("polygamma", 2, _polygamma,
+          "n a constant integer ≥ 0; x real, non-positive integers are poles",
+          "polygamma ψ⁽ⁿ⁾(x), the (n+1)-th derivative of lgamma; polygamma(0, x) = digamma(x)")
+for _op, _letter, _kind, _domain in (
+        (Op.BESSEL_J, "j", "Bessel function of the first kind", "all reals"),
+        (Op.BESSEL_Y, "y", "Bessel function of the second kind",
+         "x > 0; -inf at 0, NaN for x < 0"),
+        (Op.BESSEL_I, "i", "modified Bessel function of the first kind", "all reals")):
+    for _n in (0, 1):
+        _register(f"{_letter}{_n}", 1, _bessel(_op, _n), _domain, f"{_kind} of order {_n}")
+    _register(str(_op), 2, _bessel_of_order(_op, str(_op)), f"n a constant integer; {_domain}",
+              f"{_kind} of integer order n")
