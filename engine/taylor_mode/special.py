@@ -30,11 +30,14 @@ from scipy import special
 from engine.taylor_mode.gathers import Series
 from engine.taylor_mode.series import (
     deriv,
+    div_series,
     dot,
     exp_ode,
+    integrate,
     k_axis,
     mul_series,
     pad,
+    pair_ode,
 )
 
 _HALF_SQRT_PI = math.sqrt(math.pi) / 2.0
@@ -65,10 +68,9 @@ def _zeta_terms(x0: np.ndarray, first: int, count: int) -> np.ndarray:
     return special.zeta(s, x0[None])
 
 
-def polygamma_coefficients(n: int, x0: np.ndarray, terms: int) -> Series:
-    """ψ⁽ⁿ⁺ᵏ⁾(x0)/k! for k < ``terms``: (−1)^(n+k+1)·(n+k)!/k!·ζ(n+k+1, x0) (ψ(x0) itself
-    for n = k = 0)."""
-    x0 = np.asarray(x0, dtype=np.float64)
+def _zeta_coefficients(n: int, x0: np.ndarray, terms: int) -> Series:
+    """ψ⁽ⁿ⁺ᵏ⁾(x0)/k! for k < ``terms`` from (−1)^(n+k+1)·(n+k)!/k!·ζ(n+k+1, x0) (ψ(x0) itself
+    for n = k = 0). Accurate for x0 > 0, where every term of the zeta sum is positive."""
     k = k_axis(terms, x0.ndim + 1)
     sign = np.where((n + k) % 2 == 0, -1.0, 1.0)
     c = np.empty((terms, *x0.shape))
@@ -80,13 +82,66 @@ def polygamma_coefficients(n: int, x0: np.ndarray, terms: int) -> Series:
     return c
 
 
+def _log_abs_sin_pi(x0: np.ndarray, terms: int) -> Series:
+    """Coefficients of log|sin(πx)| about x0, from its derivative π·cot(πx).
+
+    sin(πx0) and cos(πx0) come from arguments reduced exactly, so that cos is exactly 0 at
+    half-integers (where the odd coefficients vanish) and sin keeps its relative accuracy next to
+    the integers."""
+    r = x0 - 2.0 * np.round(x0 / 2.0)  # in [-1, 1], exact: sin(πx) has period 2
+    a = np.abs(r)
+    sin0 = np.sign(r) * np.sin(np.pi * np.minimum(a, 1.0 - a))
+    cos0 = np.sin(np.pi * (0.5 - a))
+    line = np.zeros((terms, *x0.shape))
+    if terms > 1:
+        line[1] = np.pi
+    sin, cos = pair_ode(line, sin0, cos0, -1.0)
+    return integrate(np.log(np.abs(sin0)), np.pi * div_series(cos[:-1], sin[:-1]))
+
+
+def _lgamma_coefficients(x0: np.ndarray, terms: int) -> Series:
+    """Coefficients of log|Γ(x)| about x0: lgamma(x0), then ψ⁽ᵏ⁻¹⁾(x0)/k! = (−1)ᵏ·ζ(k, x0)/k.
+
+    For x0 < 0 by the reflection log|Γ(x)| = log π − log|sin(πx)| − log Γ(1 − x): the zeta sums
+    there cancel (ζ(29, −2.5) ≈ 1.7e−16 is a sum of terms near 5e8), the reflected ones do not.
+    """
+
+    def direct(at: np.ndarray) -> Series:
+        c = np.empty((terms, *at.shape))
+        c[0] = special.gammaln(at)
+        c[1:] = _zeta_coefficients(0, at, terms - 1) / k_axis(terms - 1, at.ndim + 1, start=1)
+        return c
+
+    negative = x0 < 0.0
+    if not np.any(negative):
+        return direct(x0)
+    flip = np.where(k_axis(terms, x0.ndim + 1) % 2 == 1, -1.0, 1.0)
+    reflected = -_log_abs_sin_pi(x0, terms) - flip * direct(np.where(negative, 1.0 - x0, 1.0))
+    reflected[0] = reflected[0] + np.log(np.pi)
+    return np.where(negative, reflected, direct(np.where(negative, 1.0, x0)))
+
+
+_REFLECTION_MAX_TERMS = 400
+"""Past n + K this large every reflected coefficient overflows anyway: it is at least
+(n+k)!·2^(n+k+1), as a pole lies within 1/2 of any x0 < 0."""
+
+
+def polygamma_coefficients(n: int, x0: np.ndarray, terms: int) -> Series:
+    """ψ⁽ⁿ⁺ᵏ⁾(x0)/k! for k < ``terms``; for x0 < 0, (n+k+1)!/k! times lgamma's coefficient
+    n+k+1 (which :func:`_lgamma_coefficients` reflects)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    negative = x0 < 0.0
+    if not np.any(negative) or n + terms > _REFLECTION_MAX_TERMS:
+        return _zeta_coefficients(n, x0, terms)
+    lg = _lgamma_coefficients(x0, n + terms + 1)[n + 1:]
+    reflected = special.poch(k_axis(terms, x0.ndim + 1) + 1.0, n + 1) * lg
+    positive = _zeta_coefficients(n, np.where(negative, 1.0, x0), terms)
+    return np.where(negative, reflected, positive)
+
+
 def lgamma_series(x: Series) -> Series:
-    """log|Γ(x)|: coefficients lgamma(x0), ψ(x0), then ψ⁽ᵏ⁻¹⁾(x0)/k! = (−1)ᵏ·ζ(k, x0)/k."""
-    x0 = x[0]
-    c = np.empty(x.shape)
-    c[0] = special.gammaln(x0)
-    c[1:] = polygamma_coefficients(0, x0, len(x) - 1) / k_axis(len(x) - 1, x.ndim, start=1)
-    return compose_at(x, c)
+    """log|Γ(x)|."""
+    return compose_at(x, _lgamma_coefficients(x[0], len(x)))
 
 
 def digamma_series(x: Series) -> Series:
