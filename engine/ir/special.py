@@ -71,7 +71,14 @@ elementwise(Op.LGAMMA, ufunc(special.gammaln), lambda g, x, y: unary(g, Op.DIGAM
 elementwise(Op.DIGAMMA, ufunc(special.psi), lambda g, x, y: polygamma(g, 1, x),
             series=T.digamma_series, latex=r"\psi",
             doc=Doc(f"all reals; {_POLES}", "digamma ψ(x) = Γ'(x)/Γ(x)"))
-elementwise(Op.POLYGAMMA, lambda params, x: special.polygamma(params[0], x),
+def _polygamma_forward(params: tuple[int], x: np.ndarray) -> np.ndarray:
+    # scipy's polygamma sums Hurwitz zeta terms that cancel at x < 0; the Taylor module's
+    # coefficients reflect there.
+    with np.errstate(all="ignore"):
+        return T.polygamma_coefficients(params[0], x, 1)[0]
+
+
+elementwise(Op.POLYGAMMA, _polygamma_forward,
             lambda g, x, y: polygamma(g, _order(g, y) + 1, x),
             taylor=lambda params: T.polygamma_rule(params[0]), latex=r"\psi",
             scalar=_order_scalar(Op.POLYGAMMA))
