@@ -253,6 +253,10 @@ LINALG = [
 ]
 
 PREFIXES_AND_SUGAR = [
+    Case("scipy.special.gammaln(x) * special.j0(x) + torch.special.digamma(x) - math.lgamma(x)"
+         " + torch.erfinv(x / 4) * math.gamma(x)",
+         lambda x: sp.loggamma(x) * sp.besselj(0, x) + sp.digamma(x) - sp.loggamma(x)
+         + sp.erfinv(x / 4) * sp.gamma(x), pts(x=[0.3, 2.0])),
     Case("np.sin(x) + numpy.exp(x) * torch.tanh(x) - math.log(x)",
          lambda x: sp.sin(x) + sp.exp(x) * sp.tanh(x) - sp.log(x), pts(x=[0.3, 2.0])),
     Case("torch.sqrt(x) * math.cos(x) + np.abs(x - 3)",
