@@ -50,6 +50,8 @@ def compose_at(x: Series, c: Series) -> Series:
     composed by Horner's rule on h = x − x0.
     """
     x, c = pad(x, c)
+    if len(x) == 1:
+        return np.broadcast_to(c, np.broadcast_shapes(x.shape, c.shape)).copy()
     h = x.copy()
     h[0] = 0.0
     if not np.any(h[2:]):
@@ -74,6 +76,8 @@ def _zeta_coefficients(n: int, x0: np.ndarray, terms: int) -> Series:
     k = k_axis(terms, x0.ndim + 1)
     sign = np.where((n + k) % 2 == 0, -1.0, 1.0)
     c = np.empty((terms, *x0.shape))
+    if terms == 0:
+        return c
     start = 1 if n == 0 else 0
     if n == 0:
         c[0] = special.psi(x0)
@@ -92,9 +96,10 @@ def _log_abs_sin_pi(x0: np.ndarray, terms: int) -> Series:
     a = np.abs(r)
     sin0 = np.sign(r) * np.sin(np.pi * np.minimum(a, 1.0 - a))
     cos0 = np.sin(np.pi * (0.5 - a))
+    if terms == 1:
+        return np.log(np.abs(sin0))[None]
     line = np.zeros((terms, *x0.shape))
-    if terms > 1:
-        line[1] = np.pi
+    line[1] = np.pi
     sin, cos = pair_ode(line, sin0, cos0, -1.0)
     return integrate(np.log(np.abs(sin0)), np.pi * div_series(cos[:-1], sin[:-1]))
 

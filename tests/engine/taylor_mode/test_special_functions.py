@@ -355,3 +355,14 @@ def test_the_function_table_documents_them() -> None:
     assert "x > 0" in rows["y0"]["domain"]
     assert "[-1, 1]" in rows["erfinv"]["domain"]
     assert rows["polygamma"]["arity"] == 2 and "constant" in rows["polygamma"]["domain"]
+
+
+@pytest.mark.parametrize("expression", list(CASES))
+def test_short_series(expression: str) -> None:
+    """Orders 0, 1 and 2 (series of one to three terms) give the same coefficients."""
+    x0 = CASES[expression][1][-1]
+    ref = reference(expression, x0)
+    for order in range(3):
+        r = engine.taylor(expression=expression, point={"t": x0}, order=order)
+        check_coefficients([float(c["coefficient"]) for c in r["coefficients"]],
+                           ref[:order + 1], f"{expression} to order {order}")
