@@ -29,6 +29,7 @@ from scipy import special
 
 from engine.taylor_mode.gathers import Series
 from engine.taylor_mode.series import (
+    broadcast,
     deriv,
     div_series,
     dot,
@@ -36,6 +37,7 @@ from engine.taylor_mode.series import (
     integrate,
     k_axis,
     mul_series,
+    one_like,
     pad,
     pair_ode,
 )
@@ -46,21 +48,28 @@ _HALF_SQRT_PI = math.sqrt(math.pi) / 2.0
 def compose_at(x: Series, c: Series) -> Series:
     """f(x(t)) from f's normalized Taylor coefficients about x0: ``c[k] = f⁽ᵏ⁾(x0)/k!``.
 
-    A linear x(t) = x0 + x1·t (the usual input) gives c_k·x1ᵏ directly; any other series is
-    composed by Horner's rule on h = x − x0.
+    A linear x(t) = x0 + x1·t (the usual input) gives c_k·x1ᵏ directly. Any other series is
+    composed as Σ c_k·hᵏ, h = x − x0, by Paterson and Stockmeyer's baby-step giant-step
+    scheme: h¹ … hᵐ (m ≈ √(K+1)) and Horner's rule in hᵐ over blocks of m coefficients, about
+    2√(K+1) series products instead of Horner's K.
     """
-    x, c = pad(x, c)
-    if len(x) == 1:
-        return np.broadcast_to(c, np.broadcast_shapes(x.shape, c.shape)).copy()
+    x, c = broadcast(x, c)
+    n = len(x)
+    if n == 1:
+        return c.copy()
     h = x.copy()
     h[0] = 0.0
     if not np.any(h[2:]):
-        return c * h[1:2] ** k_axis(len(c), c.ndim)
-    y = np.zeros(np.broadcast_shapes(x.shape, c.shape))
-    y[0] = c[-1]
-    for k in range(len(c) - 2, -1, -1):
-        y = mul_series(y, h)
-        y[0] = y[0] + c[k]
+        return c * h[1:2] ** k_axis(n, c.ndim)
+    m = math.isqrt(n - 1) + 1
+    powers = [one_like(h), h]
+    while len(powers) <= m:
+        powers.append(mul_series(powers[-1], h))
+    baby = np.stack(powers[:m])
+    y = np.zeros(c.shape)
+    for start in range(m * ((n - 1) // m), -1, -m):
+        block = c[start:start + m]
+        y = mul_series(y, powers[m]) + np.einsum("i...,ik...->k...", block, baby[:len(block)])
     return y
 
 

@@ -366,3 +366,20 @@ def test_short_series(expression: str) -> None:
         r = engine.taylor(expression=expression, point={"t": x0}, order=order)
         check_coefficients([float(c["coefficient"]) for c in r["coefficients"]],
                            ref[:order + 1], f"{expression} to order {order}")
+
+
+def test_composite_series_elementwise_on_a_vector() -> None:
+    """Each entry of gamma(sin(v)) composes with its own point (the batch rest axis)."""
+    points = [0.3, 0.7, 1.1]
+    order = 10
+    r = engine.taylor(expression="gamma(sin(v))", point={"v": points}, order=order)
+    with mp.workdps(DPS):
+        for i, x0 in enumerate(points):
+            got = []
+            for k in range(order + 1):
+                powers = {f"v[{j}]": (k if j == i else 0) for j in range(len(points))}
+                (entry,) = [c for c in r["coefficients"] if c["powers"] == powers]
+                got.append(float(entry["coefficient"][i]))
+            u = tuple(mp.taylor(mp.sin, mp.mpf(x0), order))
+            outer = _gamma_coefficients(u[0])
+            check_coefficients(got, _compose(outer, u), f"entry {i}", _term_sizes(outer, u))
