@@ -184,5 +184,8 @@ for _op, _letter, _kind, _domain in (
         (Op.BESSEL_I, "i", "modified Bessel function of the first kind", "all reals")):
     for _n in (0, 1):
         _register(f"{_letter}{_n}", 1, _bessel(_op, _n), _domain, f"{_kind} of order {_n}")
+        # torch.special's names
+        _torch = f"bessel_{_letter}{_n}" if _op != Op.BESSEL_I else f"modified_bessel_i{_n}"
+        _register(_torch, 1, _bessel(_op, _n), _domain, f"{_letter}{_n}, torch.special's name")
     _register(str(_op), 2, _bessel_of_order(_op, str(_op)), f"n a constant integer; {_domain}",
               f"{_kind} of integer order n")

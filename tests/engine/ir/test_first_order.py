@@ -253,6 +253,10 @@ LINALG = [
 ]
 
 PREFIXES_AND_SUGAR = [
+    Case("torch.special.bessel_j0(x) * torch.special.bessel_j1(x) + bessel_y0(x) - bessel_y1(x)"
+         " + torch.special.modified_bessel_i0(x) * modified_bessel_i1(x)",
+         lambda x: sp.besselj(0, x) * sp.besselj(1, x) + sp.bessely(0, x) - sp.bessely(1, x)
+         + sp.besseli(0, x) * sp.besseli(1, x), pts(x=[0.3, 2.0])),
     Case("scipy.special.gammaln(x) * special.j0(x) + torch.special.digamma(x) - math.lgamma(x)"
          " + torch.erfinv(x / 4) * math.gamma(x)",
          lambda x: sp.loggamma(x) * sp.besselj(0, x) + sp.digamma(x) - sp.loggamma(x)
@@ -366,7 +370,8 @@ FUNCTIONS_EXERCISED = [
     "erf", "erfc", "sigmoid", "softplus", "relu", "pow", "atan2", "hypot", "max", "min",
     "where", "sum", "prod", "mean", "dot", "norm", "trace", "transpose", "det", "inv",
     "gamma", "lgamma", "gammaln", "digamma", "psi", "polygamma", "beta", "erfinv", "erfcinv",
-    "j0", "j1", "jv", "y0", "y1", "yv", "i0", "i1", "iv",
+    "j0", "j1", "jv", "y0", "y1", "yv", "i0", "i1", "iv", "bessel_j0", "bessel_j1", "bessel_y0",
+    "bessel_y1", "modified_bessel_i0", "modified_bessel_i1",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""
