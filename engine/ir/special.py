@@ -1,6 +1,7 @@
 """The op records of the special functions (scipy.special's names and conventions).
 
-Forward values come from scipy.special. lgamma is log|Γ(x)| (scipy's ``gammaln``), so its
+Forward values come from scipy.special (polygamma's at x < 0 from the Taylor module's reflected
+coefficients, where scipy's zeta sums cancel). lgamma is log|Γ(x)| (scipy's ``gammaln``), so its
 derivatives are digamma's on both sides of the poles. The Bessel ops carry their integer order
 as a param: J_n' = (J_(n−1) − J_(n+1))/2 (and Y_n alike, I_n with +) holds at every point, x = 0
 included, so nested derivatives need no case for J_1'(0) = 1/2. ``polygamma`` carries its
@@ -17,14 +18,14 @@ from scipy import special
 from engine.ir.declare import elementwise, ufunc
 from engine.ir.emit import add, emit, mul, neg, scale, sub, unary
 from engine.ir.graph import Graph
-from engine.ir.ops import Doc, Op
+from engine.ir.ops import Doc, Op, ScalarRule
 from engine.taylor_mode import special as T
 
 _HALF_SQRT_PI = float(np.sqrt(np.pi) / 2.0)
 _POLES = "non-positive integers are poles (non-finite results)"
 
 
-def _order_scalar(op: Op) -> Any:
+def _order_scalar(op: Op) -> ScalarRule:
     """A scalar rule giving the term ``op(n, x)``, so the order prints with the function."""
     return lambda a, args, params: a.function(str(op), (a.num(float(params[0])), args[0]))
 
