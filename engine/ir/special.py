@@ -2,7 +2,7 @@
 
 Forward values come from scipy.special (polygamma's at x < 0 from the Taylor module's reflected
 coefficients, where scipy's zeta sums cancel). lgamma is log|Γ(x)| (scipy's ``gammaln``), so its
-derivatives are digamma's on both sides of the poles. The Bessel ops carry their integer order
+derivatives are digamma's on both sides of the poles. The Bessel ops carry their (real) order
 as a param: J_n' = (J_(n−1) − J_(n+1))/2 (and Y_n alike, I_n with +) holds at every point, x = 0
 included, so nested derivatives need no case for J_1'(0) = 1/2. ``polygamma`` carries its
 order n the same way; ψ⁽ⁿ⁾' = ψ⁽ⁿ⁺¹⁾.
@@ -37,14 +37,13 @@ def polygamma(g: Graph, n: int, x: int) -> int:
     return emit(g, Op.POLYGAMMA, x, params=(n,))
 
 
-def bessel(g: Graph, op: Op, n: int, x: int) -> int:
-    """The Bessel function ``op`` (jv, yv or iv) of constant integer order n at x."""
+def bessel(g: Graph, op: Op, n: float, x: int) -> int:
+    """The Bessel function ``op`` (jv, yv or iv) of constant real order n at x."""
     return emit(g, op, x, params=(n,))
 
 
-def _order(g: Graph, y: int) -> int:
-    order: int = g.nodes[y].params[0]
-    return order
+def _order(g: Graph, y: int) -> Any:
+    return g.nodes[y].params[0]
 
 
 def _bessel_partial(op: Op, upper_sign: float, zero_order: Any) -> Any:

@@ -146,24 +146,27 @@ CONSTANTS = {"pi": math.pi, "e": math.e}
 
 # ---------------------------------------------------------------- special functions
 
-def _constant_order(g: Graph, n: int, name: str, *, nonnegative: bool) -> int:
-    """The value of a constant integer order argument; anything else is refused."""
+def _constant_order(g: Graph, n: int, name: str, *, integer: bool = True,
+                    nonnegative: bool = False) -> float:
+    """The value of a constant order argument (an int when it is integral); a variable or
+    non-integer one, where an integer is needed, is refused."""
     v = P.scalar_value(g, n)
-    if v is None or not float(v).is_integer() or (nonnegative and v < 0):
-        kind = "non-negative integer" if nonnegative else "integer"
+    if (v is None or not math.isfinite(v) or (integer and not float(v).is_integer())
+            or (nonnegative and v < 0)):
+        kind = ("non-negative integer" if nonnegative else "integer") if integer else "number"
         raise EngineError(f"{name}(n, x) needs n to be a constant {kind} such as 0, 1 or 2 "
                           f"(derivatives in n are not defined)", loc=("body", "expression"))
     if g.nodes[n].shape:
         raise ShapeError(f"{name}(n, x) needs a scalar order n, got shape {g.nodes[n].shape}")
-    return int(v)
+    return int(v) if float(v).is_integer() else float(v)
 
 
 def _polygamma(g: Graph, n: int, x: int) -> int:
-    return polygamma(g, _constant_order(g, n, "polygamma", nonnegative=True), x)
+    return polygamma(g, int(_constant_order(g, n, "polygamma", nonnegative=True)), x)
 
 
-def _bessel_of_order(op: Op, name: str) -> Builder:
-    return lambda g, n, x: bessel(g, op, _constant_order(g, n, name, nonnegative=False), x)
+def _bessel_of_order(op: Op, name: str, *, integer: bool) -> Builder:
+    return lambda g, n, x: bessel(g, op, _constant_order(g, n, name, integer=integer), x)
 
 
 def _bessel(op: Op, order: int) -> Builder:
@@ -187,5 +190,10 @@ for _op, _letter, _kind, _domain in (
         # torch.special's names
         _torch = f"bessel_{_letter}{_n}" if _op != Op.BESSEL_I else f"modified_bessel_i{_n}"
         _register(_torch, 1, _bessel(_op, _n), _domain, f"{_letter}{_n}, torch.special's name")
-    _register(str(_op), 2, _bessel_of_order(_op, str(_op)), f"n a constant integer; {_domain}",
-              f"{_kind} of integer order n")
+    _register(str(_op), 2, _bessel_of_order(_op, str(_op), integer=False),
+              f"v a constant real order; {_domain} (x >= 0 for a non-integer v)",
+              f"{_kind} of order v")
+_register("jn", 2, _bessel_of_order(Op.BESSEL_J, "jn", integer=True), "n a constant integer",
+          "jv for an integer order, scipy's jn")
+_register("yn", 2, _bessel_of_order(Op.BESSEL_Y, "yn", integer=True),
+          "n a constant integer; x > 0", "yv for an integer order, scipy's yn")

@@ -1,5 +1,5 @@
 """Taylor rules of the special functions: the gamma family, the inverse error functions and the
-Bessel functions of integer order.
+Bessel functions of real order.
 
 Two constructions, chosen per function for accuracy at high order:
 
@@ -223,7 +223,7 @@ def _derivative_weights(terms: int, signed: bool) -> np.ndarray:
     return w
 
 
-def _entire_bessel_rule(n: int, f: Callable[[np.ndarray, np.ndarray], np.ndarray],
+def _entire_bessel_rule(n: float, f: Callable[[np.ndarray, np.ndarray], np.ndarray],
                         signed: bool) -> Callable[[Series], Series]:
     def rule(x: Series) -> Series:
         terms = len(x)
@@ -235,18 +235,18 @@ def _entire_bessel_rule(n: int, f: Callable[[np.ndarray, np.ndarray], np.ndarray
     return rule
 
 
-def jv_rule(n: int) -> Callable[[Series], Series]:
-    """J_n(x) for a constant integer order n."""
+def jv_rule(n: float) -> Callable[[Series], Series]:
+    """J_n(x) for a constant order n."""
     return _entire_bessel_rule(n, special.jv, signed=True)
 
 
-def iv_rule(n: int) -> Callable[[Series], Series]:
-    """I_n(x) for a constant integer order n."""
+def iv_rule(n: float) -> Callable[[Series], Series]:
+    """I_n(x) for a constant order n."""
     return _entire_bessel_rule(n, special.iv, signed=False)
 
 
-def yv_rule(n: int) -> Callable[[Series], Series]:
-    """Y_n(x) for a constant integer order n (x0 > 0), by the Bessel equation's recurrence
+def yv_rule(n: float) -> Callable[[Series], Series]:
+    """Y_n(x) for a constant order n (x0 > 0), by the Bessel equation's recurrence
     x0²(k+2)(k+1)a_(k+2) + x0(k+1)(2k+1)a_(k+1) + (k² + x0² − n²)a_k + 2x0·a_(k−1) + a_(k−2)
     = 0 on the coefficients about x0, started at Y_n(x0) and Y_n'(x0) = (Y_(n−1) − Y_(n+1))/2."""
 

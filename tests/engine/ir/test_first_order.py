@@ -170,6 +170,11 @@ BINARY = [
     Case("jv(3, x) + jv(-2, y)", lambda x, y: sp.besselj(3, x) + sp.besselj(-2, y), XY),
     Case("yv(2, x * y)", lambda x, y: sp.bessely(2, x * y), pts(x=[1.3, 0.4], y=[0.7, 2.0])),
     Case("iv(2, x) * y", lambda x, y: sp.besseli(2, x) * y, XY),
+    Case("jv(2.5, x * y) + iv(1.5, x) - yv(0.5, y)",
+         lambda x, y: sp.besselj(sp.Rational(5, 2), x * y) + sp.besseli(sp.Rational(3, 2), x)
+         - sp.bessely(sp.Rational(1, 2), y), pts(x=[1.3, 0.4], y=[0.7, 2.0])),
+    Case("jn(2, x) * yn(3, y)", lambda x, y: sp.besselj(2, x) * sp.bessely(3, y),
+         pts(x=[1.3, -0.4], y=[0.7, 2.0])),
     Case("hypot(a, b)", lambda a, b: sp.sqrt(a**2 + b**2),
          pts(a=[3.0, -1.2, 0.1], b=[4.0, 0.5, -2.0])),
     Case("max(x, y)", lambda x, y: sp.Max(x, y), pts(x=[1.0, 3.0, -0.5], y=[2.0, -1.0, -0.7])),
@@ -371,7 +376,7 @@ FUNCTIONS_EXERCISED = [
     "where", "sum", "prod", "mean", "dot", "norm", "trace", "transpose", "det", "inv",
     "gamma", "lgamma", "gammaln", "digamma", "psi", "polygamma", "beta", "erfinv", "erfcinv",
     "j0", "j1", "jv", "y0", "y1", "yv", "i0", "i1", "iv", "bessel_j0", "bessel_j1", "bessel_y0",
-    "bessel_y1", "modified_bessel_i0", "modified_bessel_i1",
+    "bessel_y1", "modified_bessel_i0", "modified_bessel_i1", "jn", "yn",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""

@@ -68,7 +68,7 @@ def test_the_function_table_documents_each_function() -> None:
     assert "branch" in kinks["where"]
 
 
-ORDER_FIRST = frozenset({"polygamma", "jv", "yv", "iv"})
+ORDER_FIRST = frozenset({"polygamma", "jv", "yv", "iv", "jn", "yn"})
 """Functions whose first argument is a constant integer order."""
 
 

@@ -3,16 +3,19 @@
 Domains are the ones the peers' suites test: autograd's ``tests/test_scipy.py`` (gamma, gammaln,
 digamma, psi on [0.3, 2]; j0, j1, y0, y1, i0, i1 on [0.2, 20]; erfinv on [-0.95, 0.95],
 erfcinv on [0.05, 1.95]; beta at R**2 + 1.1, polygamma(0, ·), jn(2, ·), yn(2, ·), iv at
-R**2 + 1.3) and JAX's ``tests/jet_test.py`` (erf_inv on (-1, 1), order 3, a random input
-series). TaylorDiff.jl's ``test/`` has no special functions. Points beyond theirs check the
-conventions: negative arguments of the gamma family, x = 0 for the Bessel functions, poles.
+R**2 + 1.3, iv's order from U(1, 50)) and JAX's ``tests/jet_test.py`` (erf_inv on (-1, 1),
+order 3, a random input series). TaylorDiff.jl's ``test/`` has no special functions. Points
+beyond theirs check the conventions: negative arguments of the gamma family, x = 0 for the
+Bessel functions, poles.
 
 References, all in mpmath and none from the engine:
 * gamma family: ψ⁽ᵏ⁾(x0) = ``mpmath.psi(k, x0)``; Γ's coefficients are exp of lgamma's series,
   summed in mpmath; one point each through ``mpmath.taylor`` of ``mpmath.gamma``/``beta``;
-* J_n, I_n: ``mpmath.taylor`` of ``besselj``/``besseli``; Y_n from the identity
-  Y_n⁽ᵏ⁾ = 2⁻ᵏ Σ_j (−1)^j C(k, j) Y_(n−k+2j) in mpmath (``mpmath.taylor`` of ``bessely`` takes
-  35 s a point; the engine uses the Bessel equation instead);
+* J_n, I_n of integer order: ``mpmath.taylor`` of ``besselj``/``besseli``; Y_n from the
+  identity Y_n⁽ᵏ⁾ = 2⁻ᵏ Σ_j (−1)^j C(k, j) Y_(n−k+2j) in mpmath (``mpmath.taylor`` of
+  ``bessely`` takes 35 s a point; the engine uses the Bessel equation instead), and I_v of
+  autograd's real orders from I_v⁽ᵏ⁾ = 2⁻ᵏ Σ_j C(k, j) I_(v−k+2j) (``mpmath.taylor`` takes
+  50 s there);
 * erfinv/erfcinv: erf's derivatives at y0 = erfinv(x0) in closed form (Hermite polynomials),
   inverted as a power series in mpmath.
 """
@@ -50,6 +53,8 @@ Coefficients = tuple[mp.mpf, ...]
 _RNG = np.random.default_rng(1)
 _R2 = tuple(float(v) for v in _RNG.standard_normal(4) ** 2)
 """autograd's R(4)**2 (seeded here)."""
+_U_ORDERS = tuple(round(float(v), 3) for v in _RNG.uniform(1.0, 50.0, 2))
+"""autograd's U(1.0, 50.0) orders of iv (seeded here)."""
 
 
 def _grid(lo: float, hi: float, n: int = 4) -> tuple[float, ...]:
@@ -82,21 +87,27 @@ def _gamma_coefficients(x0: float) -> Coefficients:
     return _exp_of(mp.gamma(mp.mpf(x0)), _lgamma_coefficients(x0))
 
 
-def _besselj(n: int) -> Callable[[float], Coefficients]:
+def _besselj(n: float) -> Callable[[float], Coefficients]:
     return lambda x0: tuple(mp.taylor(lambda t: mp.besselj(n, t), mp.mpf(x0), K))
 
 
-def _besseli(n: int) -> Callable[[float], Coefficients]:
+def _besseli(n: float) -> Callable[[float], Coefficients]:
     return lambda x0: tuple(mp.taylor(lambda t: mp.besseli(n, t), mp.mpf(x0), K))
 
 
-def _bessely(n: int) -> Callable[[float], Coefficients]:
+def _by_identity(f: Callable[[mp.mpf, mp.mpf], mp.mpf], n: float, sign: int
+                 ) -> Callable[[float], Coefficients]:
+    """f_n⁽ᵏ⁾(x0)/k! from f_n⁽ᵏ⁾ = 2⁻ᵏ Σ_j sign^j·C(k, j)·f_(n−k+2j) (Y, J: sign −1; I: +1)."""
     def coefficients(x0: float) -> Coefficients:
-        x = mp.mpf(x0)
-        return tuple(mp.fsum((-1) ** j * mp.binomial(k, j) * mp.bessely(n - k + 2 * j, x)
+        x, v = mp.mpf(x0), mp.mpf(n)
+        return tuple(mp.fsum(sign**j * mp.binomial(k, j) * f(v - k + 2 * j, x)
                              for j in range(k + 1)) / (2**k * mp.factorial(k))
                      for k in range(K + 1))
     return coefficients
+
+
+def _bessely(n: float) -> Callable[[float], Coefficients]:
+    return _by_identity(mp.bessely, n, -1)
 
 
 def _inverse_erf(x0: float, complementary: bool) -> Coefficients:
@@ -149,6 +160,12 @@ CASES: dict[str, tuple[Callable[[float], Coefficients], tuple[float, ...]]] = {
     "i0(t)": (_besseli(0), (*_grid(0.2, 20.0), 0.0, -2.0)),
     "i1(t)": (_besseli(1), (*_grid(0.2, 20.0), 0.0, -2.0)),
     "iv(3, t)": (_besseli(3), tuple(r + 1.3 for r in _R2)),
+    f"iv({_U_ORDERS[0]}, t)": (_by_identity(mp.besseli, _U_ORDERS[0], 1), (_R2[0] + 1.3, 9.0)),
+    f"iv({_U_ORDERS[1]}, t)": (_by_identity(mp.besseli, _U_ORDERS[1], 1), (_R2[1] + 1.3, 9.0)),
+    "jv(2.5, t)": (_besselj(2.5), (0.7, 4.0)),
+    "jn(2, t)": (_besselj(2), (_R2[2] + 1.3,)),
+    "yv(1.5, t)": (_bessely(1.5), (0.7, 4.0)),
+    "yn(2, t)": (_bessely(2), (_R2[3] + 1.3,)),
 }
 POINTS = [(e, x0) for e, (_, xs) in CASES.items() for x0 in xs]
 
@@ -333,7 +350,7 @@ def test_poles_and_domain_edges_are_non_finite_with_a_warning(expression: str, x
     ("polygamma(x, t)", 1),
     ("1 + polygamma(1.5, t)", 5),
     ("polygamma(-1, t)", 1),
-    ("t * jv(0.5, t)", 5),
+    ("t * jn(0.5, t)", 5),
     ("yv(t, 2)", 1),
 ])
 def test_a_non_constant_or_non_integer_order_is_refused_at_its_call(expression: str,
@@ -349,12 +366,13 @@ def test_a_non_constant_or_non_integer_order_is_refused_at_its_call(expression: 
 def test_the_function_table_documents_them() -> None:
     rows = {row["name"]: row for row in engine.functions_table()}
     for name in ("gamma", "lgamma", "gammaln", "digamma", "psi", "polygamma", "beta", "erfinv",
-                 "erfcinv", "j0", "j1", "jv", "y0", "y1", "yv", "i0", "i1", "iv"):
+                 "erfcinv", "j0", "j1", "jv", "jn", "y0", "y1", "yv", "yn", "i0", "i1", "iv"):
         assert name in rows, name
     assert "poles" in rows["gamma"]["domain"]
     assert "x > 0" in rows["y0"]["domain"]
     assert "[-1, 1]" in rows["erfinv"]["domain"]
     assert rows["polygamma"]["arity"] == 2 and "constant" in rows["polygamma"]["domain"]
+    assert "real" in rows["jv"]["domain"] and "integer" in rows["jn"]["domain"]
 
 
 @pytest.mark.parametrize("expression", list(CASES))
