@@ -79,6 +79,17 @@ class Op(StrEnum):
     DET = "det"
     TANH_SLOPE = "tanh_slope"
     SIGMOID_SLOPE = "sigmoid_slope"
+    # special functions (scipy.special's names; the Bessel ops carry their order as a param)
+    GAMMA = "gamma"
+    LGAMMA = "lgamma"
+    DIGAMMA = "digamma"
+    POLYGAMMA = "polygamma"
+    BETA = "beta"
+    ERFINV = "erfinv"
+    ERFCINV = "erfcinv"
+    BESSEL_J = "jv"
+    BESSEL_Y = "yv"
+    BESSEL_I = "iv"
 
 
 class Group(StrEnum):

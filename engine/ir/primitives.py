@@ -578,4 +578,6 @@ define(Op.INV, 1, frozenset({Group.LINALG}), lambda params, a: safe_inv(a), _inv
 define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a), _det_jvp,
         _det_vjp, series=T.det_series)
 
+import engine.ir.special  # noqa: E402,F401  (the special functions' records)
+
 assert set(PRIMITIVES) == set(Op), sorted(set(Op) - set(PRIMITIVES))

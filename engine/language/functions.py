@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import ShapeError
+from engine.errors import EngineError, ShapeError
 from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES, Op
+from engine.ir.special import bessel, polygamma
 
 Builder = Callable[..., int]
 
@@ -145,3 +146,58 @@ _register("inv", 1, _matrix_op("inv"), "non-singular square matrices",
           "matrix inverse; NaN where singular")
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+# ---------------------------------------------------------------- special functions
+
+def _constant_order(g: Graph, n: int, name: str, *, integer: bool = True,
+                    nonnegative: bool = False) -> float:
+    """The value of a constant order argument (an int when it is integral); a variable or
+    non-integer one, where an integer is needed, is refused."""
+    v = P.scalar_value(g, n)
+    if (v is None or not math.isfinite(v) or (integer and not float(v).is_integer())
+            or (nonnegative and v < 0)):
+        kind = ("non-negative integer" if nonnegative else "integer") if integer else "number"
+        raise EngineError(f"{name}(n, x) needs n to be a constant {kind} such as 0, 1 or 2 "
+                          f"(derivatives in n are not defined)", loc=("body", "expression"))
+    if g.nodes[n].shape:
+        raise ShapeError(f"{name}(n, x) needs a scalar order n, got shape {g.nodes[n].shape}")
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _polygamma(g: Graph, n: int, x: int) -> int:
+    return polygamma(g, int(_constant_order(g, n, "polygamma", nonnegative=True)), x)
+
+
+def _bessel_of_order(op: Op, name: str, *, integer: bool) -> Builder:
+    return lambda g, n, x: bessel(g, op, _constant_order(g, n, name, integer=integer), x)
+
+
+def _bessel(op: Op, order: int) -> Builder:
+    return lambda g, x: bessel(g, op, order, x)
+
+
+_register("gammaln", 1, _applies(Op.LGAMMA), "all reals; non-positive integers are poles",
+          "log|Γ(x)|, scipy's name for lgamma")
+_register("psi", 1, _applies(Op.DIGAMMA), "all reals; non-positive integers are poles",
+          "digamma ψ(x), scipy's other name for it")
+_register("polygamma", 2, _polygamma,
+          "n a constant integer ≥ 0; x real, non-positive integers are poles",
+          "polygamma ψ⁽ⁿ⁾(x), the (n+1)-th derivative of lgamma; polygamma(0, x) = digamma(x)")
+for _op, _letter, _kind, _domain in (
+        (Op.BESSEL_J, "j", "Bessel function of the first kind", "all reals"),
+        (Op.BESSEL_Y, "y", "Bessel function of the second kind",
+         "x > 0; -inf at 0, NaN for x < 0"),
+        (Op.BESSEL_I, "i", "modified Bessel function of the first kind", "all reals")):
+    for _n in (0, 1):
+        _register(f"{_letter}{_n}", 1, _bessel(_op, _n), _domain, f"{_kind} of order {_n}")
+        # torch.special's names
+        _torch = f"bessel_{_letter}{_n}" if _op != Op.BESSEL_I else f"modified_bessel_i{_n}"
+        _register(_torch, 1, _bessel(_op, _n), _domain, f"{_letter}{_n}, torch.special's name")
+    _register(str(_op), 2, _bessel_of_order(_op, str(_op), integer=False),
+              f"v a constant real order; {_domain} (x >= 0 for a non-integer v)",
+              f"{_kind} of order v")
+_register("jn", 2, _bessel_of_order(Op.BESSEL_J, "jn", integer=True), "n a constant integer",
+          "jv for an integer order, scipy's jn")
+_register("yn", 2, _bessel_of_order(Op.BESSEL_Y, "yn", integer=True),
+          "n a constant integer; x > 0", "yv for an integer order, scipy's yn")

@@ -84,10 +84,15 @@ _INFIX, _PREFIX_POWER = _binding_powers()
 _COMPARISONS = _operators("non-associative")
 _PREFIX_OPS = _operators("prefix")
 
-MODULE_PREFIXES = frozenset({"np", "numpy", "torch", "math", "jnp"})
-"""Module names accepted (and dropped) before a function or constant: ``np.sin``, ``math.pi``."""
+MODULE_PREFIXES = frozenset({"np", "numpy", "torch", "math", "jnp", "special"})
+"""Module names accepted (and dropped) before a function or constant: ``np.sin``, ``math.pi``,
+``special.gamma`` (``from scipy import special``)."""
 LINALG_PREFIXES = frozenset({"np", "numpy", "torch", "jnp"})
 """The module prefixes that also accept ``.linalg.``: ``np.linalg.det``."""
+SPECIAL_PREFIXES = frozenset({"scipy", "torch"})
+"""The modules that accept ``.special.``: ``scipy.special.gammaln``, ``torch.special.psi``
+(``scipy`` only with it: ``scipy.sin`` is refused)."""
+_SUBMODULES = {"linalg": LINALG_PREFIXES, "special": SPECIAL_PREFIXES}
 _KEYWORDS = frozenset({"and", "or", "not", "if", "else", "for", "in", "is"})
 _NESTING = {"(": 1, "[": 1, ")": -1, "]": -1}
 _SNIPPET = 24
@@ -308,7 +313,8 @@ class _Parser:
     def _name(self, tok: Token, depth: int) -> Expr:
         """A name or call; a module prefix (``np.``, ``np.linalg.``, …) is dropped."""
         col = tok.col
-        if tok.text in MODULE_PREFIXES and self.tokens[self.pos].text == ".":
+        if ((tok.text in MODULE_PREFIXES or tok.text in SPECIAL_PREFIXES)
+                and self.tokens[self.pos].text == "."):
             tok = self._module_member(tok)
         opening = self.tokens[self.pos]
         if opening.text == "(":
@@ -318,19 +324,23 @@ class _Parser:
         return Name(tok.text, col)
 
     def _module_member(self, module: Token) -> Token:
-        """The name after ``module.`` (and ``linalg.`` where the module has one)."""
+        """The name after ``module.`` (and ``linalg.`` or ``special.`` where the module has
+        one)."""
         tokens = self.tokens
         self.pos += 1
         prefix = module.text + "."
         member = tokens[self.pos]
-        if member.text == "linalg" and module.text in LINALG_PREFIXES:
+        if module.text in _SUBMODULES.get(member.text, ()):
             dot = tokens[self.pos + 1]
             if dot.text != ".":
                 raise self._error(f"unexpected {_describe(dot)}", dot,
-                                  f"'.' and a function name after '{prefix}linalg'")
+                                  f"'.' and a function name after '{prefix}{member.text}'")
             self.pos += 2
-            prefix += "linalg."
+            prefix += member.text + "."
             member = tokens[self.pos]
+        elif module.text not in MODULE_PREFIXES:
+            raise self._error(f"unexpected {_describe(member)}", member,
+                              f"'special.' after '{prefix}'")
         if member.kind != NAME:
             raise self._error(f"unexpected {_describe(member)}", member,
                               f"a function or constant name after '{prefix}'")

@@ -696,6 +696,10 @@ class LatexPrinter(_Base):
                 c, x, y = texts
                 return (rf"\begin{{cases}} {x} & \text{{if }} {c} \\ {y} & "
                         r"\text{otherwise} \end{cases}"), ATOM_P
+            case "polygamma":
+                return rf"\psi^{{({texts[0]})}}\left({texts[1]}\right)", ATOM_P
+            case "jv" | "yv" | "iv":
+                return rf"{PRIMITIVES[op].latex}_{{{texts[0]}}}\left({texts[1]}\right)", ATOM_P
         name = PRIMITIVES[op].latex or rf"\operatorname{{{op}}}"
         return rf"{name}\left({', '.join(texts)}\right)", ATOM_P
 

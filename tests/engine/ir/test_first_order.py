@@ -115,6 +115,19 @@ UNARY: dict[str, tuple[Any, tuple[float, ...]]] = {
     "sigmoid": (sigmoid, (-3.0, 0.5, 4.0)),
     "softplus": (softplus, (-3.0, 0.5, 4.0)),
     "relu": (relu, (-1.5, 0.5, 2.5)),
+    "gamma": (sp.gamma, (-1.5, 0.6, 2.5)),
+    "lgamma": (sp.loggamma, (0.6, 2.5, 7.0)),
+    "gammaln": (sp.loggamma, (0.6, 2.5, 7.0)),
+    "digamma": (sp.digamma, (-1.5, 0.6, 2.5)),
+    "psi": (sp.digamma, (-1.5, 0.6, 2.5)),
+    "erfinv": (sp.erfinv, (-0.7, 0.2, 0.9)),
+    "erfcinv": (lambda x: sp.erfinv(1 - x), (0.3, 1.0, 1.6)),
+    "j0": (lambda x: sp.besselj(0, x), (-2.0, 0.5, 3.0)),
+    "j1": (lambda x: sp.besselj(1, x), (-2.0, 0.5, 3.0)),
+    "y0": (lambda x: sp.bessely(0, x), (0.3, 1.5, 4.0)),
+    "y1": (lambda x: sp.bessely(1, x), (0.3, 1.5, 4.0)),
+    "i0": (lambda x: sp.besseli(0, x), (-2.0, 0.5, 3.0)),
+    "i1": (lambda x: sp.besseli(1, x), (-2.0, 0.5, 3.0)),
 }
 
 
@@ -151,6 +164,17 @@ BINARY = [
     Case("-x**2 + +y", lambda x, y: -(x**2) + y, XY),
     Case("atan2(y, x)", lambda x, y: sp.atan2(y, x),
          pts(x=[2.0, -1.5, -0.3, 0.4], y=[1.0, -0.5, 2.0, -1.7])),
+    Case("beta(x, y)", lambda x, y: sp.beta(x, y), XY),
+    Case("polygamma(2, x * y)", lambda x, y: sp.polygamma(2, x * y),
+         pts(x=[1.3, 0.4, -1.1], y=[0.7, 2.0, 1.5])),
+    Case("jv(3, x) + jv(-2, y)", lambda x, y: sp.besselj(3, x) + sp.besselj(-2, y), XY),
+    Case("yv(2, x * y)", lambda x, y: sp.bessely(2, x * y), pts(x=[1.3, 0.4], y=[0.7, 2.0])),
+    Case("iv(2, x) * y", lambda x, y: sp.besseli(2, x) * y, XY),
+    Case("jv(2.5, x * y) + iv(1.5, x) - yv(0.5, y)",
+         lambda x, y: sp.besselj(sp.Rational(5, 2), x * y) + sp.besseli(sp.Rational(3, 2), x)
+         - sp.bessely(sp.Rational(1, 2), y), pts(x=[1.3, 0.4], y=[0.7, 2.0])),
+    Case("jn(2, x) * yn(3, y)", lambda x, y: sp.besselj(2, x) * sp.bessely(3, y),
+         pts(x=[1.3, -0.4], y=[0.7, 2.0])),
     Case("hypot(a, b)", lambda a, b: sp.sqrt(a**2 + b**2),
          pts(a=[3.0, -1.2, 0.1], b=[4.0, 0.5, -2.0])),
     Case("max(x, y)", lambda x, y: sp.Max(x, y), pts(x=[1.0, 3.0, -0.5], y=[2.0, -1.0, -0.7])),
@@ -234,6 +258,14 @@ LINALG = [
 ]
 
 PREFIXES_AND_SUGAR = [
+    Case("torch.special.bessel_j0(x) * torch.special.bessel_j1(x) + bessel_y0(x) - bessel_y1(x)"
+         " + torch.special.modified_bessel_i0(x) * modified_bessel_i1(x)",
+         lambda x: sp.besselj(0, x) * sp.besselj(1, x) + sp.bessely(0, x) - sp.bessely(1, x)
+         + sp.besseli(0, x) * sp.besseli(1, x), pts(x=[0.3, 2.0])),
+    Case("scipy.special.gammaln(x) * special.j0(x) + torch.special.digamma(x) - math.lgamma(x)"
+         " + torch.erfinv(x / 4) * math.gamma(x)",
+         lambda x: sp.loggamma(x) * sp.besselj(0, x) + sp.digamma(x) - sp.loggamma(x)
+         + sp.erfinv(x / 4) * sp.gamma(x), pts(x=[0.3, 2.0])),
     Case("np.sin(x) + numpy.exp(x) * torch.tanh(x) - math.log(x)",
          lambda x: sp.sin(x) + sp.exp(x) * sp.tanh(x) - sp.log(x), pts(x=[0.3, 2.0])),
     Case("torch.sqrt(x) * math.cos(x) + np.abs(x - 3)",
@@ -342,6 +374,9 @@ FUNCTIONS_EXERCISED = [
     "atanh", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "cbrt", "abs", "sign",
     "erf", "erfc", "sigmoid", "softplus", "relu", "pow", "atan2", "hypot", "max", "min",
     "where", "sum", "prod", "mean", "dot", "norm", "trace", "transpose", "det", "inv",
+    "gamma", "lgamma", "gammaln", "digamma", "psi", "polygamma", "beta", "erfinv", "erfcinv",
+    "j0", "j1", "jv", "y0", "y1", "yv", "i0", "i1", "iv", "bessel_j0", "bessel_j1", "bessel_y0",
+    "bessel_y1", "modified_bessel_i0", "modified_bessel_i1", "jn", "yn",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""
