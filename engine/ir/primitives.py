@@ -496,4 +496,7 @@ define(Op.INV, 1, frozenset({Group.LINALG}), lambda params, a: safe_inv(a), _inv
 define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a), _det_jvp,
         _det_vjp, series=T.det_series)
 
+# Families of their own modules: imported here so that the table is complete below.
+from engine.ir import logistic, rounding, sinc  # noqa: E402, F401
+
 assert set(PRIMITIVES) == set(Op), sorted(set(Op) - set(PRIMITIVES))

@@ -29,7 +29,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 _CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("non-associative", ("<", "<=", ">", ">=", "==", "!=")),
     ("left", ("+", "-")),
-    ("left", ("*", "/", "@")),
+    ("left", ("*", "/", "%", "@")),
     ("prefix", ("-", "+")),
     ("right", ("**", "^")),
     ("postfix", ("(", "[", ".")),  # f(…), v[…], .T, .f(…)
@@ -71,6 +71,11 @@ MODULE_PREFIXES = frozenset({"np", "numpy", "torch", "math", "jnp"})
 """Module names accepted (and dropped) before a function or constant: ``np.sin``, ``math.pi``."""
 LINALG_PREFIXES = frozenset({"np", "numpy", "torch", "jnp"})
 """The module prefixes that also accept ``.linalg.``: ``np.linalg.det``."""
+_OTHER_MEANING = {
+    ("math", "remainder"): "IEEE remainder, rounding the quotient to nearest; 'remainder' and "
+                           "'mod' here are NumPy's floor-mod, the sign of the divisor",
+}
+"""Module functions whose bare name here means something else: refused, not silently changed."""
 _KEYWORDS = frozenset({"and", "or", "not", "if", "else", "for", "in", "is"})
 _SNIPPET = 24
 """Longest operand quoted in an implicit-multiplication suggestion."""
@@ -203,7 +208,12 @@ class _Parser:
         """A name or call; a module prefix (``np.``, ``np.linalg.``, …) is dropped."""
         col = tok.col
         if tok.text in MODULE_PREFIXES and self.tokens[self.pos].text == ".":
+            module = tok.text
             tok = self._module_member(tok)
+            hint = _OTHER_MEANING.get((module, tok.text))
+            if hint is not None:
+                raise self._error(f"'{module}.{tok.text}' is not supported ({hint})", tok,
+                                  "a function this language has")
         opening = self.tokens[self.pos]
         if opening.text == "(":
             self.pos += 1
