@@ -135,9 +135,22 @@ elementwise(Op.ERFC, ufunc(special.erfc),
                                    unary(g, Op.EXP, neg(g, mul(g, x, x)))),
              series=T.erfc_series, sign=Sign.POSITIVE,
              doc=Doc("all reals", "complementary error function"))
+
+
+def _sigmoid_scalar(a: Any, args: tuple[int, ...], params: tuple[Any, ...]) -> int:
+    """sigmoid(−u) prints as 1 − sigmoid(u): the derivative's formulas keep one function."""
+    (u,) = args
+    term = a[u]
+    if term.kind == "mul" and term.data[0] < 0:
+        return int(a.add([(a.function(str(Op.SIGMOID), (a.neg(u),)), -1.0)], 1.0))
+    return int(a.function(str(Op.SIGMOID), (u,)))
+
+
+# sigmoid' = s·(1 − s) with 1 − s as sigmoid(−x): relative accuracy at large x, where the
+# rounded 1 − s is 0.
 elementwise(Op.SIGMOID, ufunc(special.expit),
-             lambda g, x, y: mul(g, y, sub(g, const(g, 1.0), y)), series=T.sigmoid_series,
-             latex=r"\sigma", sign=Sign.POSITIVE,
+             lambda g, x, y: mul(g, y, unary(g, Op.SIGMOID, neg(g, x))), series=T.sigmoid_series,
+             scalar=_sigmoid_scalar, latex=r"\sigma", sign=Sign.POSITIVE,
              doc=Doc("all reals", "logistic function 1/(1+exp(-x))"))
 elementwise(Op.SOFTPLUS, ufunc(lambda x: np.logaddexp(0.0, x)),
              lambda g, x, y: unary(g, Op.SIGMOID, x), series=T.softplus_series,

@@ -38,7 +38,7 @@ def _mod_divisor_partial(g: Graph, a: int, b: int, y: int) -> int:
 
 
 elementwise(Op.MOD, lambda params, a, b: np.mod(a, b), lambda g, a, b, y: const(g, 1.0),
-             _mod_divisor_partial, series=T.mod_series, symbol="%", latex=r"\bmod",
+             _mod_divisor_partial, series=T.mod_series, symbol="%",
              doc=Doc("b != 0", "a - floor_divide(a, b)*b: floor-mod with the sign of b, "
                                "as Python's a % b and NumPy's mod",
                      "d/da = 1, d/db = -floor_divide(a, b), also at the jumps (where the "

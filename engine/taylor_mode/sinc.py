@@ -62,9 +62,14 @@ def _quadrature(u: np.ndarray, count: int, scales: np.ndarray) -> np.ndarray:
 
 
 def _sin_cos_pi(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """sin(πx) and cos(πx) with x reduced modulo 2 exactly first (so sin(πn) = 0 exactly)."""
-    r = np.pi * np.fmod(x, 2.0)
-    return np.sin(r), np.cos(r)
+    """sin(πx) and cos(πx), reduced exactly to |s| ≤ 1/2 first: sin(πn) = 0 and
+    cos(π(n + 1/2)) = 0 exactly, and no rounding of π·x for large x."""
+    r = np.fmod(x, 2.0)
+    r = np.where(r > 1.0, r - 2.0, np.where(r < -1.0, r + 2.0, r))  # r in [-1, 1], exact
+    flip = np.abs(r) > 0.5
+    s = np.where(flip, np.copysign(1.0, r) - r, r)  # sin(πr) = sin(π(±1 − r)), exact
+    cos = np.sin(np.pi * (0.5 - np.abs(s)))
+    return np.sin(np.pi * s), np.where(flip, -cos, cos)
 
 
 def _recurrence(x: np.ndarray, count: int, scales: np.ndarray) -> np.ndarray:
@@ -112,6 +117,8 @@ def sinc_derivative(n: int, x: np.ndarray) -> np.ndarray:
 
 def _compose(c: np.ndarray, x: Series) -> Series:
     """Σ_j c_j·(x(t) − x0)^j, truncated like x; c has one entry per term of x."""
+    if len(x) == 1:
+        return np.broadcast_to(c, np.broadcast_shapes(x.shape, c.shape)).copy()
     if not np.any(x[2:]):
         # x0 + t·x1: the j-th term is c_j·x1^j
         step = np.broadcast_to(x[1], (len(x) - 1, *x.shape[1:]))
