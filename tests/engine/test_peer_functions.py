@@ -541,3 +541,18 @@ def test_sparse_hessian_patterns_follow_the_second_partials() -> None:
     empty = engine.sparsity(expression="sum(v % w + clip(v, w, 3) + floor(v))", point=point,
                             of="hessian")
     assert empty["nnz"] == 0
+
+
+@pytest.mark.parametrize(("n", "x0"), [(1, 0.0), (2, 0.0), (1, 1e-7), (2, 0.83), (3, -4.2),
+                                       (2, 40.5)])
+def test_taylor_rule_of_the_derivative_nodes(n: int, x0: float) -> None:
+    """The node sinc⁽ⁿ⁾ that gradients and Hessians contain, on the series x0 + t: its j-th
+    coefficient is (n+j)!/j! times the (n+j)-th coefficient of sinc (mpmath's)."""
+    from engine.ir.ops import PRIMITIVES
+
+    x = np.zeros(ORDER + 1)
+    x[0], x[1] = x0, 1.0
+    got = PRIMITIVES["sinc"].taylor((n,))(x)
+    ref = mp_taylor(mp_sinc, x0, ORDER + n)
+    want = [ref[n + j] * math.factorial(n + j) / math.factorial(j) for j in range(ORDER + 1)]
+    series_close(got, want)
