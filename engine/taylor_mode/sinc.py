@@ -28,26 +28,46 @@ _CHUNK = 1 << 20
 """Most (node × element) entries one quadrature pass holds."""
 
 
-@functools.lru_cache(maxsize=32)
-def _nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Legendre nodes and weights on [0, 1]."""
-    x, w = np.polynomial.legendre.leggauss(n)
-    return (x + 1.0) / 2.0, w / 2.0
+def _legendre(n: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P_n(x) and P_n'(x) by the three-term recurrence (in the dtype of x)."""
+    p0, p1 = np.ones_like(x), x
+    for k in range(2, n + 1):
+        p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
+    return p1, n * (x * p1 - p0) / (x * x - 1)
 
 
-def _scales(count: int) -> np.ndarray:
-    """π^j/j! for j < count (underflows gracefully to 0)."""
-    ratios = np.full(count, np.pi) / np.maximum(np.arange(count, dtype=np.float64), 1.0)
+@functools.lru_cache(maxsize=8)
+def _weighted_powers(n: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """n Gauss–Legendre nodes s on [0, 1] and the (count, n) matrix w_i·s_i^j.
+
+    NumPy's float64 nodes are off by ~1e-15 for n ≥ 100, which s^300 turns into 1e-12; the
+    nodes are refined by Newton's method in extended precision (np.longdouble) and the powers
+    taken there, then rounded once."""
+    x = np.polynomial.legendre.leggauss(n)[0].astype(np.longdouble)
+    for _ in range(3):
+        p, dp = _legendre(n, x)
+        x = x - p / dp
+    dp = _legendre(n, x)[1]
+    w = 1 / ((1 - x * x) * dp * dp)  # the weight 2/((1 − x²)·P_n'²), halved for [0, 1]
+    s = (x + 1) / 2
+    powers = np.cumprod(np.vstack([np.ones(n, dtype=np.longdouble),
+                                   np.broadcast_to(s, (count - 1, n))]), axis=0)
+    return s.astype(np.float64), (powers * w).astype(np.float64)
+
+
+def _scales(count: int, h: np.ndarray) -> np.ndarray:
+    """(π·h)^j/j! for j < count, per point (count, points): one product per j, so it stays
+    representable wherever the result is (π^j/j! alone underflows past j ≈ 230)."""
+    j = np.maximum(np.arange(count, dtype=np.float64), 1.0)[:, None]
+    ratios = np.pi * h[None, :] / j
     ratios[0] = 1.0
-    return np.cumprod(ratios)
+    return np.cumprod(ratios, axis=0)
 
 
 def _quadrature(u: np.ndarray, count: int, scales: np.ndarray) -> np.ndarray:
-    """a_j for j < count at the points u = πx0 (1-d), by quadrature."""
-    n = (count + int(np.ceil(np.max(np.abs(u))))) // 2 + 32
-    s, w = _nodes(n)
-    powers = np.cumprod(np.vstack([np.ones(n), np.broadcast_to(s, (count - 1, n))]), axis=0)
-    weighted = powers * w
+    """a_j·h^j for j < count at the points u = πx0 (1-d), by quadrature."""
+    n = (count + int(np.ceil(np.max(np.abs(u))))) // 2 + 16
+    s, weighted = _weighted_powers(n, count)
     j = np.arange(count) % 4
     cos_part = np.choose(j, [1.0, 0.0, -1.0, 0.0])
     sin_part = np.choose(j, [0.0, 1.0, 0.0, -1.0])
@@ -57,7 +77,7 @@ def _quadrature(u: np.ndarray, count: int, scales: np.ndarray) -> np.ndarray:
         phase = np.outer(s, u[start:start + step])
         integral = (cos_part[:, None] * (weighted @ np.cos(phase))
                     - sin_part[:, None] * (weighted @ np.sin(phase)))
-        out[:, start:start + step] = scales[:, None] * integral
+        out[:, start:start + step] = scales[:, start:start + step] * integral
     return out
 
 
@@ -72,32 +92,36 @@ def _sin_cos_pi(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sin(np.pi * s), np.where(flip, -cos, cos)
 
 
-def _recurrence(x: np.ndarray, count: int, scales: np.ndarray) -> np.ndarray:
-    """a_j for j < count at the points x (1-d), |πx| ≥ count + 2, by the recurrence."""
+def _recurrence(x: np.ndarray, count: int, scales: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """a_j·h^j for j < count at the points x (1-d), |πx| ≥ count + 2, by the recurrence."""
     u = np.pi * x
     sin_u, cos_u = _sin_cos_pi(x)
     cycle = (sin_u, cos_u, -sin_u, -cos_u)
     out = np.empty((count, u.size))
     out[0] = sin_u / u
     for j in range(1, count):
-        out[j] = (scales[j] * cycle[j % 4] - np.pi * out[j - 1]) / u
+        out[j] = (scales[j] * cycle[j % 4] - np.pi * h * out[j - 1]) / u
     return out
 
 
-def sinc_coefficients(x0: np.ndarray, count: int) -> np.ndarray:
-    """a_j = sinc⁽ʲ⁾(x0)/j! for j < count, shape (count, *x0.shape)."""
+def sinc_coefficients(x0: np.ndarray, count: int, h: np.ndarray | float = 1.0) -> np.ndarray:
+    """a_j·h^j for j < count, a_j = sinc⁽ʲ⁾(x0)/j!: the coefficients of sinc(x0 + h·t), shape
+    (count, *x0.shape); ``h`` broadcasts against x0."""
     x0 = np.asarray(x0, dtype=np.float64)
-    flat = x0.ravel()
+    shape = np.broadcast_shapes(x0.shape, np.shape(h))
+    flat = np.broadcast_to(x0, shape).ravel()
+    hs = np.broadcast_to(np.asarray(h, dtype=np.float64), shape).ravel()
     u = np.pi * flat
-    scales = _scales(count)
+    scales = _scales(count, hs)
     out = np.empty((count, flat.size))
     near = np.abs(u) < count + 2
     if near.any():
-        out[:, near] = _quadrature(u[near], count, scales)
+        out[:, near] = _quadrature(u[near], count, scales[:, near])
     if not near.all():
-        out[:, ~near] = _recurrence(flat[~near], count, scales)
+        far = ~near
+        out[:, far] = _recurrence(flat[far], count, scales[:, far], hs[far])
     out[0] = sinc(flat)
-    return out.reshape((count, *x0.shape))
+    return out.reshape((count, *shape))
 
 
 def sinc(x: np.ndarray) -> np.ndarray:
@@ -115,35 +139,41 @@ def sinc_derivative(n: int, x: np.ndarray) -> np.ndarray:
     return sinc_coefficients(x, n + 1)[n] * float(math.factorial(n))
 
 
-def _compose(c: np.ndarray, x: Series) -> Series:
-    """Σ_j c_j·(x(t) − x0)^j, truncated like x; c has one entry per term of x."""
-    if len(x) == 1:
-        return np.broadcast_to(c, np.broadcast_shapes(x.shape, c.shape)).copy()
-    if not np.any(x[2:]):
-        # x0 + t·x1: the j-th term is c_j·x1^j
-        step = np.broadcast_to(x[1], (len(x) - 1, *x.shape[1:]))
-        return c * np.concatenate([np.ones((1, *x.shape[1:])), np.cumprod(step, axis=0)])
-    d = x.copy()
-    d[0] = 0.0
-    y = np.zeros(np.broadcast_shapes(x.shape, c.shape))
+def _compose(c: np.ndarray, e: Series) -> Series:
+    """Σ_j c_j·e(t)^j for a series e with e_0 = 0, truncated like e (Horner's scheme)."""
+    y = np.zeros(np.broadcast_shapes(e.shape, c.shape))
     y[0] = c[-1]
     for j in range(len(c) - 2, -1, -1):
-        y = mul_series(y, d)
+        y = mul_series(y, e)
         y[0] += c[j]
     return y
 
 
 def sinc_rule(n: int) -> Callable[[Series], Series]:
-    """The Taylor rule of the n-th derivative of sinc."""
+    """The Taylor rule of the n-th derivative of sinc.
+
+    With h = |x_1| (1 where x_1 = 0) and x(t) = x0 + h·e(t), the result is Σ_j c_j·h^j·e^j:
+    the coefficients come scaled by h^j, so a seed 2^k·t (what high derivatives use to escape
+    underflow) neither underflows in c_j nor overflows in x_1^j. A linear seed has e = ±t.
+    """
 
     def rule(x: Series) -> Series:
         terms = len(x)
-        a = sinc_coefficients(x[0], n + terms)[n:]
+        x0 = x[0]
+        if terms == 1:
+            return sinc_coefficients(x0, n + 1)[n:] * float(math.factorial(n))
+        h = np.where(x[1] != 0, np.abs(x[1]), 1.0)
+        c = sinc_coefficients(x0, n + terms, h)[n:]
         if n:
             j = np.arange(terms, dtype=np.float64)
             rising = np.prod([j + i for i in range(1, n + 1)], axis=0)
-            a = a * rising.reshape((terms,) + (1,) * (a.ndim - 1))
-        return _compose(a, x)
+            c = c * (rising.reshape((terms,) + (1,) * (c.ndim - 1)) / h**n)
+        if not np.any(x[2:]):
+            k = np.arange(terms).reshape((terms,) + (1,) * (c.ndim - 1))
+            return c * np.where(x[1] < 0, (-1.0) ** k, 1.0)
+        e = x / h
+        e[0] = 0.0
+        return _compose(c, e)
 
     return rule
 

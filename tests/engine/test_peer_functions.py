@@ -556,3 +556,16 @@ def test_taylor_rule_of_the_derivative_nodes(n: int, x0: float) -> None:
     ref = mp_taylor(mp_sinc, x0, ORDER + n)
     want = [ref[n + j] * math.factorial(n + j) / math.factorial(j) for j in range(ORDER + 1)]
     series_close(got, want)
+
+
+@pytest.mark.parametrize(("x0", "n"), [(0.3, 150), (0.3, 300), (-7.7, 200), (0.0, 120)])
+def test_sinc_high_derivatives(x0: float, n: int) -> None:
+    """Orders whose normalized coefficients underflow (π^n/n! < 1e-308 past n ≈ 230): the
+    engine's seed 2^k·t must reach the coefficients scaled, not as 0·inf. Reference:
+    sinc⁽ⁿ⁾(x) = π^n ∫₀¹ s^n cos(πxs + nπ/2) ds by mpmath's tanh-sinh quadrature."""
+    got = engine.derivative(expression="sinc(x)", point={"x": x0}, variable="x", order=n)
+    with mp.workdps(DPS):
+        px = mp.mpf(x0)
+        want = mp.pi**n * mp.quad(lambda s: s**n * mp.cos(mp.pi * px * s + n * mp.pi / 2),
+                                  mp.linspace(0, 1, 9))
+    close(got["derivative"], float(want))
