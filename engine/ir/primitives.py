@@ -144,6 +144,7 @@ elementwise(Op.ERFC, ufunc(special.erfc),
                                    unary(g, Op.EXP, neg(g, mul(g, x, x)))),
              series=T.erfc_series, sign=Sign.POSITIVE,
              doc=Doc("all reals", "complementary error function"))
+
 elementwise(Op.SIGMOID, ufunc(special.expit),
              lambda g, x, y: unary(g, Op.SIGMOID_SLOPE, x), series=T.sigmoid_series,
              latex=r"\sigma", sign=Sign.POSITIVE,
@@ -578,6 +579,7 @@ define(Op.INV, 1, frozenset({Group.LINALG}), lambda params, a: safe_inv(a), _inv
 define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a), _det_jvp,
         _det_vjp, series=T.det_series)
 
-import engine.ir.special  # noqa: E402,F401  (the special functions' records)
+# Families of their own modules: imported here so that the table is complete below.
+from engine.ir import logistic, rounding, sinc, special  # noqa: E402, F401
 
 assert set(PRIMITIVES) == set(Op), sorted(set(Op) - set(PRIMITIVES))

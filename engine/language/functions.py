@@ -77,6 +77,31 @@ _register("where", 3, lambda g, c, a, b: P.where(g, P.cmp(g, Op.NE, c, g.const(0
           kinks="the derivative follows the chosen branch (the other contributes 0 even "
                 "where its derivative is infinite or NaN); cond has none")
 
+_register("square", 1, lambda g, x: P.powc(g, x, 2.0), "all reals", "x**2")
+_register("rsqrt", 1, lambda g, x: P.powc(g, x, -0.5), "(0, inf); rsqrt(0) = inf",
+          "1/sqrt(x)")
+_register("reciprocal", 1, lambda g, x: P.powc(g, x, -1.0), "x != 0", "1/x")
+_register("exp2", 1, lambda g, x: power(g, g.const(2.0), x), "all reals",
+          "2**x (exact at integers)")
+_register("deg2rad", 1, lambda g, x: P.scale(g, math.pi / 180.0, x), "all reals",
+          "degrees to radians: x*pi/180")
+_register("rad2deg", 1, lambda g, x: P.scale(g, 180.0 / math.pi, x), "all reals",
+          "radians to degrees: x*180/pi")
+
+
+def _alias(name: str, of: str) -> None:
+    """``name`` as another spelling (NumPy's, PyTorch's, SciPy's) of function ``of``."""
+    f = FUNCTIONS[of]
+    _register(name, f.arity, f.build, f.domain, f"{f.description} (same as {of})", f.kinks)
+
+
+for _name, _of in (("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"),
+                   ("arcsinh", "asinh"), ("arccosh", "acosh"), ("arctanh", "atanh"),
+                   ("arctan2", "atan2"), ("absolute", "abs"), ("fabs", "abs"),
+                   ("power", "pow"), ("expit", "sigmoid"), ("remainder", "mod"),
+                   ("clamp", "clip"), ("radians", "deg2rad"), ("degrees", "rad2deg")):
+    _alias(_name, _of)
+
 
 def _size(g: Graph, x: int) -> int:
     return math.prod(g.nodes[x].shape)

@@ -31,7 +31,7 @@ _SCANNER = re.compile(
       # what cannot follow a number: an exponent without digits, or a second decimal point
       (?P<junk>[eE](?:[+-]|(?![A-Za-z0-9_]))|\.[0-9])?
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<op>\*\*|<=|>=|==|!=|[-+*/@^<>()\[\],:.=])
+    | (?P<op>\*\*|<=|>=|==|!=|[-+*/%@^<>()\[\],:.=])
     | (?P<sep>;)
     | (?P<bad>.)
     """,

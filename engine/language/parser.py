@@ -46,7 +46,7 @@ from engine.limits import DEFAULT_LIMITS, Limits
 _CHART: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("non-associative", ("<", "<=", ">", ">=", "==", "!=")),
     ("left", ("+", "-")),
-    ("left", ("*", "/", "@")),
+    ("left", ("*", "/", "%", "@")),
     ("prefix", ("-", "+")),
     ("right", ("**", "^")),
     ("postfix", ("(", "[", ".")),  # f(…), v[…], .T, .f(…)
@@ -93,6 +93,11 @@ SPECIAL_PREFIXES = frozenset({"scipy", "torch"})
 """The modules that accept ``.special.``: ``scipy.special.gammaln``, ``torch.special.psi``
 (``scipy`` only with it: ``scipy.sin`` is refused)."""
 _SUBMODULES = {"linalg": LINALG_PREFIXES, "special": SPECIAL_PREFIXES}
+_OTHER_MEANING = {
+    ("math", "remainder"): "IEEE remainder, rounding the quotient to nearest; 'remainder' and "
+                           "'mod' here are NumPy's floor-mod, the sign of the divisor",
+}
+"""Module functions whose bare name here means something else: refused, not silently changed."""
 _KEYWORDS = frozenset({"and", "or", "not", "if", "else", "for", "in", "is"})
 _NESTING = {"(": 1, "[": 1, ")": -1, "]": -1}
 _SNIPPET = 24
@@ -315,7 +320,12 @@ class _Parser:
         col = tok.col
         if ((tok.text in MODULE_PREFIXES or tok.text in SPECIAL_PREFIXES)
                 and self.tokens[self.pos].text == "."):
+            module = tok.text
             tok = self._module_member(tok)
+            hint = _OTHER_MEANING.get((module, tok.text))
+            if hint is not None:
+                raise self._error(f"'{module}.{tok.text}' is not supported ({hint})", tok,
+                                  "a function this language has")
         opening = self.tokens[self.pos]
         if opening.text == "(":
             self.pos += 1

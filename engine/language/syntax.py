@@ -33,7 +33,7 @@ class Unary:
 
 @dataclass(frozen=True, slots=True)
 class Binary:
-    """``+ - * / ** @`` and comparisons ``< <= > >= == !=``; ``^`` is stored as ``**``.
+    """``+ - * / % ** @`` and comparisons ``< <= > >= == !=``; ``^`` is stored as ``**``.
 
     ``col`` is the operator's column.
     """

@@ -71,6 +71,10 @@ SECOND_ORDER: dict[str, tuple[tuple[int, int], ...]] = {
     "div": ((0, 1), (1, 1)),
     "pow": _ALL_PAIRS,
     "atan2": _ALL_PAIRS,
+    "logaddexp": _ALL_PAIRS,
+    # a − floor_divide(a, b)·b and the clip of x: linear between jumps and bounds.
+    "mod": (),
+    "clip": (),
 }
 """Operand pairs (i, j) with a nonzero second partial; unary nonlinear ops default to
 ((0, 0),)."""

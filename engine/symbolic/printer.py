@@ -692,6 +692,14 @@ class LatexPrinter(_Base):
                 return rf"\sqrt[3]{{{texts[0]}}}", ATOM_P
             case "abs":
                 return rf"\left|{texts[0]}\right|", ATOM_P
+            case "floor":
+                return rf"\left\lfloor {texts[0]}\right\rfloor", ATOM_P
+            case "ceil":
+                return rf"\left\lceil {texts[0]}\right\rceil", ATOM_P
+            case "floor_divide":
+                return rf"\left\lfloor \frac{{{texts[0]}}}{{{texts[1]}}}\right\rfloor", ATOM_P
+            case "mod":
+                return rf"\left({texts[0]} \bmod {texts[1]}\right)", ATOM_P
             case "where":
                 c, x, y = texts
                 return (rf"\begin{{cases}} {x} & \text{{if }} {c} \\ {y} & "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import reduce
 from operator import mul
 from typing import Any
@@ -128,6 +129,25 @@ UNARY: dict[str, tuple[Any, tuple[float, ...]]] = {
     "y1": (lambda x: sp.bessely(1, x), (0.3, 1.5, 4.0)),
     "i0": (lambda x: sp.besseli(0, x), (-2.0, 0.5, 3.0)),
     "i1": (lambda x: sp.besseli(1, x), (-2.0, 0.5, 3.0)),
+    "logit": (lambda x: sp.log(x / (1 - x)), (0.15, 0.4, 0.85)),
+    "sinc": (lambda x: sp.sin(sp.pi * x) / (sp.pi * x), (-2.3, 0.4, 1.7)),
+    "square": (lambda x: x**2, (-1.5, 0.7, 3.0)),
+    "rsqrt": (lambda x: 1 / sp.sqrt(x), (0.3, 1.7, 12.0)),
+    "reciprocal": (lambda x: 1 / x, (-1.5, 0.4, 3.0)),
+    "exp2": (lambda x: 2**x, (-1.3, 0.4, 3.7)),
+    "deg2rad": (lambda x: x * sp.pi / 180, (-100.0, 1.9, 270.0)),
+    "rad2deg": (lambda x: x * 180 / sp.pi, (-2.0, 1.9, 6.0)),
+    "radians": (lambda x: x * sp.pi / 180, (-100.0, 1.9, 270.0)),
+    "degrees": (lambda x: x * 180 / sp.pi, (-2.0, 1.9, 6.0)),
+    "arcsin": (sp.asin, (-0.7, 0.2, 0.9)),
+    "arccos": (sp.acos, (-0.7, 0.2, 0.9)),
+    "arctan": (sp.atan, (-2.5, 0.4, 7.0)),
+    "arcsinh": (sp.asinh, (-3.1, 0.4, 2.1)),
+    "arccosh": (sp.acosh, (1.3, 2.0, 5.5)),
+    "arctanh": (sp.atanh, (-0.7, 0.2, 0.9)),
+    "absolute": (sp.Abs, (-1.5, 0.7, 3.0)),
+    "fabs": (sp.Abs, (-1.5, 0.7, 3.0)),
+    "expit": (sigmoid, (-3.0, 0.5, 4.0)),
 }
 
 
@@ -195,6 +215,39 @@ BINARY = [
     Case("where(x > 0, v, 2 * v)",
          lambda x, v: [sp.Piecewise((a, x > 0), (2 * a, True)) for a in v],
          ({"x": 1.0, "v": [1.5, -0.5]}, {"x": -1.0, "v": [1.5, -0.5]}), shape=(2,)),
+]
+
+
+
+def _piecewise_cases() -> list[Case]:
+    """floor, ceil, round, floor_divide and mod: the integer part at each point from exact
+    rational arithmetic (Python's Fraction), the rest differentiated by sympy."""
+    cases = []
+    for x0 in (-1.7, -0.5, 0.3, 2.5, 3.5):
+        q = Fraction(x0)
+        for name, n in (("floor", math.floor(q)), ("ceil", math.ceil(q)), ("round", round(q))):
+            cases.append(Case(f"{name}(x) * x", lambda x, n=n: n * x, pts(x=[x0])))
+    for a0, b0 in ((1.5, 0.7), (-0.9, 0.7), (0.4, -1.3), (-2.2, -0.3), (1.0, 0.1)):
+        q = math.floor(Fraction(a0) / Fraction(b0))
+        cases += [Case("floor_divide(a, b) * a", lambda a, b, q=q: q * a, pts(a=[a0], b=[b0])),
+                  Case("mod(a, b)", lambda a, b, q=q: a - q * b, pts(a=[a0], b=[b0])),
+                  Case("a % b * b", lambda a, b, q=q: (a - q * b) * b, pts(a=[a0], b=[b0])),
+                  Case("remainder(a, b)", lambda a, b, q=q: a - q * b, pts(a=[a0], b=[b0]))]
+    return cases
+
+
+# x inside, below and above [lo, hi]; and lo > hi, where NumPy returns hi
+CLIP_POINTS = pts(x=[0.3, -1.2, 2.5, 0.3], lo=[-0.5, -0.5, -0.5, 1.0], hi=[1.1, 1.1, 1.1, 0.2])
+NUMPY_EXTRAS = [
+    *_piecewise_cases(),
+    Case("clip(x, lo, hi) * x", lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi) * x, CLIP_POINTS),
+    Case("clamp(x, lo, hi)", lambda x, lo, hi: sp.Min(sp.Max(x, lo), hi), CLIP_POINTS),
+    Case("logaddexp(x, y)", lambda x, y: sp.log(sp.exp(x) + sp.exp(y)), XY),
+    Case("logaddexp(x * y, y) * x", lambda x, y: sp.log(sp.exp(x * y) + sp.exp(y)) * x, XY),
+    Case("arctan2(y, x)", lambda x, y: sp.atan2(y, x), XY),
+    Case("power(x, y)", lambda x, y: x**y, XY),
+    Case("sinc(x * y)", lambda x, y: sp.sin(sp.pi * x * y) / (sp.pi * x * y),
+         pts(x=[1.3, 0.4, -0.45], y=[0.7, 2.0, 3.1])),
 ]
 
 _SYMPY_COMPARE = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
@@ -367,7 +420,8 @@ SUBSETS = [
 ]
 
 CASES: list[Case] = [*_unary_cases(), *BINARY, *COMPARISONS, *NUMBERS, *LINALG,
-                     *PREFIXES_AND_SUGAR, *INDEXING, *BROADCASTING, *LISTS, *SUBSETS]
+                     *PREFIXES_AND_SUGAR, *INDEXING, *BROADCASTING, *LISTS, *SUBSETS,
+                     *NUMPY_EXTRAS]
 
 FUNCTIONS_EXERCISED = [
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
@@ -377,6 +431,10 @@ FUNCTIONS_EXERCISED = [
     "gamma", "lgamma", "gammaln", "digamma", "psi", "polygamma", "beta", "erfinv", "erfcinv",
     "j0", "j1", "jv", "y0", "y1", "yv", "i0", "i1", "iv", "bessel_j0", "bessel_j1", "bessel_y0",
     "bessel_y1", "modified_bessel_i0", "modified_bessel_i1", "jn", "yn",
+    "floor", "ceil", "round", "floor_divide", "mod", "clip", "logit", "logaddexp", "sinc",
+    "square", "rsqrt", "reciprocal", "exp2", "deg2rad", "rad2deg", "arcsin", "arccos", "arctan",
+    "arcsinh", "arccosh", "arctanh", "arctan2", "absolute", "fabs", "power", "expit",
+    "remainder", "clamp", "radians", "degrees",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""

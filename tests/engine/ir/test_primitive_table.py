@@ -139,7 +139,7 @@ def test_the_derived_tables_follow_the_records() -> None:
     from engine.language import lowering, parser
     from engine.symbolic import printer, terms
 
-    binary = {"+", "-", "*", "/", "**", "@", "<", "<=", ">", ">=", "==", "!="}
+    binary = {"+", "-", "*", "/", "%", "**", "@", "<", "<=", ">", ">=", "==", "!="}
     assert set(lowering._INFIX) == binary
     assert set(terms.COMPARISONS.values()) == {"<", "<=", ">", ">=", "==", "!="}
     assert set(terms.COMPARISONS.values()) == set(parser._COMPARISONS)

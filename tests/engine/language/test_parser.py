@@ -117,6 +117,11 @@ def error(expression: str, limits: Limits = BIG) -> ExpressionError:
     ("-M.T", "(- transpose(M))"),
     ("-f(x)**2", "(- (** f(x) 2))"),
     ("A @ x + b", "(+ (@ A x) b)"),
+    ("a % b * c", "(* (% a b) c)"),
+    ("a * b % c", "(% (* a b) c)"),
+    ("a + b % c", "(+ a (% b c))"),
+    ("-a % b", "(% (- a) b)"),
+    ("a % b ** 2", "(% a (** b 2))"),
     ("x**3 * y**2 + sin(x*y)", "(+ (* (** x 3) (** y 2)) sin((* x y)))"),
 ])
 def test_precedence_and_associativity(expression: str, tree: str) -> None:
@@ -390,7 +395,7 @@ def test_unmatched_closer_is_named() -> None:
 
 
 @pytest.mark.parametrize("char", [
-    "$", "!", "%", "&", "|", "~", "?", "`", "'", '"', "{", "}", "\\",
+    "$", "!", "&", "|", "~", "?", "`", "'", '"', "{", "}", "\\",
     "\x00", "\x07", "\x0b", "\x7f", "é", "×", "−", "π", "²", "\u2028", "😀",
 ])
 def test_unknown_characters(char: str) -> None:
