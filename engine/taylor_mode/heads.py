@@ -14,7 +14,6 @@ import contextvars
 from collections.abc import Callable
 from typing import Any
 
-import mpmath
 import numpy as np
 from scipy import special
 

@@ -105,5 +105,6 @@ def exact_weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]) -> np.nd
     scale = [Fraction(math.prod(math.factorial(x) for x in t), d ** d) for t in targets]
     gamma = np.empty((len(rays), len(targets)), dtype=object)
     for j, t in enumerate(targets):
-        gamma[:, j] = poly[(slice(None), *t)] * scale[j]
+        key: tuple[Any, ...] = (slice(None), *t)
+        gamma[:, j] = poly[key] * scale[j]
     return gamma

@@ -171,7 +171,8 @@ def quadratic_ode(x: Series, y0: np.ndarray, slope0: np.ndarray, lin: float,
     return y
 
 
-def pair_ode(x: Series, s0: np.ndarray, c0: np.ndarray, sign: float) -> tuple[Series, Series]:
+def pair_ode(x: Series, s0: np.ndarray, c0: np.ndarray, sign: float | np.ndarray
+             ) -> tuple[Series, Series]:
     """The series s, c with s' = c·x' and c' = sign·s·x' (sin/cos: sign −1; sinh/cosh: +1)."""
     dx = deriv(x)
     sc = np.empty((2, *x.shape), dtype=dtype_of(x, s0))
