@@ -45,7 +45,12 @@ Majorant = Callable[..., Series]
 
 def stack(value: np.ndarray, majorant: np.ndarray) -> np.ndarray:
     """(K+1, *rest) twice -> (K+1, 2, *rest)."""
-    return np.stack(np.broadcast_arrays(value, majorant), axis=1)
+    if value.shape != majorant.shape:
+        value, majorant = np.broadcast_arrays(value, majorant)
+    out = np.empty((len(value), 2, *value.shape[1:]), dtype=value.dtype)
+    out[:, 0] = value
+    out[:, 1] = majorant
+    return out
 
 
 def _lane(values: tuple[float, float], like: np.ndarray) -> np.ndarray:
@@ -339,11 +344,18 @@ def propagate_bounded(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order:
 
 def bound_feed(series: np.ndarray) -> np.ndarray:
     """An input series stacked with its majorant (its absolute value: inputs are exact)."""
-    return stack(series, np.abs(series))
+    out = np.empty((len(series), 2, *series.shape[1:]))
+    out[:, 0] = series
+    np.abs(series, out=out[:, 1])
+    return out
 
 
 def rounding_factor(order: int, steps: int) -> np.ndarray:
-    """c_k with error_k ≈ c_k · M_k: eps times the roundings that can reach coefficient k
-    (k per recurrence, one per node on the way)."""
-    k = np.arange(order + 1, dtype=np.float64)
+    """c_k (k = 0..order) with error_k ≈ c_k · M_k: eps times the roundings that can reach
+    coefficient k (about 2k per recurrence, one per node on the way)."""
+    return EPS * (2.0 * np.arange(order + 1, dtype=np.float64) + 2.0 + steps)
+
+
+def rounding_at(k: int, steps: int) -> float:
+    """c_k of :func:`rounding_factor` for one k."""
     return EPS * (2.0 * k + 2.0 + steps)

@@ -12,17 +12,25 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
+from engine.ir.evaluate import Plan
 from engine.ir.graph import Shape
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
 from engine.requests import Inputs, check_derivative_fields, labels, parse_label
-from engine.taylor_mode.accuracy import EPS, bound_feed, propagate_bounded, rounding_factor
+from engine.taylor_mode.accuracy import (
+    EPS,
+    bound_feed,
+    propagate_bounded,
+    rounding_at,
+    rounding_factor,
+)
 from engine.taylor_mode.extended import (
     COST,
     Precision,
@@ -34,7 +42,7 @@ from engine.taylor_mode.extended import (
     unsupported,
 )
 from engine.taylor_mode.interpolation import compositions, exact_weights, table_size, weights
-from engine.taylor_mode.propagation import constant_series
+from engine.taylor_mode.propagation import constant_series, propagate
 
 Entry = tuple[str, tuple[int, ...]]
 
@@ -100,8 +108,10 @@ class Along:
     (exact: coefficient k comes out multiplied by 2**(e·k)); without exponents L = 1, e = 0.
     """
 
-    def __init__(self, c: Compiled, inp: Inputs, entry: Entry, order: int) -> None:
+    def __init__(self, c: Compiled, inp: Inputs, entry: Entry, order: int,
+                 bounded: bool = True) -> None:
         self.c, self.inp, self.entry, self.order = c, inp, entry, order
+        self.bounded = bounded
         self.plan = c.plan("value", lambda: [c.output])
         name, idx = entry
         self.direction = np.zeros((1, 1, *inp.shapes[name]))
@@ -116,8 +126,13 @@ class Along:
         return {self.entry[0]: d}
 
     def run(self, exponents: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The float64 series and its majorant."""
-        feeds = _series_feeds(self.c, self.inp, self.order, self._directions(exponents), True)
+        """The float64 series and its majorant (zeros when not ``bounded``)."""
+        feeds = _series_feeds(self.c, self.inp, self.order, self._directions(exponents),
+                              self.bounded)
+        if not self.bounded:
+            (s,) = propagate(self.c.graph, self.plan, feeds, self.order, 2)
+            s = _along_rays(s, 1 if exponents is None else len(exponents))
+            return s, np.broadcast_to(0.0, s.shape)
         (out,) = propagate_bounded(self.c.graph, self.plan, feeds, self.order, 3)
         out = _along_rays(out, 1 if exponents is None else len(exponents), axis=3)
         return out[:, 0], out[:, 1]
@@ -255,12 +270,14 @@ def _subset(inp: Inputs, points: np.ndarray) -> Inputs:
 
 def _batched(arr: np.ndarray, inp: Inputs) -> np.ndarray:
     """(N|1, *shape) -> (N, *shape)."""
+    if arr.shape[0] == inp.n:
+        return arr
     return np.broadcast_to(arr, (inp.n, *arr.shape[1:]))
 
 
 def _answer(out: Result, field: str, value: np.ndarray, bound: np.ndarray, inp: Inputs,
             c: Compiled, precision: Precision, limits: Limits, work: float,
-            missing: list[str], recompute: Recompute) -> None:
+            missing: Callable[[], list[str]], recompute: Recompute) -> None:
     """Settle ``field`` (value and bound over (N|1, *shape)) and put it in ``out``."""
     value, bound, decimals = settle(out, field, _batched(value, inp), _batched(bound, inp),
                                     precision, limits, work, missing, recompute)
@@ -276,9 +293,13 @@ def _exact_factorial(ctx: Any, n: int) -> Any:
 
 def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any = None,
                     order: Any = None, wrt: Any = None, all_orders: bool = False,
-                    precision: Any = None) -> Job:
+                    precision: Any = None, estimate: bool = True) -> Job:
     """d^n f/dx^n (``variable`` + ``order``) or a mixed partial (``wrt``), with an error
-    estimate and the requested ``precision``."""
+    estimate and the requested ``precision``.
+
+    ``estimate=False`` (engine callers only, not the API: the benchmarks' baseline) answers
+    the float64 numbers of a single-variable derivative without estimate or recomputation.
+    """
     check_derivative_fields(variable, order, wrt)
     mode = parse_precision(precision, limits)
     if wrt is not None:
@@ -296,10 +317,9 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
             raise InputError("'variable' and 'order' go together", loc=("body",))
         (entry,) = _entries([variable], inp, "variable")
         n = _order(order, "order", limits.max_order, "max_order")
-    along = Along(c, inp, entry, n)
-    missing = unsupported(c, along.plan)
-    _refuse_unsupported(mode, missing)
-    factor = rounding_factor(n, along.steps())
+    along = Along(c, inp, entry, n, estimate)
+    missing = _missing(c, along.plan, mode)
+    factor = rounding_at(n, along.steps())
 
     def recompute(points: np.ndarray, digits: int) -> np.ndarray:
         sub = _subset(inp, points)
@@ -312,9 +332,12 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
         s, m, exponent = _derivative_series(along, n)
         out = base(c, inp, s[0])
         value = _unscaled_derivative(s, n, exponent)
-        bound = times_factorial(m[n] * factor[n], n, exponent * n)
-        _answer(out, "derivative", value, bound, inp, c, mode, limits, along.work, missing,
-                recompute)
+        if estimate:
+            bound = times_factorial(m[n] * factor, n, exponent * n)
+            _answer(out, "derivative", value, bound, inp, c, mode, limits, along.work,
+                    missing, recompute)
+        else:
+            out["derivative"] = batch(value, inp, c.shape)
         if all_orders:
             ders = np.stack([_unscaled_derivative(s, k, exponent) for k in range(n)]
                             + [_batched(np.asarray(out["derivative"]).reshape(
@@ -330,11 +353,16 @@ def _work(work: float, mode: Precision) -> float:
     return work * (1.0 + COST) if mode.digits is not None else work
 
 
-def _refuse_unsupported(mode: Precision, missing: list[str]) -> None:
-    if mode.digits is not None and missing:
-        raise InputError(f"precision {mode.digits} is not available for expressions using "
-                         f"{', '.join(missing)} (their rules work in float64 only)",
-                         loc=("body", "precision"))
+def _missing(c: Compiled, plan: Plan, mode: Precision) -> Callable[[], list[str]]:
+    """The ops of ``plan`` extended precision cannot run, looked up when needed; an explicit
+    precision refuses them now."""
+    if mode.digits is not None:
+        found = unsupported(c, plan)
+        if found:
+            raise InputError(f"precision {mode.digits} is not available for expressions "
+                             f"using {', '.join(found)} (their rules work in float64 only)",
+                             loc=("body", "precision"))
+    return lambda: unsupported(c, plan)
 
 
 def _along_rays(s: np.ndarray, rays: int, axis: int = 2) -> np.ndarray:
@@ -429,9 +457,8 @@ def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
     setup: _MixedSetup = c.derived(("mixed", tuple(distinct), target),
                                    lambda: _MixedSetup(c, inp, distinct, target, d))
     plan, gamma = setup.plan, setup.gamma
-    missing = unsupported(c, plan)
-    _refuse_unsupported(mode, missing)
-    factor = float(rounding_factor(d, len(plan.order))[d])
+    missing = _missing(c, plan, mode)
+    factor = rounding_at(d, len(plan.order))
     work = plan.elements * inp.n * len(setup.rays) * (d + 1) ** 2
 
     def recompute(points: np.ndarray, digits: int) -> np.ndarray:
@@ -471,8 +498,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
     if n == 1:
         k = _order(order, "order", limits.max_order, "max_order")
         along = Along(c, inp, entries[0], k)
-        missing = unsupported(c, along.plan)
-        _refuse_unsupported(mode, missing)
+        missing = _missing(c, along.plan, mode)
         factor = rounding_factor(k, along.steps())
 
         def recompute_one(points: np.ndarray, digits: int) -> np.ndarray:
@@ -510,8 +536,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
     all_rays = (np.concatenate([b[2] for b in blocks]) if blocks
                 else np.zeros((1, n), dtype=np.int64))
     plan = c.plan("value", lambda: [c.output])
-    missing = unsupported(c, plan)
-    _refuse_unsupported(mode, missing)
+    missing = _missing(c, plan, mode)
     factors = rounding_factor(k, len(plan.order))
     work = plan.elements * inp.n * max(len(all_rays), 1) * (k + 1) ** 2
     scales = [np.array([math.prod(math.factorial(x) for x in t) for t in targets], dtype=float)
@@ -569,7 +594,8 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
 
 def _settle_terms(out: Result, values: np.ndarray, bounds: np.ndarray, inp: Inputs,
                   c: Compiled, mode: Precision, limits: Limits, work: float,
-                  missing: list[str], recompute: Recompute) -> list[dict[str, Any]]:
+                  missing: Callable[[], list[str]], recompute: Recompute
+                  ) -> list[dict[str, Any]]:
     """Settle Taylor coefficients (N|1, T, *shape): one term dict per coefficient."""
     full = (inp.n, *values.shape[1:])
     value, bound, decimals = settle(out, "coefficients", np.broadcast_to(values, full),

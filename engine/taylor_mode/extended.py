@@ -173,12 +173,16 @@ def _recompute(recompute: Recompute, points: np.ndarray, wanted: int, rel: np.nd
 
 
 def settle(out: dict[str, Any], field: str, value: np.ndarray, bound: np.ndarray,
-           precision: Precision, limits: Limits, work: float, missing: list[str],
-           recompute: Recompute) -> tuple[np.ndarray, np.ndarray, list[Any] | None]:
+           precision: Precision, limits: Limits, work: float,
+           missing: Callable[[], list[str]], recompute: Recompute
+           ) -> tuple[np.ndarray, np.ndarray, list[Any] | None]:
     """Apply ``precision`` to ``field`` (value and bound over (B, *shape)): the values and
     bounds to answer, the decimal strings for an explicit precision, and warnings in ``out``.
+    ``missing()`` names the ops that cannot run in extended precision.
     """
     target = limits.accuracy_target
+    if precision.digits is None and (bound <= target * np.abs(value)).all():
+        return value, bound, None  # every number within the target: nothing to do
     value = np.array(value, dtype=np.float64)
     bound = np.array(bound, dtype=np.float64)
     rel = _relative(value, bound)
@@ -188,8 +192,9 @@ def settle(out: dict[str, Any], field: str, value: np.ndarray, bound: np.ndarray
         points = (np.arange(value.shape[0]) if precision.digits is not None
                   else np.flatnonzero((rel > target).reshape(value.shape[0], -1).any(axis=1)))
         cost = work * COST * max(len(points), 1) / max(value.shape[0], 1)
-        if missing:
-            note = f"extended precision not available for {', '.join(missing)}"
+        lacking = missing()
+        if lacking:
+            note = f"extended precision not available for {', '.join(lacking)}"
         elif work + cost > limits.max_work:
             note = (f"extended precision not tried: it would take the work estimate to "
                     f"{work + cost:.3g}, over max_work = {limits.max_work:.3g}")
