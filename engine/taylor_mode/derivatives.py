@@ -516,7 +516,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
             coefficients = _settle_terms(out, np.moveaxis(s, 0, 1), np.moveaxis(bounds, 0, 1),
                                          inp, c, mode, limits, along.work, missing,
                                          recompute_one)
-            out["coefficients"] = [dict(term, powers={names[0]: d})
+            out["coefficients"] = [{"powers": {names[0]: d}, **term}
                                    for d, term in enumerate(coefficients)]
             return out
         return Job(_work(along.work, mode), compute_one)
@@ -586,7 +586,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
                                 c, mode, limits, work, missing, recompute)
         powers = [dict.fromkeys(names, 0)] + [dict(zip(names, t, strict=True))
                                               for _, targets, _, _ in blocks for t in targets]
-        out["coefficients"] = [dict(term, powers=p)
+        out["coefficients"] = [{"powers": p, **term}
                                for p, term in zip(powers, settled, strict=True)]
         return out
     return Job(_work(work, mode), compute)
