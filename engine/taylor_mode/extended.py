@@ -201,10 +201,16 @@ def settle(out: dict[str, Any], field: str, value: np.ndarray, bound: np.ndarray
         else:
             # auto: enough digits that the float64 answer is correctly rounded
             wanted = precision.digits if precision.digits is not None else 17
-            found = _recompute(recompute, points, wanted, rel[points], bound[points])
-            if found is None:
-                note = "extended precision not tried: the float64 estimate lost every digit"
+            found = None
+            try:
+                found = _recompute(recompute, points, wanted, rel[points], bound[points])
+            except ZeroDivisionError:  # mpmath raises where float64 gives inf or nan
+                note = ("extended precision failed: a division by zero at this point "
+                        "(another entry is not finite)")
             else:
+                if found is None:
+                    note = "extended precision not tried: the float64 estimate lost every digit"
+            if found is not None:
                 exact, digits, exact_bound = found
                 got = np.vectorize(float, otypes=[np.float64])(exact)
                 floor = EPS * np.abs(got)  # the final rounding to float64

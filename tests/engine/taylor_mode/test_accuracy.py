@@ -290,3 +290,18 @@ def test_a_rule_without_a_majorant_gets_the_generic_one() -> None:
         auto = engine.derivative(expression=expression, point={"t": x0}, variable="t",
                                  order=n)
         assert _error(float(auto["derivative"]), ref)[1] <= 1e-15
+
+
+def test_auto_recomputes_only_the_points_that_need_it() -> None:
+    t0s = [0.5, 2.0, 8.0]
+    r = engine.derivative(expression="sin(t)/t", points={"t": t0s}, variable="t", order=40)
+    assert r["warnings"] == []
+    for t0, v in zip(t0s, r["derivative"], strict=True):
+        ref = _leibniz(_sin(mp.mpf(t0)), _inverse(mp.mpf(t0)), 40)
+        assert _error(float(v), ref)[1] <= 2.3e-16
+
+
+def test_a_failed_recomputation_says_why() -> None:
+    r = engine.derivative(expression="[sin(t)/t, 1/(t - 0.5)]", point={"t": 0.5},
+                          variable="t", order=40)
+    assert "division by zero" in r["warnings"][0] and r["warnings"][0].startswith("derivative")
