@@ -33,7 +33,7 @@ from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES, Op
 from engine.taylor_mode import rules as T
 from engine.taylor_mode import series as S
-from engine.taylor_mode.gathers import COS, COSH, EXP, SIN, SINH, Entire, Series, compose
+from engine.taylor_mode.gathers import COS, COSH, EXP, SIN, SINH, Entire, Series, compose_bounded
 from engine.taylor_mode.propagation import _program, constant_series
 
 EPS = float(np.finfo(np.float64).eps) / 2
@@ -88,21 +88,10 @@ def _reciprocal(u: Series) -> Series:
 
 def _exp(x: Series) -> Series:
     """exp: y' = y·x' on both lanes (the majorant's head is exp(x0) too)."""
-    e = np.exp(x[0, 0])
-    if len(x) <= 8:  # short: Faà di Bruno gathers, as the rule does
-        value = compose(x[:, 0], EXP)
-        if value is not None:
-            return stack(value, _shifted_exp(x[:, 1]) * e)
-    return S.exp_ode(S.deriv(x), _heads(e))
-
-
-def _shifted_exp(m: Series) -> Series:
-    """exp(m(t) − m_0): with a bound H on every derivative of f at x0, H times this majorizes
-    f(x(t)) when m majorizes x."""
-    shifted = m.copy()
-    shifted[0] = 0.0
-    out = compose(shifted, EXP)
-    return S.exp_ode(S.deriv(shifted), np.ones(m.shape[1:])) if out is None else out
+    short = compose_bounded(x, EXP)  # short: Faà di Bruno gathers, as the rule does
+    if short is not None:
+        return short
+    return S.exp_ode(S.deriv(x), _heads(np.exp(x[0, 0])))
 
 
 def _expm1(x: Series) -> Series:
@@ -119,13 +108,11 @@ def _pair(f: Entire, which: int, sign: float, s0: Callable[[np.ndarray], np.ndar
     majorant's with sign +1 and heads |s0|, |c0|."""
 
     def rule(x: Series) -> Series:
+        short = compose_bounded(x, f)
+        if short is not None:
+            return short
         x0 = x[0, 0]
         s, c = s0(x0), c0(x0)
-        if len(x) <= 8:
-            value = compose(x[:, 0], f)
-            if value is not None:
-                bound = np.maximum(np.abs(s), np.abs(c))
-                return stack(value, _shifted_exp(x[:, 1]) * bound)
         pair = S.pair_ode(x, _heads(s), _heads(c), _lane((sign, 1.0), x[0]))
         return pair[which]
 

@@ -357,3 +357,43 @@ def compose(x: Series, f: Entire) -> Series | None:
         head_fn(head, out=buf[r:r + 1])
         r += 1
     return np.add.reduceat(np.multiply.reduce(buf.take(idx, axis=0), axis=0), starts, axis=0)
+
+
+@functools.lru_cache(maxsize=256)
+def _compose_bounded_plan(name: str, n: int, rest: tuple[int, ...]
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_compose_plan` for a series stacked with its majorant on the first rest axis:
+    the majorant lane's weights are |w_m|."""
+    plan = _compose_plan(name, n, rest)
+    if plan is None:
+        return None
+    template, idx, starts = plan
+    cycle = len(_ENTIRE[name].heads)
+    buf = template.copy()
+    buf[n + cycle:, 1] = np.abs(buf[n + cycle:, 1])
+    buf.flags.writeable = False
+    return buf, idx, starts
+
+
+def compose_bounded(x: Series, f: Entire) -> Series | None:
+    """:func:`compose` on a series stacked with its majorant, ``(n, 2, *rest)``: lane 0 is
+    f(x(t)); lane 1 is H·exp(m(t) − m_0), H = max |f^(j)(x_0)| over the heads, which
+    majorizes it when lane 1 of ``x`` majorizes x (one gather for both lanes)."""
+    n = len(x)
+    if n > _COMPOSE_MAX_TERMS or x.dtype == object:
+        return None
+    plan = _compose_bounded_plan(f.name, n, x.shape[1:])
+    if plan is None:
+        return None
+    template, idx, starts = plan
+    buf = template.copy()
+    buf[1:n] = x[1:]
+    head = x[0, 0]
+    heads = [head_fn(head) for head_fn in f.heads]
+    bound = np.abs(heads[0])
+    for h in heads[1:]:
+        bound = np.maximum(bound, np.abs(h))
+    for r, h in enumerate(heads, start=n):
+        buf[r, 0] = h
+        buf[r, 1] = bound
+    return np.add.reduceat(np.multiply.reduce(buf.take(idx, axis=0), axis=0), starts, axis=0)
