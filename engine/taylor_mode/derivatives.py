@@ -319,31 +319,39 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
         n = _order(order, "order", limits.max_order, "max_order")
     along = Along(c, inp, entry, n, estimate)
     missing = _missing(c, along.plan, mode)
-    factor = rounding_at(n, along.steps())
+
+    orders = range(n + 1) if all_orders else range(n, n + 1)
 
     def recompute(points: np.ndarray, digits: int) -> np.ndarray:
+        """The derivatives of ``orders`` at ``points``, (P, len(orders), *shape)."""
         sub = _subset(inp, points)
         feeds = _series_feeds(c, sub, n, along._directions(None))
         s = run_extended(c, along.plan, feeds, n, digits)[:, :, 0]
         s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
-        return s[n] * _exact_factorial(context(digits), n)
+        ctx = context(digits)
+        return np.stack([s[k] * _exact_factorial(ctx, k) for k in orders], axis=1)
 
     def compute() -> Result:
         s, m, exponent = _derivative_series(along, n)
         out = base(c, inp, s[0])
-        value = _unscaled_derivative(s, n, exponent)
-        if estimate:
-            bound = times_factorial(m[n] * factor, n, exponent * n)
-            _answer(out, "derivative", value, bound, inp, c, mode, limits, along.work,
-                    missing, recompute)
-        else:
-            out["derivative"] = batch(value, inp, c.shape)
+        if not estimate:
+            out["derivative"] = batch(_unscaled_derivative(s, n, exponent), inp, c.shape)
+            return out
+        steps = along.steps()
+        values = np.stack([_unscaled_derivative(s, k, exponent) for k in orders], axis=1)
+        bounds = np.stack([times_factorial(m[k] * rounding_at(k, steps), k, exponent * k)
+                           for k in orders], axis=1)
+        field = "derivatives" if all_orders else "derivative"
+        value, bound, decimals = settle(out, field, _batched(values, inp),
+                                        _batched(bounds, inp), mode, limits, along.work,
+                                        missing, recompute)
+        out["derivative"] = batch(value[:, -1], inp, c.shape)
+        out["error_estimate"] = batch(bound[:, -1], inp, c.shape)
         if all_orders:
-            ders = np.stack([_unscaled_derivative(s, k, exponent) for k in range(n)]
-                            + [_batched(np.asarray(out["derivative"]).reshape(
-                                (-1, *c.shape)), inp)])
-            ders = np.broadcast_to(ders, (n + 1, inp.n, *c.shape))
-            out["derivatives"] = ders[:, 0] if inp.batch is None else np.moveaxis(ders, 0, 1)
+            out["derivatives"] = value[0] if inp.batch is None else value
+        if decimals is not None:
+            last = [row[-1] for row in decimals]
+            out["derivative_decimal"] = last[0] if inp.batch is None else last
         return out
     return Job(_work(along.work, mode), compute)
 

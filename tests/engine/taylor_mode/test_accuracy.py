@@ -305,3 +305,16 @@ def test_a_failed_recomputation_says_why() -> None:
     r = engine.derivative(expression="[sin(t)/t, 1/(t - 0.5)]", point={"t": 0.5},
                           variable="t", order=40)
     assert "division by zero" in r["warnings"][0] and r["warnings"][0].startswith("derivative")
+
+
+def test_all_orders_are_settled_too() -> None:
+    """Every order of ``derivatives`` is held to the target, not only the last."""
+    t0 = mp.mpf(0.5)
+    r = engine.derivative(expression="sin(t)/t", point={"t": 0.5}, variable="t", order=40,
+                          all_orders=True)
+    assert r["warnings"] == []
+    for k, v in enumerate(r["derivatives"]):
+        assert _error(float(v), _leibniz(_sin(t0), _inverse(t0), k))[1] <= 1e-10, k
+    f = engine.derivative(expression="sin(t)/t", point={"t": 0.5}, variable="t", order=40,
+                          all_orders=True, precision="float64")
+    assert f["warnings"][0].startswith("derivatives:")
