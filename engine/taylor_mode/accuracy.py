@@ -287,6 +287,23 @@ class _Steps:
         self.steps = [(nid, rule if nid < 0 else majorant_rule(g.nodes[nid].op,
                                                                g.nodes[nid].params), args, done)
                       for nid, rule, args, done in program.steps]
+        self._const_series: dict[tuple[int, int], dict[int, np.ndarray]] = {}
+
+    def constants(self, order: int, prefix_rank: int) -> dict[int, np.ndarray]:
+        """Read-only stacked series of the plan's constants, cached per (order, prefix)."""
+        key = (order, prefix_rank)
+        found = self._const_series.get(key)
+        if found is None:
+            lead = (1,) * (prefix_rank - 1)  # the lane axis is the first prefix axis
+            found = {}
+            for nid, value, shape in self.consts:
+                c = constant_series(value.reshape(lead + shape), order)
+                found[nid] = stack(c, np.abs(c))
+                found[nid].flags.writeable = False
+            if len(self._const_series) >= 8:
+                self._const_series.clear()
+            self._const_series[key] = found
+        return found
 
 
 _STEPS: dict[int, tuple[weakref.ref[Plan], _Steps]] = {}
@@ -313,10 +330,8 @@ def propagate_bounded(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order:
     ``(K+1, 2, *prefix, *shape)``: the outputs' series and majorants, stacked."""
     program = _steps(g, plan)
     values: dict[int, Any] = dict(feeds)
-    lead = (1,) * (prefix_rank - 1)  # the lane axis is the first prefix axis
-    for nid, value, shape in program.consts:
-        c = constant_series(value.reshape(lead + shape), order)
-        values[nid] = stack(c, np.abs(c))
+    if program.consts:
+        values.update(program.constants(order, prefix_rank))
     for nid, rule, args, done in program.steps:
         if nid < 0:
             rule(values)
@@ -326,7 +341,7 @@ def propagate_bounded(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order:
             values[nid] = rule(*[values[a] for a in args])
         for a in done:
             del values[a]
-    return [values[o] for o in plan.outputs]
+    return [values[o].copy() if o in program.const_ids else values[o] for o in plan.outputs]
 
 
 def bound_feed(series: np.ndarray) -> np.ndarray:

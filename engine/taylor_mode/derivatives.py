@@ -338,9 +338,10 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
             out["derivative"] = batch(_unscaled_derivative(s, n, exponent), inp, c.shape)
             return out
         steps = along.steps()
-        values = np.stack([_unscaled_derivative(s, k, exponent) for k in orders], axis=1)
-        bounds = np.stack([times_factorial(m[k] * rounding_at(k, steps), k, exponent * k)
-                           for k in orders], axis=1)
+        # value and bound of each order, (2, N|1, orders, *shape): one scaling for both
+        per = np.stack([times_factorial(np.stack([s[k], m[k] * rounding_at(k, steps)]), k,
+                                        exponent * k) for k in orders], axis=2)
+        values, bounds = per[0], per[1]
         field = "derivatives" if all_orders else "derivative"
         value, bound, decimals = settle(out, field, _batched(values, inp),
                                         _batched(bounds, inp), mode, limits, along.work,
