@@ -118,7 +118,8 @@ class Along:
         self.direction[(0, 0, *idx)] = 1.0
         self.work = self.plan.elements * inp.n * (order + 1) ** 2
 
-    def _directions(self, exponents: np.ndarray | None) -> dict[str, np.ndarray]:
+    def directions(self, exponents: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The input direction: the entry's unit vector, or 2**e of it per exponent lane."""
         d = self.direction
         if exponents is not None:
             rank = len(self.inp.shapes[self.entry[0]])
@@ -127,7 +128,7 @@ class Along:
 
     def run(self, exponents: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The float64 series and its majorant (zeros when not ``bounded``)."""
-        feeds = _series_feeds(self.c, self.inp, self.order, self._directions(exponents),
+        feeds = _series_feeds(self.c, self.inp, self.order, self.directions(exponents),
                               self.bounded)
         if not self.bounded:
             (s,) = propagate(self.c.graph, self.plan, feeds, self.order, 2)
@@ -325,7 +326,7 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
     def recompute(points: np.ndarray, digits: int) -> np.ndarray:
         """The derivatives of ``orders`` at ``points``, (P, len(orders), *shape)."""
         sub = _subset(inp, points)
-        feeds = _series_feeds(c, sub, n, along._directions(None))
+        feeds = _series_feeds(c, sub, n, along.directions(None))
         s = run_extended(c, along.plan, feeds, n, digits)[:, :, 0]
         s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
         ctx = context(digits)
@@ -516,7 +517,7 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
 
         def recompute_one(points: np.ndarray, digits: int) -> np.ndarray:
             sub = _subset(inp, points)
-            feeds = _series_feeds(c, sub, k, along._directions(None))
+            feeds = _series_feeds(c, sub, k, along.directions(None))
             s = run_extended(c, along.plan, feeds, k, digits)[:, :, 0]
             s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
             return np.moveaxis(s, 0, 1)
