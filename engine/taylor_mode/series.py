@@ -178,13 +178,13 @@ def pair_ode(x: Series, s0: np.ndarray, c0: np.ndarray, sign: float | np.ndarray
     sc = np.empty((2, *x.shape), dtype=dtype_of(x, s0))
     sc[0, 0] = s0
     sc[1, 0] = c0
+    # row 0 turns s into c' (with the sign), row 1 turns c into s': one contraction per k
+    slopes = np.stack(np.broadcast_arrays(sign * dx, dx))
     width = span(dx)
     for k in range(1, len(x)):
         j = min(k, width)
         past = sc[:, k - 1:k - 1 - j:-1] if k > j else sc[:, k - 1::-1]
-        t = np.einsum("i...,ai...->a...", dx[:j], past) / k
-        sc[0, k] = t[1]
-        sc[1, k] = sign * t[0]
+        sc[::-1, k] = np.einsum("ai...,ai...->a...", slopes[:, :j], past) / k
     return sc[0], sc[1]
 
 
