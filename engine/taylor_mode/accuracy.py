@@ -354,10 +354,10 @@ def bound_feed(series: np.ndarray) -> np.ndarray:
 
 def rounding_factor(order: int, steps: int) -> np.ndarray:
     """c_k (k = 0..order) with error_k ≈ c_k · M_k: eps times the roundings that can reach
-    coefficient k (about 2k per recurrence, one per node on the way)."""
-    return EPS * (2.0 * np.arange(order + 1, dtype=np.float64) + 2.0 + steps)
+    coefficient k (about k per recurrence, one per node on the way)."""
+    return EPS * (np.arange(order + 1, dtype=np.float64) + 2.0 + steps)
 
 
 def rounding_at(k: int, steps: int) -> float:
     """c_k of :func:`rounding_factor` for one k."""
-    return EPS * (2.0 * k + 2.0 + steps)
+    return EPS * (k + 2.0 + steps)
