@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -144,16 +145,20 @@ def _decimal(ctx: Any, v: Any, digits: int) -> str | None:
 
 
 def _recompute(recompute: Recompute, points: np.ndarray, wanted: int, rel: np.ndarray,
-               bound: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+               bound: np.ndarray, seconds: float
+               ) -> tuple[np.ndarray, int, np.ndarray] | None:
     """The field at ``points`` with ``wanted`` correct digits by the majorant's reckoning, the
     digits used and the bound: a first run sized from the float64 estimate, then more digits
     while the extended result shows that more were lost (the float64 value the first guess
     divides by may itself be garbage)."""
     digits = working_digits(wanted, rel)
-    for _ in range(4):
+    start = time.monotonic()
+    for attempt in range(4):
         if digits >= MAX_WORKING_DIGITS:
             return None
-        exact = recompute(points, digits)
+        if attempt and time.monotonic() - start > seconds:
+            break  # out of time: answer the best so far (the warning says it is short)
+        exact, used = recompute(points, digits), digits
         exact_bound = bound * (2.0 ** -bits(digits) / EPS)
         size = np.abs(np.vectorize(float, otypes=[np.float64])(exact))
         # an exact zero in extended precision is taken as the answer (a rounded nonzero
@@ -164,12 +169,12 @@ def _recompute(recompute: Recompute, points: np.ndarray, wanted: int, rel: np.nd
         achieved = np.where(np.isnan(achieved), np.inf, achieved)
         worst = float(achieved.max()) if achieved.size else 0.0
         if worst <= 10.0 ** -(wanted + 1):
-            return exact, digits, exact_bound
+            return exact, used, exact_bound
         # a result that is still garbage only shows that more than (digits − 16) were lost:
         # double the digits rather than add what this estimate says
         short = 300.0 if not math.isfinite(worst) else math.log10(worst) + wanted + 1
         digits = int(max(2 * digits, digits + math.ceil(short) + _MARGIN))
-    return exact, digits, exact_bound
+    return exact, used, exact_bound
 
 
 def settle(out: dict[str, Any], field: str, value: np.ndarray, bound: np.ndarray,
@@ -203,7 +208,8 @@ def settle(out: dict[str, Any], field: str, value: np.ndarray, bound: np.ndarray
             wanted = precision.digits if precision.digits is not None else 17
             found = None
             try:
-                found = _recompute(recompute, points, wanted, rel[points], bound[points])
+                found = _recompute(recompute, points, wanted, rel[points], bound[points],
+                                   limits.max_extended_seconds)
             except ZeroDivisionError:  # mpmath raises where float64 gives inf or nan
                 note = ("extended precision failed: a division by zero at this point "
                         "(another entry is not finite)")

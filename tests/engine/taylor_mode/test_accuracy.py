@@ -8,6 +8,7 @@ points near the point, compositions, and mixed partials up to total order 20, or
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 import engine
+from engine.limits import DEFAULT_LIMITS
 
 mp = mpmath.MPContext()
 mp.dps = 400
@@ -318,3 +320,15 @@ def test_all_orders_are_settled_too() -> None:
     f = engine.derivative(expression="sin(t)/t", point={"t": 0.5}, variable="t", order=40,
                           all_orders=True, precision="float64")
     assert f["warnings"][0].startswith("derivatives:")
+
+
+def test_recomputation_is_bounded_in_time() -> None:
+    """With no time for a second attempt the first one (sized from the float64 estimate, too
+    few digits for sin(t)/t at order 100) is answered, and the warning says it fell short."""
+    limits = dataclasses.replace(DEFAULT_LIMITS, max_extended_seconds=0.0)
+    r = engine.derivative(expression="sin(t)/t", point={"t": 0.5}, variable="t", order=100,
+                          limits=limits)
+    assert "extended precision tried" in r["warnings"][0]
+    assert r["error_estimate"] >= _error(float(r["derivative"]),
+                                         _leibniz(_sin(mp.mpf(0.5)), _inverse(mp.mpf(0.5)),
+                                                  100))[0]
