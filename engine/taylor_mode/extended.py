@@ -32,9 +32,16 @@ from engine.taylor_mode.accuracy import EPS
 from engine.taylor_mode.heads import CONTEXT
 from engine.taylor_mode.propagation import propagate
 
-SUPPORTED = frozenset(Op) - {Op.SCATTER, Op.INV, Op.DET}
-"""Ops whose rules run on object arrays without a float64 buffer in between (scatter builds
-one, inv and det call LAPACK)."""
+SUPPORTED = frozenset({
+    Op.SIN, Op.COS, Op.TAN, Op.ASIN, Op.ACOS, Op.ATAN, Op.SINH, Op.COSH, Op.TANH, Op.ASINH,
+    Op.ACOSH, Op.ATANH, Op.EXP, Op.EXPM1, Op.LOG, Op.LOG1P, Op.SQRT, Op.CBRT, Op.ERF, Op.ERFC,
+    Op.SIGMOID, Op.SOFTPLUS, Op.ABS, Op.SIGN, Op.RELU, Op.POWC, Op.NEG, Op.ADD, Op.SUB, Op.MUL,
+    Op.DIV, Op.POW, Op.ATAN2, Op.MAX, Op.MIN, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE,
+    Op.WHERE, Op.BROADCAST, Op.RESHAPE, Op.SUM, Op.INDEX, Op.STACK, Op.TRANSPOSE, Op.MATMUL,
+    Op.NORM})
+"""Ops whose rules are known to run on object arrays without a float64 buffer in between,
+listed one by one so that a new op is refused until its rule is checked (scatter builds such a
+buffer, inv and det call LAPACK)."""
 
 COST = 400.0
 """Extended-precision work per float64 element operation (an mpmath operation takes
