@@ -104,6 +104,17 @@ class HessianRequest(JacobianRequest):
                           'col (what Ipopt expects); default `full`.')
 
 
+Precision = Literal["auto", "float64"] | Annotated[int, Field(ge=16)]
+"""``precision`` of derivative and taylor (API.md §7)."""
+
+_PRECISION = ("`auto` (default): float64, and the numbers whose estimated relative error "
+              "misses the accuracy target (`accuracy_target` in `/v1/limits`) recomputed in "
+              "extended precision within the request's limits; `float64`: never recomputed; "
+              "an integer from 16 to `max_precision` (200): computed with that many decimal "
+              "digits, also answered as decimal strings (`derivative_decimal`, "
+              "`coefficient_decimal`).")
+
+
 class DerivativeRequest(DifferentiableRequest):
     """``d^n f/dx^n`` (``variable`` + ``order``) or a mixed partial (``wrt``)."""
 
@@ -119,12 +130,14 @@ class DerivativeRequest(DifferentiableRequest):
                           '`["v[0]", "v[1]"]`.')
     all_orders: bool = Field(False, description="Also answer `derivatives`: "
                                                 "[f, f′, …, f^(n)].")
+    precision: Precision = Field("auto", description=_PRECISION)
 
 
 class TaylorRequest(ExpressionRequest):
     """Normalized Taylor coefficients up to a total degree."""
 
     order: int = Field(ge=0, description="k: coefficients of total degree ≤ k are answered.")
+    precision: Precision = Field("auto", description=_PRECISION)
 
 
 class JvpRequest(ExpressionRequest):
@@ -217,6 +230,14 @@ class DerivativeResponse(EvaluateResponse, Formulas):
     """An n-th derivative or mixed partial."""
 
     derivative: Result = Field(description="Same shape as `value`.")
+    error_estimate: Result = Field(
+        description="An estimate of the absolute error of each number of `derivative` (same "
+                    "shape): a running bound on the rounding of the recurrences, or after an "
+                    "extended-precision recomputation that bound at its digits (at least the "
+                    "final rounding to float64).")
+    derivative_decimal: str | list[Any] | None = Field(
+        None, description="With an integer `precision`: the same numbers as decimal strings "
+                          "with that many significant digits (`null` where not finite).")
     derivatives: Result = Field(
         None, description="With `all_orders`: [f, f′, …, f^(n)] (the order axis last for a "
                           "batch).")
@@ -227,6 +248,11 @@ class TaylorTerm(BaseModel):
 
     powers: dict[str, int] = Field(description="α: variable name → power.")
     coefficient: Result = Field(description="∂^α f / α! at the point.")
+    error_estimate: Result = Field(description="An estimate of the absolute error of "
+                                               "`coefficient`.")
+    coefficient_decimal: str | list[Any] | None = Field(
+        None, description="With an integer `precision`: `coefficient` as a decimal string "
+                          "with that many significant digits.")
 
 
 class TaylorResponse(EvaluateResponse):

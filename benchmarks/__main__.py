@@ -1,7 +1,8 @@
 """``python -m benchmarks [--quick] [--profile] [--list] [FILTER ...]``.
 
-FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``service``,
-``soak``, ``dataplane``, ``nlp``, ``serving``) or part of a name (``rosenbrock``, ``cold``);
+FILTER selects benchmarks by key (``2.1``), group (``first_order``, ``taylor``, ``accuracy``,
+``service``, ``soak``, ``dataplane``, ``nlp``, ``serving``) or part of a name (``rosenbrock``,
+``cold``);
 ``all`` selects everything. Without a filter the engine benchmarks run; the service ones
 (``service``: wrk/hey load; ``soak``: mixed load, memory, worker kill; ``dataplane``: big
 batches and vectors over HTTP, JSON and base64, against the engine in process; ``nlp``: Ipopt
@@ -22,7 +23,7 @@ from time import perf_counter
 
 import numpy as np
 
-from benchmarks import engine_first_order, engine_sparse, engine_taylor, engine_vm
+from benchmarks import engine_accuracy, engine_first_order, engine_sparse, engine_taylor, engine_vm
 from benchmarks.harness import (
     REGISTRY,
     Config,
@@ -43,7 +44,8 @@ else:
     SERVICE_GROUPS = (service_load, service_soak, service_dataplane, nlp, serving)
     SERVICE_MISSING = ""
 
-GROUPS = (engine_first_order, engine_taylor, engine_sparse, engine_vm, *SERVICE_GROUPS)
+GROUPS = (engine_first_order, engine_taylor, engine_accuracy, engine_sparse, engine_vm,
+          *SERVICE_GROUPS)
 """The modules whose import registers the benchmarks."""
 
 

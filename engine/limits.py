@@ -36,6 +36,15 @@ class Limits:
     structural pattern built to find it."""
     max_work: float = 2e9
     """Work estimate (element operations) of one request."""
+    max_precision: int = 200
+    """Decimal digits a request may ask for with ``precision``."""
+    accuracy_target: float = 1e-10
+    """Estimated relative error above which a Taylor-mode number is recomputed in extended
+    precision (``precision: "auto"``) or, if it stays above, named in ``warnings``."""
+    max_extended_seconds: float = 2.0
+    """Seconds ``precision: "auto"`` or digits may spend on further extended-precision
+    attempts after the first (each attempt doubles the digits); past it the best result so far
+    is answered with a warning."""
     max_symbolic_order: int = 4
     """Order of a symbolic derivative (``symbolic: true`` or ``/v1/differentiate``)."""
     max_formula_nodes: int = 200_000

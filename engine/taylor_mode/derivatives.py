@@ -9,30 +9,50 @@ float64 range).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
+from engine.ir.evaluate import Plan
 from engine.ir.graph import Shape
 from engine.jobs import Job, Result, base, batch
 from engine.limits import Limits
 from engine.requests import Inputs, check_derivative_fields, labels, parse_label
-from engine.taylor_mode.interpolation import compositions, table_size, weights
+from engine.taylor_mode.accuracy import (
+    EPS,
+    bound_feed,
+    propagate_bounded,
+    rounding_at,
+    rounding_factor,
+)
+from engine.taylor_mode.extended import (
+    COST,
+    Precision,
+    Recompute,
+    context,
+    parse_precision,
+    run_extended,
+    settle,
+    unsupported,
+)
+from engine.taylor_mode.interpolation import compositions, exact_weights, table_size, weights
 from engine.taylor_mode.propagation import constant_series, propagate
 
 Entry = tuple[str, tuple[int, ...]]
 
 
+@np.errstate(over="ignore", invalid="ignore")  # the decorator form: cheaper than a ``with``
 def times_factorial(c: np.ndarray, n: int, less: np.ndarray | int = 0) -> np.ndarray:
     """``c · n! / 2**less`` without forming n! in float64 (it overflows past 170!)."""
     f = math.factorial(n)
     shift = max(f.bit_length() - 62, 0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.ldexp(c * float(f >> shift), shift - less)
+    return np.ldexp(c * float(f >> shift), shift - less)
 
 
 def _order(value: Any, field: str, limit: int, limit_name: str) -> int:
@@ -47,9 +67,12 @@ def _order(value: Any, field: str, limit: int, limit_name: str) -> int:
     return int(value)
 
 
-def _series_feeds(c: Compiled, inp: Inputs, order: int, directions: dict[str, np.ndarray]
-                  ) -> dict[int, np.ndarray]:
-    """Input series x0 + t·direction, with prefix (N or 1, rays); constants are constant."""
+def _series_feeds(c: Compiled, inp: Inputs, order: int, directions: dict[str, np.ndarray],
+                  bounded: bool = False) -> dict[int, np.ndarray]:
+    """Input series x0 + t·direction, with prefix (N or 1, rays); constants are constant.
+
+    ``bounded``: each stacked with its majorant (:mod:`engine.taylor_mode.accuracy`).
+    """
     feeds = {}
     for name, arr in inp.values.items():
         x0 = arr.reshape((*arr.shape[:1], 1, *arr.shape[1:]))
@@ -60,9 +83,10 @@ def _series_feeds(c: Compiled, inp: Inputs, order: int, directions: dict[str, np
         series[0] = x0
         if direction is not None and order >= 1:
             series[1] = direction
-        feeds[c.inputs[name]] = series
+        feeds[c.inputs[name]] = bound_feed(series) if bounded else series
     for name, arr in inp.constants.items():
-        feeds[c.inputs[name]] = constant_series(arr.reshape((1, 1, *arr.shape)), order)
+        series = constant_series(arr.reshape((1, 1, *arr.shape)), order)
+        feeds[c.inputs[name]] = bound_feed(series) if bounded else series
     return feeds
 
 
@@ -77,26 +101,46 @@ def _ray_directions(inp: Inputs, entries: list[Entry], rays: np.ndarray
     return out
 
 
-def _univariate(c: Compiled, inp: Inputs, entry: Entry, order: int) -> tuple[float, Any]:
-    """Work estimate and a function giving the series of f along ``entry`` (K+1, N|1, *shape).
+class Along:
+    """The series of f along one entry, (K+1, N|1, L, *shape), and its majorant.
 
-    The function takes an optional exponent per point: the direction is then 2**e (exact), so
-    coefficient k comes out multiplied by 2**(e·k).
+    ``run(exponents)`` propagates along the directions 2**e for each of the L exponents
+    (exact: coefficient k comes out multiplied by 2**(e·k)); without exponents L = 1, e = 0.
     """
-    name, idx = entry
-    plan = c.plan("value", lambda: [c.output])
-    rank = len(inp.shapes[name])
-    direction = np.zeros((1, 1, *inp.shapes[name]))
-    direction[(0, 0, *idx)] = 1.0
 
-    def series(exponent: np.ndarray | None = None) -> np.ndarray:
-        d = direction
-        if exponent is not None:
-            d = d * np.ldexp(1.0, exponent).reshape((-1, 1) + (1,) * rank)
-        feeds = _series_feeds(c, inp, order, {name: d})
-        (out,) = propagate(c.graph, plan, feeds, order, 2)
-        return out[:, :, 0]
-    return plan.elements * inp.n * (order + 1) ** 2, series
+    def __init__(self, c: Compiled, inp: Inputs, entry: Entry, order: int,
+                 bounded: bool = True) -> None:
+        self.c, self.inp, self.entry, self.order = c, inp, entry, order
+        self.bounded = bounded
+        self.plan = c.plan("value", lambda: [c.output])
+        name, idx = entry
+        self.direction = np.zeros((1, 1, *inp.shapes[name]))
+        self.direction[(0, 0, *idx)] = 1.0
+        self.work = self.plan.elements * inp.n * (order + 1) ** 2
+
+    def directions(self, exponents: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The input direction: the entry's unit vector, or 2**e of it per exponent lane."""
+        d = self.direction
+        if exponents is not None:
+            rank = len(self.inp.shapes[self.entry[0]])
+            d = d * np.ldexp(1.0, exponents).reshape((1, -1) + (1,) * rank)
+        return {self.entry[0]: d}
+
+    def run(self, exponents: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The float64 series and its majorant (zeros when not ``bounded``)."""
+        feeds = _series_feeds(self.c, self.inp, self.order, self.directions(exponents),
+                              self.bounded)
+        if not self.bounded:
+            (s,) = propagate(self.c.graph, self.plan, feeds, self.order, 2)
+            s = _along_rays(s, 1 if exponents is None else len(exponents))
+            return s, np.broadcast_to(0.0, s.shape)
+        (out,) = propagate_bounded(self.c.graph, self.plan, feeds, self.order, 3)
+        out = _along_rays(out, 1 if exponents is None else len(exponents), axis=3)
+        return out[:, 0], out[:, 1]
+
+    def steps(self) -> int:
+        """Nodes a rounding error can pass through on its way to the output."""
+        return len(self.plan.order)
 
 
 _TINY = 2.0 ** -900
@@ -104,47 +148,71 @@ _TINY = 2.0 ** -900
 
 
 def _underflowing(s: np.ndarray, n: int) -> np.ndarray:
-    """Per point (rows of ``s`` flattened to (K+1, B, M)): whether coefficient n underflowed.
+    """Per entry of ``s`` (K+1, B, M): whether coefficient n underflowed.
 
     A series that ends in exact zeros after a normal-sized coefficient is a polynomial and its
     zeros are true; one whose last nonzero coefficient is already tiny has underflowed.
     """
     mag = np.abs(s)
+    cn = mag[n]
+    if (cn >= _TINY).all():  # the common case, in two numpy calls
+        return np.zeros(cn.shape, dtype=bool)
     nonzero = mag != 0
     last = s.shape[0] - 1 - np.argmax(nonzero[::-1], axis=0)
     has = nonzero.any(axis=0)
     last_mag = np.take_along_axis(mag, last[None], axis=0)[0]
-    cn = mag[n]
-    bad = ((cn == 0) & has & (last_mag < _TINY)) | ((cn != 0) & (cn < _TINY))
-    return bad.any(axis=1)
+    return ((cn == 0) & has & (last_mag < _TINY)) | ((cn != 0) & (cn < _TINY))
+
+
+_LANES = 32
+"""Most directions propagated together while rescuing underflowing entries."""
 
 
 @np.errstate(all="ignore")
-def _derivative_series(series: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The series and per-point exponent for which coefficient n is not lost to underflow.
+def _derivative_series(along: Along, n: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The series, majorant and exponent per entry for which coefficient n is not lost to
+    underflow: (K+1, B, *shape) twice and (B, *shape).
 
     High derivatives of entire functions (order 1000 of sin(t**3)) have normalized
     coefficients below 1e-308 though the derivative itself is representable or overflows:
-    those points are redone along a direction 2**e, e found by bisection between underflow of
-    coefficient n and overflow of the series' largest coefficient.
+    those entries are redone along a direction 2**e, e found by bisection between underflow of
+    coefficient n and overflow of that entry's largest coefficient. Each entry has its own
+    exponent (``[exp(x - 650), 1/x, x**3]`` needs one for the first entry only), and an entry
+    that is not finite to begin with never counts as overflowing.
     """
-    s = series()
-    flat = s.reshape(s.shape[0], s.shape[1], -1)
+    s, m = along.run()
+    shape = s.shape[3:]
+    flat = s[:, :, 0].reshape(s.shape[0], s.shape[1], -1)
+    flat_m = m[:, :, 0].reshape(flat.shape)
     bad = _underflowing(flat, n)
     if not bad.any():
-        return s, np.zeros(s.shape[1], dtype=np.int64)
-    base_finite = np.isfinite(flat).all(axis=(0, 2))
-    lo = np.zeros(s.shape[1], dtype=np.int64)
-    hi = np.full(s.shape[1], 1100, dtype=np.int64)
+        return s[:, :, 0], m[:, :, 0], np.zeros(s.shape[1:2] + shape, dtype=np.int64)
+    finite = np.isfinite(flat).all(axis=0)
+    lo = np.zeros(bad.shape, dtype=np.int64)
+    hi = np.full(bad.shape, 1100, dtype=np.int64)
     exponent = np.where(bad, _first_guess(flat, n), 0)
-    best_s, best_e = s, np.zeros_like(exponent)
+    best, best_m, best_e = flat.copy(), flat_m.copy(), np.zeros_like(exponent)
     for _ in range(12):
-        s = series(exponent)
-        flat = s.reshape(s.shape[0], s.shape[1], -1)
-        under = _underflowing(flat, n) & bad
-        over = ~np.isfinite(flat).all(axis=(0, 2)) & base_finite & bad
+        cand, cand_m = flat.copy(), flat_m.copy()
+        wanted = np.unique(exponent[bad])
+        for start in range(0, len(wanted), _LANES):
+            lanes = wanted[start:start + _LANES]
+            ls, lm = along.run(lanes)
+            ls = ls.reshape(ls.shape[0], ls.shape[1], len(lanes), -1)
+            lm = lm.reshape(ls.shape)
+            pos = np.clip(np.searchsorted(lanes, exponent), 0, len(lanes) - 1)
+            here = bad & (lanes[pos] == exponent)
+            pick = pos[None, :, None, :]
+            got = np.take_along_axis(ls, pick, axis=2)[:, :, 0]
+            got_m = np.take_along_axis(lm, pick, axis=2)[:, :, 0]
+            cand = np.where(here, got, cand)
+            cand_m = np.where(here, got_m, cand_m)
+        under = _underflowing(cand, n) & bad
+        over = ~np.isfinite(cand).all(axis=0) & finite & bad
         good = bad & ~under & ~over
-        best_s = np.where(good.reshape((1, -1) + (1,) * (s.ndim - 2)), s, best_s)
+        best = np.where(good, cand, best)
+        best_m = np.where(good, cand_m, best_m)
         best_e = np.where(good, exponent, best_e)
         bad = under | over
         if not bad.any() or (hi - lo <= 1)[bad].all():
@@ -152,11 +220,12 @@ def _derivative_series(series: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         lo = np.where(under, exponent, lo)
         hi = np.where(over, exponent, hi)
         exponent = np.where(bad, (lo + hi) // 2, exponent)
-    return best_s, best_e
+    full = (s.shape[0], best.shape[1], *shape)
+    return best.reshape(full), best_m.reshape(full), best_e.reshape(full[1:])
 
 
 def _first_guess(flat: np.ndarray, n: int) -> np.ndarray:
-    """An exponent per point that lifts coefficient n to about 1, extrapolating the decay of
+    """An exponent per entry that lifts coefficient n to about 1, extrapolating the decay of
     the last normal-sized coefficients (a guess: the bisection corrects it)."""
     mag = np.abs(flat)
     with np.errstate(divide="ignore"):
@@ -168,13 +237,13 @@ def _first_guess(flat: np.ndarray, n: int) -> np.ndarray:
     lh = np.take_along_axis(logs, half[None], axis=0)[0]
     slope = np.where(m > half, (lm - lh) / np.maximum(m - half, 1), -1.0)
     predicted = lm + np.minimum(slope, -1.0) * (n - m)
-    need = np.ceil(-predicted / max(n, 1)).max(axis=1)
+    need = np.ceil(-predicted / max(n, 1))
     return np.clip(np.nan_to_num(need, nan=1.0, posinf=1000, neginf=1), 1, 1000).astype(np.int64)
 
 
 def _unscaled_derivative(s: np.ndarray, k: int, exponent: np.ndarray) -> np.ndarray:
     """d^k f from coefficient k of a series along 2**exponent: c_k · k! / 2**(exponent·k)."""
-    return times_factorial(s[k], k, (exponent * k).reshape((-1,) + (1,) * (s.ndim - 2)))
+    return times_factorial(s[k], k, exponent * k)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -193,10 +262,47 @@ def _entries(labels_: list[Any], inp: Inputs, field: str) -> list[Entry]:
                 for i, lab in enumerate(labels_)]
 
 
+def _subset(inp: Inputs, points: np.ndarray) -> Inputs:
+    """``inp`` restricted to some points of its batch (all of a single point)."""
+    values = {k: v if v.shape[0] == 1 else v[points] for k, v in inp.values.items()}
+    return dataclasses.replace(inp, values=values,
+                               batch=None if inp.batch is None else len(points))
+
+
+def _batched(arr: np.ndarray, inp: Inputs) -> np.ndarray:
+    """(N|1, *shape) -> (N, *shape)."""
+    if arr.shape[0] == inp.n:
+        return arr
+    return np.broadcast_to(arr, (inp.n, *arr.shape[1:]))
+
+
+def _answer(out: Result, field: str, value: np.ndarray, bound: np.ndarray, inp: Inputs,
+            c: Compiled, precision: Precision, limits: Limits, work: float,
+            missing: Callable[[], list[str]], recompute: Recompute) -> None:
+    """Settle ``field`` (value and bound over (N|1, *shape)) and put it in ``out``."""
+    value, bound, decimals = settle(out, field, _batched(value, inp), _batched(bound, inp),
+                                    precision, limits, work, missing, recompute)
+    out[field] = batch(value, inp, c.shape)
+    out["error_estimate"] = batch(bound, inp, c.shape)
+    if decimals is not None:
+        out[f"{field}_decimal"] = decimals[0] if inp.batch is None else decimals
+
+
+def _exact_factorial(ctx: Any, n: int) -> Any:
+    return ctx.mpf(math.factorial(n))
+
+
 def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any = None,
-                    order: Any = None, wrt: Any = None, all_orders: bool = False) -> Job:
-    """d^n f/dx^n (``variable`` + ``order``) or a mixed partial (``wrt``)."""
+                    order: Any = None, wrt: Any = None, all_orders: bool = False,
+                    precision: Any = None, estimate: bool = True) -> Job:
+    """d^n f/dx^n (``variable`` + ``order``) or a mixed partial (``wrt``), with an error
+    estimate and the requested ``precision``.
+
+    ``estimate=False`` (engine callers only, not the API: the benchmarks' baseline) answers
+    the float64 numbers of a single-variable derivative without estimate or recomputation.
+    """
     check_derivative_fields(variable, order, wrt)
+    mode = parse_precision(precision, limits)
     if wrt is not None:
         entries = _entries(list(wrt), inp, "wrt")
         distinct = list(dict.fromkeys(entries))
@@ -205,42 +311,82 @@ def plan_derivative(c: Compiled, inp: Inputs, limits: Limits, *, variable: Any =
                 raise InputError("all_orders applies to 'variable' + 'order', not to a mixed "
                                  "partial", loc=("body", "all_orders"))
             _order(len(entries), "wrt", limits.max_mixed_order, "max_mixed_order")
-            return _plan_mixed(c, inp, limits, entries, distinct)
+            return _plan_mixed(c, inp, limits, entries, distinct, mode)
         entry, n = distinct[0], _order(len(entries), "wrt", limits.max_order, "max_order")
     else:
         if variable is None or order is None:
             raise InputError("'variable' and 'order' go together", loc=("body",))
         (entry,) = _entries([variable], inp, "variable")
         n = _order(order, "order", limits.max_order, "max_order")
-    work, series = _univariate(c, inp, entry, n)
+    along = Along(c, inp, entry, n, estimate)
+    missing = _missing(c, along.plan, mode)
+
+    orders = range(n + 1) if all_orders else range(n, n + 1)
+
+    def recompute(points: np.ndarray, digits: int) -> np.ndarray:
+        """The derivatives of ``orders`` at ``points``, (P, len(orders), *shape)."""
+        sub = _subset(inp, points)
+        feeds = _series_feeds(c, sub, n, along.directions(None))
+        s = run_extended(c, along.plan, feeds, n, digits)[:, :, 0]
+        s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
+        ctx = context(digits)
+        return np.stack([s[k] * _exact_factorial(ctx, k) for k in orders], axis=1)
 
     def compute() -> Result:
-        s, exponent = _derivative_series(series, n)
+        s, m, exponent = _derivative_series(along, n)
         out = base(c, inp, s[0])
-        out["derivative"] = batch(_unscaled_derivative(s, n, exponent), inp, c.shape)
+        if not estimate:
+            out["derivative"] = batch(_unscaled_derivative(s, n, exponent), inp, c.shape)
+            return out
+        steps = along.steps()
+        # value and bound of each order, (2, N|1, orders, *shape): one scaling for both
         if all_orders:
-            ders = np.stack([_unscaled_derivative(s, k, exponent) for k in range(n + 1)])
-            ders = np.broadcast_to(ders, (n + 1, inp.n, *c.shape))
-            out["derivatives"] = ders[:, 0] if inp.batch is None else np.moveaxis(ders, 0, 1)
+            per = np.stack([times_factorial(np.stack([s[k], m[k] * rounding_at(k, steps)]), k,
+                                            exponent * k) for k in orders], axis=2)
+        else:
+            pair = np.stack([s[n], m[n] * rounding_at(n, steps)])
+            per = times_factorial(pair, n, exponent * n)[:, :, None]
+        values, bounds = per[0], per[1]
+        field = "derivatives" if all_orders else "derivative"
+        value, bound, decimals = settle(out, field, _batched(values, inp),
+                                        _batched(bounds, inp), mode, limits, along.work,
+                                        missing, recompute)
+        out["derivative"] = batch(value[:, -1], inp, c.shape)
+        out["error_estimate"] = batch(bound[:, -1], inp, c.shape)
+        if all_orders:
+            out["derivatives"] = value[0] if inp.batch is None else value
+        if decimals is not None:
+            last = [row[-1] for row in decimals]
+            out["derivative_decimal"] = last[0] if inp.batch is None else last
         return out
-    return Job(work, compute)
+    return Job(_work(along.work, mode), compute)
 
 
-def _propagate_rays(c: Compiled, inp: Inputs, entries: list[Entry], rays: np.ndarray,
-                    order: int) -> np.ndarray:
-    """Series of f along every ray, shape (K+1, N|1, R, *shape)."""
-    plan = c.plan("value", lambda: [c.output])
-    feeds = _series_feeds(c, inp, order, _ray_directions(inp, entries, rays))
-    (out,) = propagate(c.graph, plan, feeds, order, 2)
-    return _along_rays(out, len(rays))
+def _work(work: float, mode: Precision) -> float:
+    """The work estimate, with the extended-precision run an explicit precision asks for."""
+    return work * (1.0 + COST) if mode.digits is not None else work
 
 
-def _along_rays(s: np.ndarray, rays: int) -> np.ndarray:
+def _missing(c: Compiled, plan: Plan, mode: Precision) -> Callable[[], list[str]]:
+    """The ops of ``plan`` extended precision cannot run, looked up when needed; an explicit
+    precision refuses them now."""
+    if mode.digits is not None:
+        found = unsupported(c, plan)
+        if found:
+            raise InputError(f"precision {mode.digits} is not available for expressions "
+                             f"using {', '.join(found)} (their rules work in float64 only)",
+                             loc=("body", "precision"))
+    return lambda: unsupported(c, plan)
+
+
+def _along_rays(s: np.ndarray, rays: int, axis: int = 2) -> np.ndarray:
     """``s`` with its ray axis at full length: f that does not depend on the moved entries
     (``z`` with wrt x, y) comes back with one ray."""
-    if s.shape[2] == rays:
+    if s.shape[axis] == rays:
         return s
-    return np.broadcast_to(s, (*s.shape[:2], rays, *s.shape[3:]))
+    shape = list(s.shape)
+    shape[axis] = rays
+    return np.broadcast_to(s, tuple(shape))
 
 
 class _MixedSetup:
@@ -255,6 +401,7 @@ class _MixedSetup:
                  order: int) -> None:
         self.rays, gamma = weights(len(distinct), order, (target,))
         self.gamma = np.ascontiguousarray(gamma[:, 0])
+        self.exact = exact_weights(len(distinct), order, (target,))[:, 0]
         self.order = order
         self.plan = c.plan("value", lambda: [c.output])
         directions = _ray_directions(inp, distinct, self.rays)
@@ -300,29 +447,63 @@ def _check_table(n: int, d: int, targets: tuple[tuple[int, ...], ...], limits: L
                          what=f"the interpolation table of order-{d} partials in {n} variables")
 
 
+def _contract(gamma: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Σ_r γ_r · c(ray r): (R, T) or (R,) weights against (B, R, *shape)."""
+    if top.ndim == 2 and gamma.ndim == 1:
+        return top @ gamma
+    return np.tensordot(gamma, top, axes=([0], [1]))
+
+
+def _interpolated_bound(gamma: np.ndarray, s: np.ndarray, m: np.ndarray, factor: float
+                        ) -> np.ndarray:
+    """The error bound of Σ_r γ_r c_r: each ray's bound weighted by |γ_r|, plus the rounding
+    of the weighted sum itself."""
+    g = np.abs(gamma)
+    rays = gamma.shape[0]
+    return _contract(g, m * factor + EPS * (rays + 1) * np.abs(s))
+
+
 def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
-                distinct: list[Entry]) -> Job:
+                distinct: list[Entry], mode: Precision) -> Job:
     d = len(entries)
     target = tuple(entries.count(e) for e in distinct)
     _check_table(len(distinct), d, (target,), limits, "wrt")
     setup: _MixedSetup = c.derived(("mixed", tuple(distinct), target),
                                    lambda: _MixedSetup(c, inp, distinct, target, d))
     plan, gamma = setup.plan, setup.gamma
+    missing = _missing(c, plan, mode)
+    factor = rounding_at(d, len(plan.order))
+    work = plan.elements * inp.n * len(setup.rays) * (d + 1) ** 2
+
+    def recompute(points: np.ndarray, digits: int) -> np.ndarray:
+        sub = _subset(inp, points)
+        s = run_extended(c, plan, setup.feeds(c, sub), d, digits)
+        s = _along_rays(s, len(gamma))
+        s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
+        ctx = context(digits)
+        exact = np.array([ctx.mpf(g.numerator) / g.denominator for g in setup.exact],
+                         dtype=object)
+        return _contract(exact, s[d])
 
     def compute() -> Result:
-        (s,) = propagate(c.graph, plan, setup.feeds(c, inp), d, 2)
-        s = _along_rays(s, len(gamma))
+        feeds = {k: bound_feed(v) for k, v in setup.feeds(c, inp).items()}
+        (sm,) = propagate_bounded(c.graph, plan, feeds, d, 3)
+        sm = _along_rays(sm, len(gamma), axis=3)
+        s, m = sm[:, 0], sm[:, 1]
         out = base(c, inp, s[0, :, 0])
-        # Σ_r γ_r · c_d(ray r): (N|1, R, *shape) contracted over R
-        top = s[d]
-        value = top @ gamma if top.ndim == 2 else np.tensordot(gamma, top, axes=([0], [1]))
-        out["derivative"] = batch(value, inp, c.shape)
+        value = _contract(gamma, s[d])
+        bound = _interpolated_bound(gamma, s[d], m[d], factor)
+        _answer(out, "derivative", value, bound, inp, c, mode, limits, work, missing,
+                recompute)
         return out
-    return Job(plan.elements * inp.n * len(setup.rays) * (d + 1) ** 2, compute)
+    return Job(_work(work, mode), compute)
 
 
-def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) -> Job:
-    """Normalized Taylor coefficients ∂^α f / α! for every |α| ≤ order."""
+def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
+                precision: Any = None) -> Job:
+    """Normalized Taylor coefficients ∂^α f / α! for every |α| ≤ order, each with an error
+    estimate (``error_estimate`` in each term)."""
+    mode = parse_precision(precision, limits)
     entries: list[Entry] = [(v, idx) for v in inp.variables for idx in np.ndindex(*inp.shapes[v])]
     names = [lab for v in inp.variables for lab in labels(v, inp.shapes[v])]
     if not entries:
@@ -330,16 +511,29 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) 
     n = len(entries)
     if n == 1:
         k = _order(order, "order", limits.max_order, "max_order")
-        work, series = _univariate(c, inp, entries[0], k)
+        along = Along(c, inp, entries[0], k)
+        missing = _missing(c, along.plan, mode)
+        factor = rounding_factor(k, along.steps())
+
+        def recompute_one(points: np.ndarray, digits: int) -> np.ndarray:
+            sub = _subset(inp, points)
+            feeds = _series_feeds(c, sub, k, along.directions(None))
+            s = run_extended(c, along.plan, feeds, k, digits)[:, :, 0]
+            s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
+            return np.moveaxis(s, 0, 1)
 
         def compute_one() -> Result:
-            s = series()
+            s, m = along.run()
+            s, m = s[:, :, 0], m[:, :, 0]
             out = base(c, inp, s[0])
-            out["coefficients"] = [{"powers": {names[0]: d},
-                                    "coefficient": batch(s[d], inp, c.shape)}
-                                   for d in range(k + 1)]
+            bounds = m * factor.reshape((-1,) + (1,) * (m.ndim - 1))
+            coefficients = _settle_terms(out, np.moveaxis(s, 0, 1), np.moveaxis(bounds, 0, 1),
+                                         inp, c, mode, limits, along.work, missing,
+                                         recompute_one)
+            out["coefficients"] = [{"powers": {names[0]: d}, **term}
+                                   for d, term in enumerate(coefficients)]
             return out
-        return Job(work, compute_one)
+        return Job(_work(along.work, mode), compute_one)
     k = _order(order, "order", limits.max_mixed_order, "max_mixed_order")
     count = math.comb(n + k, k)
     if count > limits.max_coefficients:
@@ -356,23 +550,77 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None) 
     all_rays = (np.concatenate([b[2] for b in blocks]) if blocks
                 else np.zeros((1, n), dtype=np.int64))
     plan = c.plan("value", lambda: [c.output])
+    missing = _missing(c, plan, mode)
+    factors = rounding_factor(k, len(plan.order))
+    work = plan.elements * inp.n * max(len(all_rays), 1) * (k + 1) ** 2
+    scales = [np.array([math.prod(math.factorial(x) for x in t) for t in targets], dtype=float)
+              for _, targets, _, _ in blocks]
+
+    def terms(s: np.ndarray, m: np.ndarray | None, exact: bool, digits: int = 0
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Coefficients (B, *shape) in output order, and their bounds (float64 only)."""
+        values, bounds = [s[0, :, 0]], [] if m is None else [m[0, :, 0] * factors[0]]
+        start = 0
+        ctx = context(digits) if exact else None
+        for (d, targets, rays, gamma), scale in zip(blocks, scales, strict=True):
+            cd = s[d][:, start:start + len(rays)]
+            if exact:
+                assert ctx is not None
+                g = np.array([[ctx.mpf(v.numerator) / v.denominator for v in row]
+                              for row in exact_weights(n, d, targets)], dtype=object)
+                derivs = _contract(g, cd)
+            else:
+                derivs = _contract(gamma, cd)
+            if m is not None:
+                md = m[d][:, start:start + len(rays)]
+                err = _interpolated_bound(gamma, cd, md, float(factors[d]))
+            start += len(rays)
+            for t in range(len(targets)):
+                values.append(derivs[t] / (int(scale[t]) if exact else scale[t]))
+                if m is not None:
+                    bounds.append(err[t] / scale[t])
+        return values, bounds
+
+    def recompute(points: np.ndarray, digits: int) -> np.ndarray:
+        sub = _subset(inp, points)
+        feeds = _series_feeds(c, sub, k, _ray_directions(sub, entries, all_rays))
+        s = _along_rays(run_extended(c, plan, feeds, k, digits), len(all_rays))
+        s = np.broadcast_to(s, (s.shape[0], len(points), *s.shape[2:]))
+        values, _ = terms(s, None, True, digits)
+        return np.stack(values, axis=1)
 
     def compute() -> Result:
-        s = _propagate_rays(c, inp, entries, all_rays, k)
+        feeds = _series_feeds(c, inp, k, _ray_directions(inp, entries, all_rays), True)
+        (sm,) = propagate_bounded(c.graph, plan, feeds, k, 3)
+        sm = _along_rays(sm, len(all_rays), axis=3)
+        s, m = sm[:, 0], sm[:, 1]
         out = base(c, inp, s[0, :, 0])
-        coefficients = [{"powers": dict.fromkeys(names, 0), "coefficient": out["value"]}]
-        start = 0
-        for d, targets, rays, gamma in blocks:
-            cd = s[d][:, start:start + len(rays)]
-            start += len(rays)
-            derivs = np.tensordot(gamma, cd, axes=([0], [1]))
-            for t, target in enumerate(targets):
-                scale = math.prod(math.factorial(x) for x in target)
-                coefficients.append({
-                    "powers": dict(zip(names, target, strict=True)),
-                    "coefficient": batch(derivs[t] / scale, inp, c.shape)})
-        out["coefficients"] = coefficients
+        values, bounds = terms(s, m, False)
+        settled = _settle_terms(out, np.stack(values, axis=1), np.stack(bounds, axis=1), inp,
+                                c, mode, limits, work, missing, recompute)
+        powers = [dict.fromkeys(names, 0)] + [dict(zip(names, t, strict=True))
+                                              for _, targets, _, _ in blocks for t in targets]
+        out["coefficients"] = [{"powers": p, **term}
+                               for p, term in zip(powers, settled, strict=True)]
         return out
-    work = plan.elements * inp.n * max(len(all_rays), 1) * (k + 1) ** 2
-    return Job(work, compute)
+    return Job(_work(work, mode), compute)
 
+
+def _settle_terms(out: Result, values: np.ndarray, bounds: np.ndarray, inp: Inputs,
+                  c: Compiled, mode: Precision, limits: Limits, work: float,
+                  missing: Callable[[], list[str]], recompute: Recompute
+                  ) -> list[dict[str, Any]]:
+    """Settle Taylor coefficients (N|1, T, *shape): one term dict per coefficient."""
+    full = (inp.n, *values.shape[1:])
+    value, bound, decimals = settle(out, "coefficients", np.broadcast_to(values, full),
+                                    np.broadcast_to(bounds, full), mode, limits, work,
+                                    missing, recompute)
+    found = []
+    for t in range(value.shape[1]):
+        term: dict[str, Any] = {"coefficient": batch(value[:, t], inp, c.shape),
+                                "error_estimate": batch(bound[:, t], inp, c.shape)}
+        if decimals is not None:
+            per = [row[t] for row in decimals]
+            term["coefficient_decimal"] = per[0] if inp.batch is None else per
+        found.append(term)
+    return found

@@ -132,7 +132,7 @@ def rows_to_visit(a: np.ndarray, other: np.ndarray) -> np.ndarray:
     All-zero rows are skipped only when ``other`` is finite, so that 0·inf still gives nan.
     Seeds such as x0 + t have two nonzero rows, which makes their products nearly free.
     """
-    if not np.isfinite(other).all():
+    if other.dtype == object or not np.isfinite(other).all():
         return np.arange(len(a))
     return np.flatnonzero(np.any(a != 0, axis=tuple(range(1, a.ndim))))
 
@@ -142,7 +142,8 @@ def bilinear_rows(a: np.ndarray, b: np.ndarray, f: Bilinear) -> Series:
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
     rows_a, rows_b = rows_to_visit(a, b), rows_to_visit(b, a)
-    c = np.zeros((n, *np.shape(f(a[:1], b[:1]))[1:]))
+    first = f(a[:1], b[:1])
+    c = np.zeros((n, *np.shape(first)[1:]), dtype=first.dtype)
     if len(rows_a) <= len(rows_b):
         for j in rows_a:
             c[j:] += f(a[j:j + 1], b[:n - j])
@@ -288,7 +289,7 @@ def monomial_series(leaves: list[Series], monomials: Monomials) -> Series | None
     n = len(leaves[0])
     rest = leaves[0].shape[1:]
     for leaf in leaves:
-        if len(leaf) != n or leaf.ndim != len(rest) + 1:
+        if len(leaf) != n or leaf.ndim != len(rest) + 1 or leaf.dtype == object:
             return None
         if leaf.shape[1:] != rest:
             rest = np.broadcast_shapes(rest, leaf.shape[1:])
@@ -342,6 +343,8 @@ def compose(x: Series, f: Entire) -> Series | None:
     gather, one product over the factors and one segmented sum. The first term is f(x0)·1·1.
     None when the series is too long for it (the caller then runs its recurrence)."""
     n = len(x)
+    if x.dtype == object:  # extended precision: the recurrences
+        return None
     plan = _compose_plan(f.name, n, x.shape[1:]) if n <= _COMPOSE_MAX_TERMS else None
     if plan is None:
         return None
@@ -353,4 +356,44 @@ def compose(x: Series, f: Entire) -> Series | None:
     for head_fn in f.heads:
         head_fn(head, out=buf[r:r + 1])
         r += 1
+    return np.add.reduceat(np.multiply.reduce(buf.take(idx, axis=0), axis=0), starts, axis=0)
+
+
+@functools.lru_cache(maxsize=256)
+def _compose_bounded_plan(name: str, n: int, rest: tuple[int, ...]
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_compose_plan` for a series stacked with its majorant on the first rest axis:
+    the majorant lane's weights are |w_m|."""
+    plan = _compose_plan(name, n, rest)
+    if plan is None:
+        return None
+    template, idx, starts = plan
+    cycle = len(_ENTIRE[name].heads)
+    buf = template.copy()
+    buf[n + cycle:, 1] = np.abs(buf[n + cycle:, 1])
+    buf.flags.writeable = False
+    return buf, idx, starts
+
+
+def compose_bounded(x: Series, f: Entire) -> Series | None:
+    """:func:`compose` on a series stacked with its majorant, ``(n, 2, *rest)``: lane 0 is
+    f(x(t)); lane 1 is H·exp(m(t) − m_0), H = max |f^(j)(x_0)| over the heads, which
+    majorizes it when lane 1 of ``x`` majorizes x (one gather for both lanes)."""
+    n = len(x)
+    if n > _COMPOSE_MAX_TERMS or x.dtype == object:
+        return None
+    plan = _compose_bounded_plan(f.name, n, x.shape[1:])
+    if plan is None:
+        return None
+    template, idx, starts = plan
+    buf = template.copy()
+    buf[1:n] = x[1:]
+    head = x[0, 0]
+    heads = [head_fn(head) for head_fn in f.heads]
+    bound = np.abs(heads[0])
+    for h in heads[1:]:
+        bound = np.maximum(bound, np.abs(h))
+    for r, h in enumerate(heads, start=n):
+        buf[r, 0] = h
+        buf[r, 1] = bound
     return np.add.reduceat(np.multiply.reduce(buf.take(idx, axis=0), axis=0), starts, axis=0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -38,19 +39,26 @@ def compositions(total: int, parts: int) -> np.ndarray:
     return np.array(rows[::-1], dtype=np.int64).reshape(-1, parts)
 
 
-def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...]) -> np.ndarray:
-    """Coefficients of every L_i(z), truncated to exponents ≤ ``top``: shape (R, *(top+1))."""
+def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...], exact: bool = False
+                           ) -> np.ndarray:
+    """Coefficients of every L_i(z), truncated to exponents ≤ ``top``: shape (R, *(top+1));
+    ``exact``: as an object array of Fractions."""
     n_rays, n = rays.shape
-    poly = np.zeros((n_rays, *(t + 1 for t in top)))
-    poly[(slice(None), *(0,) * n)] = 1.0
+    kind = object if exact else np.float64
+    one = Fraction(1) if exact else 1.0
+    poly = np.zeros((n_rays, *(t + 1 for t in top)), dtype=kind)
+    if exact:
+        poly[...] = Fraction(0)
+    poly[(slice(None), *(0,) * n)] = one
     # Factor number `step` of ray r is (d·z_v − m·|z|)/(i_v − m) for its step-th (v, m) pair.
     factors = [[(v, m) for v in range(n) for m in range(int(ray[v]))] for ray in rays]
     for step in range(d):
-        alpha = np.empty((n_rays, n))
+        alpha = np.empty((n_rays, n), dtype=kind)
         for r, pairs in enumerate(factors):
             v, m = pairs[step]
-            alpha[r] = -m / (rays[r, v] - m)
-            alpha[r, v] += d / (rays[r, v] - m)
+            width = int(rays[r, v]) - m
+            alpha[r] = Fraction(-m, width) if exact else -m / width
+            alpha[r, v] += Fraction(d, width) if exact else d / width
         new = np.zeros_like(poly)
         for u in range(n):
             dst = [slice(None)] * (n + 1)
@@ -85,3 +93,18 @@ def weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]
     gamma = np.stack([poly[k] for k in keys], axis=1) * scale
     keep = np.any(gamma != 0, axis=1)
     return rays[keep], gamma[keep]
+
+
+@lru_cache(maxsize=16)
+def exact_weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """γ of :func:`weights` (same rays, same order) as exact Fractions, for extended
+    precision: the float64 weights are rounded."""
+    rays, _ = weights(n, d, targets)
+    top = tuple(max(t[v] for t in targets) for v in range(n))
+    poly = _lagrange_coefficients(rays, d, top, exact=True)
+    scale = [Fraction(math.prod(math.factorial(x) for x in t), d ** d) for t in targets]
+    gamma = np.empty((len(rays), len(targets)), dtype=object)
+    for j, t in enumerate(targets):
+        key: tuple[Any, ...] = (slice(None), *t)
+        gamma[:, j] = poly[key] * scale[j]
+    return gamma

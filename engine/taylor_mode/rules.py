@@ -34,6 +34,7 @@ from engine.taylor_mode.gathers import (
     rows_to_visit,
     series_bilinear,
 )
+from engine.taylor_mode.heads import fraction, head, register
 from engine.taylor_mode.series import (
     broadcast,
     constant,
@@ -56,51 +57,51 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 def exp_series(x: Series) -> Series:
     y = compose(x, EXP)
-    return exp_ode(deriv(x), np.exp(x[0])) if y is None else y
+    return exp_ode(deriv(x), head(np.exp, x[0])) if y is None else y
 
 
 def expm1_series(x: Series) -> Series:
     y = exp_series(x)
-    y[0] = np.expm1(x[0])
+    y[0] = head(np.expm1, x[0])
     return y
 
 
 def sin_series(x: Series) -> Series:
     y = compose(x, SIN)
-    return pair_ode(x, np.sin(x[0]), np.cos(x[0]), -1.0)[0] if y is None else y
+    return pair_ode(x, head(np.sin, x[0]), head(np.cos, x[0]), -1.0)[0] if y is None else y
 
 
 def cos_series(x: Series) -> Series:
     y = compose(x, COS)
-    return pair_ode(x, np.sin(x[0]), np.cos(x[0]), -1.0)[1] if y is None else y
+    return pair_ode(x, head(np.sin, x[0]), head(np.cos, x[0]), -1.0)[1] if y is None else y
 
 
 def sinh_series(x: Series) -> Series:
     y = compose(x, SINH)
-    return pair_ode(x, np.sinh(x[0]), np.cosh(x[0]), 1.0)[0] if y is None else y
+    return pair_ode(x, head(np.sinh, x[0]), head(np.cosh, x[0]), 1.0)[0] if y is None else y
 
 
 def cosh_series(x: Series) -> Series:
     y = compose(x, COSH)
-    return pair_ode(x, np.sinh(x[0]), np.cosh(x[0]), 1.0)[1] if y is None else y
+    return pair_ode(x, head(np.sinh, x[0]), head(np.cosh, x[0]), 1.0)[1] if y is None else y
 
 
 def tan_series(x: Series) -> Series:
-    y0 = np.tan(x[0])
+    y0 = head(np.tan, x[0])
     return quadratic_ode(x, y0, 1.0 + y0 * y0, 0.0, 1.0)
 
 
 def tanh_series(x: Series) -> Series:
     x0 = x[0]
-    e = np.exp(-2.0 * np.abs(x0))
+    e = head(np.exp, -2.0 * np.abs(x0))
     # 1 − tanh² = 4e/(1+e)² with e = exp(−2|x0|): no cancellation and no overflow
-    return quadratic_ode(x, np.tanh(x0), 4.0 * e / (1.0 + e) ** 2, 0.0, -1.0)
+    return quadratic_ode(x, head(np.tanh, x0), 4.0 * e / (1.0 + e) ** 2, 0.0, -1.0)
 
 
 def sigmoid_series(x: Series) -> Series:
-    s0 = special.expit(x[0])
+    s0 = head(special.expit, x[0])
     # s(1 − s) with 1 − s = expit(−x0): no cancellation when s0 is close to 1
-    return quadratic_ode(x, s0, s0 * special.expit(-x[0]), 1.0, -1.0)
+    return quadratic_ode(x, s0, s0 * head(special.expit, -x[0]), 1.0, -1.0)
 
 
 def tanh_slope_series(x: Series) -> Series:
@@ -123,11 +124,11 @@ def sigmoid_slope_series(x: Series) -> Series:
 def cbrt_series(x: Series) -> Series:
     """x**(1/3) for real x of either sign; at x0 = 0 see ``zero_base_power`` (two-sided)."""
     x0 = x[0]
-    y = power_recurrence(x, 1.0 / 3.0, np.cbrt(x0))
+    y = power_recurrence(x, fraction(1, 3, x), head(np.cbrt, x0))
     zero = x0 == 0
     if zero.any():
         y = np.where(zero, zero_base_power(x, 1.0 / 3.0, two_sided=True), y)
-        y[0] = np.cbrt(x0)
+        y[0] = head(np.cbrt, x0)
     return y
 
 
@@ -149,10 +150,25 @@ def _one_plus_square(x: Series) -> Series:
     return u
 
 
+def _gauss(x: np.ndarray) -> np.ndarray:
+    """erf'(x) = 2/√π · exp(−x²)."""
+    return _TWO_OVER_SQRT_PI * np.exp(-x * x)
+
+
+register(_gauss, lambda ctx, x: 2 / ctx.sqrt(ctx.pi) * ctx.exp(-x * x))
+
+
+def _softplus(v: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, v)
+
+
+register(_softplus, lambda ctx, v: ctx.log1p(ctx.exp(v)))
+
+
 def _erf_slope(x: Series) -> Series:
     """erf'(x(t)) = 2/√π · exp(−x²)."""
     x0 = x[0]
-    return exp_ode(deriv(-mul_series(x, x)), _TWO_OVER_SQRT_PI * np.exp(-x0 * x0))
+    return exp_ode(deriv(-mul_series(x, x)), head(_gauss, x0))
 
 
 def _shift(x: Series, c: float) -> Series:
@@ -169,8 +185,8 @@ def _chain_rule(value: Callable[[np.ndarray], np.ndarray], slope: Callable[[Seri
     def rule(x: Series) -> Series:
         order = len(x) - 1
         if not order:
-            return value(x)
-        return integrate(value(x[0]), mul_series(slope(x[:order]), deriv(x)))
+            return head(value, x)
+        return integrate(head(value, x[0]), mul_series(slope(x[:order]), deriv(x)))
 
     return rule
 
@@ -199,7 +215,7 @@ def log_series(x: Series) -> Series:
 log1p_series = _chain_rule(np.log1p, lambda x: reciprocal(_shift(x, 1.0)))
 erf_series = _chain_rule(special.erf, _erf_slope)
 erfc_series = _chain_rule(special.erfc, lambda x: -_erf_slope(x))
-softplus_series = _chain_rule(lambda v: np.logaddexp(0.0, v), sigmoid_series)
+softplus_series = _chain_rule(_softplus, sigmoid_series)
 
 
 def atan2_series(y: Series, x: Series) -> Series:
@@ -207,11 +223,11 @@ def atan2_series(y: Series, x: Series) -> Series:
     y, x = broadcast(y, x)
     order = len(x) - 1
     if not order:
-        return np.arctan2(y, x)
+        return head(np.arctan2, y, x)
     xs, ys = x[:order], y[:order]
     slope = div_series(mul_series(xs, deriv(y)) - mul_series(ys, deriv(x)),
                        mul_series(xs, xs) + mul_series(ys, ys))
-    return integrate(np.arctan2(y[0], x[0]), slope)
+    return integrate(head(np.arctan2, y[0], x[0]), slope)
 
 
 def pow_series(x: Series, y: Series) -> Series:
@@ -224,7 +240,7 @@ def pow_series(x: Series, y: Series) -> Series:
     constant = ~np.any(y[1:] != 0, axis=0)
     if constant.all():
         return power_series(x, y0)
-    varying = exp_ode(deriv(mul_series(y, log_series(x))), np.power(x0, y0))
+    varying = exp_ode(deriv(mul_series(y, log_series(x))), head(np.power, x0, y0))
     zero_base = np.all(x == 0, axis=0) & (y0 > 0)
     varying = np.where(zero_base, 0.0, varying)
     if not constant.any():

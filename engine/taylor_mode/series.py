@@ -24,6 +24,7 @@ import numpy as np
 from scipy import special
 
 from engine.taylor_mode.gathers import Series, coefficient_size, power_plan, product
+from engine.taylor_mode.heads import dtype_of, head
 
 # --- shapes and small helpers -------------------------------------------------------------------
 
@@ -43,6 +44,16 @@ def k_axis(n: int, ndim: int, start: int = 0) -> np.ndarray:
     return np.arange(start, start + n, dtype=np.float64).reshape((n,) + (1,) * (ndim - 1))
 
 
+def span(d: Series) -> int:
+    """In extended precision, the rows of ``d`` up to its last nonzero one (an input x0 + t
+    has one): the recurrences skip the products with exact zeros, each an mpmath call. In
+    float64 the full length (there a product costs nothing and 0·inf must stay nan)."""
+    if d.dtype != object or not d.size:
+        return len(d)
+    nonzero = np.flatnonzero((d != 0).reshape(len(d), -1).any(axis=1))
+    return int(nonzero[-1]) + 1 if nonzero.size else 0
+
+
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Σ_i a[i]·b[i] over the leading axis, elementwise over the rest."""
     return np.einsum("i...,i...->...", a, b)
@@ -50,7 +61,7 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def one_like(x: Series) -> Series:
     """The constant series 1 with the shape of ``x``."""
-    one = np.zeros(x.shape)
+    one = np.zeros(x.shape, dtype=x.dtype)
     one[0] = 1.0
     return one
 
@@ -70,7 +81,8 @@ def deriv(x: Series) -> Series:
 
 def integrate(y0: np.ndarray, d: Series) -> Series:
     """The series y with y(0) = y0 and y' = d: y_k = d_{k-1}/k."""
-    y = np.empty((len(d) + 1, *np.broadcast_shapes(np.shape(y0), d.shape[1:])))
+    y = np.empty((len(d) + 1, *np.broadcast_shapes(np.shape(y0), d.shape[1:])),
+                 dtype=dtype_of(y0, d))
     y[0] = y0
     y[1:] = d / k_axis(len(d), d.ndim, start=1)
     return y
@@ -92,11 +104,13 @@ def mul_series(a: Series, b: Series) -> Series:
 def div_series(a: Series, b: Series) -> Series:
     """Elementwise quotient q = a/b from b·q = a: q_k = (a_k − Σ_{j=1..k} b_j q_{k−j}) / b_0."""
     a, b = broadcast(a, b)
-    q = np.empty(a.shape)
+    q = np.empty(a.shape, dtype=dtype_of(a, b))
     b0 = b[0]
     q[0] = a[0] / b0
+    width = span(b[1:])
     for k in range(1, len(a)):
-        q[k] = (a[k] - dot(b[1:k + 1], q[k - 1::-1])) / b0
+        j = min(k, width)
+        q[k] = (a[k] - dot(b[1:j + 1], q[k - 1:k - 1 - j:-1] if k > j else q[k - 1::-1])) / b0
     return q
 
 
@@ -108,15 +122,15 @@ def reciprocal(u: Series) -> Series:
 def sqrt_series(x: Series) -> Series:
     """sqrt(x) from y² = x: y_k = (x_k − Σ_{j=1..k−1} y_j y_{k−j}) / (2 y_0); at x0 = 0 see
     :func:`zero_base_power`."""
-    y = np.empty(x.shape)
-    y[0] = np.sqrt(x[0])
+    y = np.empty(x.shape, dtype=x.dtype)
+    y[0] = head(np.sqrt, x[0])
     two_y0 = 2.0 * y[0]
     for k in range(1, len(x)):
         y[k] = (x[k] - dot(y[1:k], y[k - 1:0:-1])) / two_y0
     zero = x[0] == 0
     if zero.any():
         y = np.where(zero, zero_base_power(x, 0.5), y)
-        y[0] = np.sqrt(x[0])
+        y[0] = head(np.sqrt, x[0])
     return y
 
 
@@ -125,10 +139,13 @@ def exp_ode(dz: Series, y0: np.ndarray) -> Series:
 
     y_k = (1/k) Σ_{j=0..k−1} dz_j y_{k−1−j}.
     """
-    y = np.empty((len(dz) + 1, *np.broadcast_shapes(np.shape(y0), dz.shape[1:])))
+    y = np.empty((len(dz) + 1, *np.broadcast_shapes(np.shape(y0), dz.shape[1:])),
+                 dtype=dtype_of(dz, y0))
     y[0] = y0
+    width = span(dz)
     for k in range(1, len(y)):
-        y[k] = dot(dz[:k], y[k - 1::-1]) / k
+        j = min(k, width)
+        y[k] = dot(dz[:j], y[k - 1:k - 1 - j:-1] if k > j else y[k - 1::-1]) / k
     return y
 
 
@@ -138,8 +155,8 @@ def power_recurrence(x: Series, p: np.ndarray | float, y0: np.ndarray | None = N
     Valid for x0 ≠ 0 (including x0 < 0 when y0 is real, e.g. cbrt); ``p`` may vary over rest.
     """
     x0 = x[0]
-    y = np.empty(np.broadcast_shapes(x.shape, (1, *np.shape(p))))
-    y[0] = np.power(x0, p) if y0 is None else y0
+    y = np.empty(np.broadcast_shapes(x.shape, (1, *np.shape(p))), dtype=dtype_of(x, y0))
+    y[0] = head(np.power, x0, p) if y0 is None else y0
     # both sums of the recurrence in one contraction: Σ j·x_j·y_{k−j} and Σ x_j·y_{k−j}
     weighted = np.stack([deriv(x), x[1:]])
     for k in range(1, len(y)):
@@ -156,8 +173,8 @@ def quadratic_ode(x: Series, y0: np.ndarray, slope0: np.ndarray, lin: float,
     cancellation (e.g. 1 − tanh² at large |x0|); only the higher terms of the slope are formed here.
     """
     dx = deriv(x)
-    y = np.empty(x.shape)
-    slope = np.empty(dx.shape)
+    y = np.empty(x.shape, dtype=dtype_of(x, y0))
+    slope = np.empty(dx.shape, dtype=y.dtype)
     y[0] = y0
     for k in range(1, len(x)):
         m = k - 1
@@ -166,16 +183,20 @@ def quadratic_ode(x: Series, y0: np.ndarray, slope0: np.ndarray, lin: float,
     return y
 
 
-def pair_ode(x: Series, s0: np.ndarray, c0: np.ndarray, sign: float) -> tuple[Series, Series]:
+def pair_ode(x: Series, s0: np.ndarray, c0: np.ndarray, sign: float | np.ndarray
+             ) -> tuple[Series, Series]:
     """The series s, c with s' = c·x' and c' = sign·s·x' (sin/cos: sign −1; sinh/cosh: +1)."""
     dx = deriv(x)
-    sc = np.empty((2, *x.shape))
+    sc = np.empty((2, *x.shape), dtype=dtype_of(x, s0))
     sc[0, 0] = s0
     sc[1, 0] = c0
+    # row 0 turns s into c' (with the sign), row 1 turns c into s': one contraction per k
+    slopes = np.stack(np.broadcast_arrays(sign * dx, dx))
+    width = span(dx)
     for k in range(1, len(x)):
-        t = np.einsum("i...,ai...->a...", dx[:k], sc[:, k - 1::-1]) / k
-        sc[0, k] = t[1]
-        sc[1, k] = sign * t[0]
+        j = min(k, width)
+        past = sc[:, k - 1:k - 1 - j:-1] if k > j else sc[:, k - 1::-1]
+        sc[::-1, k] = np.einsum("ai...,ai...->a...", slopes[:, :j], past) / k
     return sc[0], sc[1]
 
 

@@ -558,7 +558,8 @@ def test_single_variable_taylor_to_order_10_against_sympy(expression: str, x0: s
 def test_taylor_order_zero() -> None:
     r = engine.taylor(expression="x**2*y*exp(z)", point={"x": 2.0, "y": 3.0, "z": 0.0}, order=0)
     assert r["coefficients"] == [{"powers": {"x": 0, "y": 0, "z": 0},
-                                  "coefficient": pytest.approx(12.0, rel=1e-15)}]
+                                  "coefficient": pytest.approx(12.0, rel=1e-15),
+                                  "error_estimate": pytest.approx(0.0, abs=1e-13)}]
     r1 = engine.taylor(expression="exp(t)", point={"t": 1.0}, order=0)
     assert len(r1["coefficients"]) == 1
     assert r1["coefficients"][0]["powers"] == {"t": 0}
@@ -673,7 +674,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make any Taylor propagation or interpolation fail loudly: limits must be checked first."""
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("work started before the limit check")
-    monkeypatch.setattr(higher_order, "propagate", boom)
+    monkeypatch.setattr(higher_order, "propagate_bounded", boom)
     monkeypatch.setattr(higher_order, "weights", boom)
 
 
