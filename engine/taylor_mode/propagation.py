@@ -89,8 +89,9 @@ class _Block:
         leaves = [values[a] for a in self.leaves]
         out = None
         # A non-finite leaf goes through the product rule, which keeps a constant factor's
-        # zero terms out of 0·inf.
-        if len(leaves[0]) > self.min_order and all(np.isfinite(s).all() for s in leaves):
+        # zero terms out of 0·inf (extended precision's object arrays are finite).
+        if len(leaves[0]) > self.min_order and all(s.dtype == object or np.isfinite(s).all()
+                                                   for s in leaves):
             out = monomial_series(leaves, self.monomials)
         if out is None:
             local: dict[int, Any] = {}

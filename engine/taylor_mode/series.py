@@ -93,7 +93,9 @@ def mul_series(a: Series, b: Series) -> Series:
     terms contribute exactly 0, also against infinite ones, as the chain rule's)."""
     if a.ndim != b.ndim:
         a, b = pad(a, b)
-    if not np.isfinite(a).all() or not np.isfinite(b).all():
+    # Extended precision (object arrays of mpf) keeps its numbers finite: no check needed.
+    exact = a.dtype == object or b.dtype == object
+    if not exact and (not np.isfinite(a).all() or not np.isfinite(b).all()):
         if not a[1:].any():
             return np.broadcast_to(a[:1], np.broadcast_shapes(a.shape, b.shape)) * b
         if not b[1:].any():
