@@ -34,7 +34,7 @@ from engine.ir.ops import PRIMITIVES, Op
 from engine.taylor_mode import rules as T
 from engine.taylor_mode import series as S
 from engine.taylor_mode.gathers import COS, COSH, EXP, SIN, SINH, Entire, Series, compose_bounded
-from engine.taylor_mode.propagation import _program, constant_series
+from engine.taylor_mode.propagation import _program, constant_series, not_moving, run_steps
 
 EPS = float(np.finfo(np.float64).eps) / 2
 """Unit roundoff of float64."""
@@ -332,16 +332,18 @@ def propagate_bounded(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order:
     values: dict[int, Any] = dict(feeds)
     if program.consts:
         values.update(program.constants(order, prefix_rank))
-    for nid, rule, args, done in program.steps:
-        if nid < 0:
-            rule(values)
-        elif len(args) == 1:
-            values[nid] = rule(values[args[0]])
-        else:
-            values[nid] = rule(*[values[a] for a in args])
-        for a in done:
-            del values[a]
+    run_steps(program.steps, values, g, not_moving(feeds) | program.const_ids, _lift_bounded)
     return [values[o].copy() if o in program.const_ids else values[o] for o in plan.outputs]
+
+
+def _lift_bounded(node: Any, args: list[np.ndarray]) -> np.ndarray:
+    """A node that does not move: its forward value, its majorant that value's size."""
+    value = np.asarray(PRIMITIVES[node.op].forward(node.params, *[a[0, 0] for a in args]),
+                       dtype=np.float64)
+    out = np.zeros((len(args[0]), 2, *value.shape))
+    out[0, 0] = value
+    np.abs(value, out=out[0, 1])
+    return out
 
 
 def bound_feed(series: np.ndarray) -> np.ndarray:

@@ -254,21 +254,29 @@ def constant_series(value: np.ndarray, order: int) -> np.ndarray:
     return out
 
 
+Lift = Callable[[Any, list[np.ndarray]], np.ndarray]
+"""The series of a node none of whose inputs move, from the node and its inputs' series."""
+
+
+def lift_constant(node: Any, args: list[np.ndarray]) -> np.ndarray:
+    """Its forward value as a constant series, even where its rule is singular (sqrt(y) at
+    y = 0 in a derivative along x), as in the graph."""
+    value = PRIMITIVES[node.op].forward(node.params, *[a[0] for a in args])
+    return constant_series(np.asarray(value, dtype=np.float64), len(args[0]) - 1)
+
+
 @np.errstate(all="ignore")  # the decorator form: half the cost of a ``with`` per call
-def _run(steps: list[tuple[int, Any, tuple[int, ...], tuple[int, ...]]],
-         values: dict[int, Any], g: Graph, still: set[int]) -> None:
+def run_steps(steps: list[tuple[int, Any, tuple[int, ...], tuple[int, ...]]],
+              values: dict[int, Any], g: Graph, still: set[int],
+              lift: Lift = lift_constant) -> None:
+    """Run the rules in order; a node whose inputs are all in ``still`` does not move."""
     for nid, rule, args, done in steps:
         if nid < 0:
             rule(values)
             if all(a in still for a in args):
                 still.update(rule.roots)
-        elif all(a in still for a in args):
-            # Nothing it reads moves, so it does not move: its forward value, even where its
-            # rule is singular (sqrt(y) at y = 0 in a derivative along x), as in the graph.
-            node = g.nodes[nid]
-            value = PRIMITIVES[node.op].forward(node.params, *[values[a][0] for a in args])
-            values[nid] = constant_series(np.asarray(value, dtype=np.float64),
-                                          len(values[args[0]]) - 1)
+        elif all(a in still for a in args) and not _exact(values, args):
+            values[nid] = lift(g.nodes[nid], [values[a] for a in args])
             still.add(nid)
         elif len(args) == 1:
             values[nid] = rule(values[args[0]])
@@ -278,6 +286,17 @@ def _run(steps: list[tuple[int, Any, tuple[int, ...], tuple[int, ...]]],
             del values[a]
 
 
+def _exact(values: dict[int, Any], args: tuple[int, ...]) -> bool:
+    """Extended precision (object arrays): its rules run even on series that do not move,
+    since the forward rules are float64's."""
+    return any(values[a].dtype == object for a in args)
+
+
+def not_moving(feeds: dict[int, np.ndarray]) -> set[int]:
+    """The fed inputs whose series is constant."""
+    return {nid for nid, series in feeds.items() if not series[1:].any()}
+
+
 def propagate(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order: int,
               prefix_rank: int) -> list[np.ndarray]:
     """Series of ``plan.outputs`` given the input series in ``feeds``."""
@@ -285,8 +304,7 @@ def propagate(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order: int,
     values: dict[int, Any] = dict(feeds)  # extra feeds (inputs the plan skips) are harmless
     if program.consts:
         values.update(program.constants(order, prefix_rank))
-    still = {nid for nid, series in feeds.items() if not series[1:].any()}
-    _run(program.steps, values, g, still | program.const_ids)
+    run_steps(program.steps, values, g, not_moving(feeds) | program.const_ids)
     if program.const_ids:
         return [values[o].copy() if o in program.const_ids else values[o]
                 for o in plan.outputs]

