@@ -153,7 +153,11 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         buffers = shared.take([sum(sizes)] if "model" in header else sizes)
         kind, answer = _answer(engine, header, buffers, memory_mb)
         del buffers
-        (size,) = shared.put([answer])
+        try:
+            (size,) = shared.put([answer])
+        except (MemoryError, OSError):  # the shared memory could not grow to the answer
+            kind, answer = 1, _memory_problem(memory_mb)
+            (size,) = shared.put([answer])
         del answer
         try:
             conn.send_bytes(_ANSWER.pack(kind, size))
@@ -179,13 +183,17 @@ def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb
     except EngineError as err:
         return 1, json.dumps(err.problem()).encode()
     except MemoryError:
-        refusal = LimitError("worker_memory_mb", memory_mb, status=413,
-                             what="the memory this request needs")
-        return 1, json.dumps(refusal.problem()).encode()
+        return 1, _memory_problem(memory_mb)
     except Exception:
         # A bug must cost one answer, not the worker: log it, answer a 500 problem.
         log.exception("engine error in a %s request", header.get("operation"))
         return 1, json.dumps(_INTERNAL).encode()
+
+
+def _memory_problem(memory_mb: int) -> bytes:
+    refusal = LimitError("worker_memory_mb", memory_mb, status=413,
+                         what="the memory this request needs")
+    return json.dumps(refusal.problem()).encode()
 
 
 def _model(name: str) -> type[BaseModel]:
