@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from app.arrays import show
@@ -64,11 +65,25 @@ def check_content_type(content_type: str | None) -> None:
 def check_list_values(body: bytes, max_list_numbers: int) -> None:
     """LimitError (413) if ``body`` holds more than ``max_list_numbers`` comma-separated JSON
     values: counted in the bytes (one C pass), before anything is parsed into Python objects."""
-    commas = body.count(b",")
+    commas = _count(body, b","[0])
     if commas >= max_list_numbers:
         raise LimitError("max_list_numbers", max_list_numbers, commas + 1, status=413,
                          what="the values in the JSON lists and objects of this body (send "
                               "big arrays as base64 encoded arrays)")
+
+
+_COUNT_BLOCK = 1 << 20
+
+
+def _count(data: bytes, byte: int) -> int:
+    """How often ``byte`` occurs in ``data``: ``bytes.count`` for small data, numpy for big
+    (``bytes.count`` of one byte runs at about 1 GB/s, a vectorized compare 15 times faster),
+    a block at a time so the temporary stays small."""
+    if len(data) <= _COUNT_BLOCK:
+        return data.count(byte)
+    view = np.frombuffer(data, dtype=np.uint8)
+    return sum(int(np.count_nonzero(view[i:i + _COUNT_BLOCK] == byte))
+               for i in range(0, view.size, _COUNT_BLOCK))
 
 
 def parse(model: type[BaseModel], body: bytes, content_type: str | None = None) -> BaseModel:

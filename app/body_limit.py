@@ -7,10 +7,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.problems import body_too_large
 
+BODY_CHUNKS = "diffapi.body_chunks"
+"""The scope key under which the buffered body's chunks are kept, as received: a big body is
+copied from them straight to an engine process, not joined first."""
+
 
 class BodyLimitMiddleware:
     """413 when Content-Length or the streamed bytes exceed the limit; else the buffered body
-    is replayed to the app."""
+    is replayed to the app (joined only if the app reads it) and its chunks are left in the
+    scope under ``BODY_CHUNKS``."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -38,14 +43,14 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        pending: Message | None = {"type": "http.request", "body": b"".join(chunks),
-                                   "more_body": False}
+        scope[BODY_CHUNKS] = chunks
+        replayed = False
 
         async def replay() -> Message:
-            nonlocal pending
-            if pending is None:
+            nonlocal replayed
+            if replayed:
                 return await receive()
-            message, pending = pending, None
-            return message
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
         await self.app(scope, replay, send)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 import engine
 from app.bodies import check_content_type, check_list_values, engine_kwargs, parse
+from app.body_limit import BODY_CHUNKS
 from app.encoding import encode
 from app.observability import ENGINE
 from app.pool import EnginePool
@@ -36,17 +37,24 @@ class Dispatcher:
         """The engine's answer to the body of ``request``, a ``model``; an EngineError
         (InvalidBody for a 422) propagates to the problem handler. ``planned=False``: work
         without an estimate, always pooled."""
-        body = await request.body()  # buffered by the body-limit middleware
+        # Buffered by the body-limit middleware, as received.
+        chunks = request.scope.get(BODY_CHUNKS)
+        if chunks is None:
+            chunks = [await request.body()]
+        size = sum(map(len, chunks))
         content_type = request.headers.get("content-type")
-        check_list_values(body, self.settings.max_list_numbers)
-        if len(body) <= self.settings.inline_body_bytes:
+        if size <= self.settings.inline_body_bytes:
+            body = b"".join(chunks)
+            check_list_values(body, self.settings.max_list_numbers)
             validated = parse(model, body, content_type)
             if planned:
                 return await self.run(operation, validated, len(body))
             return await self.run_pooled(operation, validated)
         check_content_type(content_type)
         start = time.perf_counter()
-        content = await self.pool.run_body(operation, model, body, self.settings.limits)
+        # Even counting its list values is left to the engine process (a pass over the bytes).
+        content = await self.pool.run_body(operation, model, chunks, self.settings.limits,
+                                           self.settings.max_list_numbers)
         ENGINE.labels(operation, "pool").observe(time.perf_counter() - start)
         return Response(content, media_type="application/json")
 
@@ -60,9 +68,9 @@ class Dispatcher:
         if body_bytes <= self.settings.inline_body_bytes and not kwargs.get("symbolic"):
             job = engine.plan(operation, limits=limits, **kwargs)
             if job.work <= self.settings.inline_work_threshold:
-                content = encode(job.run(), encoding)
+                answer = encode(job.run(), encoding)
                 ENGINE.labels(operation, "inline").observe(time.perf_counter() - start)
-                return Response(content, media_type="application/json")
+                return Response(answer, media_type="application/json")
             # Admission before work: an over-budget request is refused here, not in the pool.
             check_work(job.work, limits)
         content = await self.pool.run(operation, kwargs, limits, encoding)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from typing import Any
 
 import numpy as np
@@ -28,19 +29,41 @@ def encoded_array(array: np.ndarray) -> dict[str, Any]:
             "data": pybase64.b64encode(data.data).decode("ascii")}
 
 
-def _prepare(value: Any, base64_arrays: bool) -> Any:
+_FRAGMENTS: dict[int, orjson.Fragment] = {}
+"""The JSON of read-only integer arrays the engine keeps (a sparse pattern's ``rows`` and
+``cols``, cached with the compiled expression), by ``id``; an entry goes with its array."""
+
+
+def _fragment(array: np.ndarray) -> orjson.Fragment:
+    """The JSON list of a read-only integer array that owns its data, serialized once."""
+    key = id(array)
+    fragment = _FRAGMENTS.get(key)
+    if fragment is None:
+        fragment = orjson.Fragment(orjson.dumps(array, option=_OPTIONS))
+        _FRAGMENTS[key] = fragment
+        weakref.finalize(array, _FRAGMENTS.pop, key, None)
+    return fragment
+
+
+def _prepare(value: Any, base64_arrays: bool, fragments: bool = True) -> Any:
     """``value`` with 0-d arrays as Python numbers and, if asked, float arrays encoded; other
-    arrays stay numpy for orjson (which writes NaN/±inf as null)."""
+    arrays stay numpy for orjson (which writes NaN/±inf as null), except that a read-only
+    integer array owning its data (which nothing can change) is written from its cached
+    JSON when ``fragments``."""
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
             return value.item()
-        if base64_arrays and value.dtype.kind == "f":
+        kind = value.dtype.kind
+        if base64_arrays and kind == "f":
             return encoded_array(value)
+        if (fragments and kind in "iu" and not value.flags.writeable and value.base is None
+                and value.flags.c_contiguous):
+            return _fragment(value)
         return value
     if isinstance(value, dict):
-        return {key: _prepare(item, base64_arrays) for key, item in value.items()}
+        return {key: _prepare(item, base64_arrays, fragments) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_prepare(item, base64_arrays) for item in value]
+        return [_prepare(item, base64_arrays, fragments) for item in value]
     return value
 
 
@@ -62,12 +85,12 @@ def encode(value: Any, array_encoding: str = "list") -> bytes:
     if base64_arrays and isinstance(value, dict) and value.get("warnings"):
         value = dict(value, warnings=[w.replace(_NULL_SUFFIX, _BASE64_SUFFIX)
                                       for w in value["warnings"]])
-    tree = _prepare(value, base64_arrays)
     try:
-        return orjson.dumps(tree, default=_default, option=_OPTIONS)
+        return orjson.dumps(_prepare(value, base64_arrays), default=_default, option=_OPTIONS)
     except TypeError:
         # A name with a lone surrogate cannot be UTF-8; ``\ud800`` escaped is valid JSON.
-        return json.dumps(to_jsonable(tree), ensure_ascii=True, allow_nan=False,
+        tree = to_jsonable(_prepare(value, base64_arrays, fragments=False))
+        return json.dumps(tree, ensure_ascii=True, allow_nan=False,
                           separators=(",", ":")).encode()
 
 

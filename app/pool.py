@@ -4,23 +4,29 @@ A thread cannot be stopped, so a request that outruns ``request_timeout_seconds`
 thread forever; a process can be killed. Each uvicorn worker owns a fixed set of engine
 processes (``max_concurrent_jobs``), which also bounds the engine jobs running at once.
 
-A job crosses the pipe as a small JSON header (no arrays in it) followed by raw buffers: the
-float64 bytes of every array of an already validated request, or the request body itself (a big
-body is parsed and validated here, not on the event loop). The answer comes back as a 9-byte
-header (kind, length) and the final response body, encoded once, here. Nothing is pickled.
+A job crosses to the worker as a small JSON header (no arrays in it) on the pipe and raw buffers
+in memory both processes map (a memfd, one per worker): the float64 bytes of every array of an
+already validated request, or the request body itself (a big body is parsed and validated there,
+not on the event loop). The answer comes back the same way: a 9-byte header (kind, length) on
+the pipe and the final response body, encoded once, in the shared memory. One copy into it and
+one out of it (in a thread when big), no kernel socket buffers; nothing is pickled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
+import mmap
 import multiprocessing
 import os
 import resource
+import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Any
@@ -33,16 +39,95 @@ from engine.errors import PROBLEM_BASE, EngineError, LimitError
 from engine.limits import Limits
 
 _CTX = multiprocessing.get_context("spawn")
-_INLINE_SEND_BYTES = 32 * 1024
-"""Jobs and answers up to this size are written to / read from the pipe on the event loop (it
-holds 64 KiB); bigger ones in a thread, so the loop never waits on the other process."""
+_SHARED_GRAIN = 1 << 20
+"""The shared memory grows in steps of this many bytes (its pages are only allocated when
+written)."""
+_LOOP_COPY_BYTES = 2 << 20
+"""Copies to and from shared memory up to this size run on the event loop (a fraction of a
+millisecond); bigger ones in a thread (a first touch of fresh pages can take far longer)."""
+_SHARED_KEEP = 16 << 20
+"""After an answer, shared memory beyond this size is given back to the system: a worker keeps
+the pages of typical big jobs without holding those of the biggest one forever."""
 _ANSWER = struct.Struct("<BQ")
 """An answer's header: 0 (a result) or 1 (a problem document), then the body's length."""
+_READY = b"ready"
+"""A started worker's first message; its shared memory's descriptor travels with it."""
 log = logging.getLogger("diffapi.pool")
 
 
+class Shared:
+    """The memory one worker and its server process both map: a memfd, grown on demand.
+
+    Only one side touches it at a time (the server writes a job, then waits for the answer),
+    and each side remaps it when the other has resized it. Copies go through numpy, which
+    releases the GIL for them, so a big one can run in a thread beside the event loop.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.map = mmap.mmap(fd, max(os.fstat(fd).st_size, _SHARED_GRAIN))
+
+    @classmethod
+    def create(cls) -> Shared:
+        """A new, empty shared memory (close-on-exec; passed to the server over the pipe)."""
+        fd = os.memfd_create("diffapi-engine", os.MFD_CLOEXEC)
+        os.ftruncate(fd, _SHARED_GRAIN)
+        return cls(fd)
+
+    def reserve(self, size: int) -> mmap.mmap:
+        """The mapping, at least ``size`` bytes long."""
+        current = os.fstat(self.fd).st_size
+        if current < size:
+            current = -(-size // _SHARED_GRAIN) * _SHARED_GRAIN
+            os.ftruncate(self.fd, current)
+        if len(self.map) != current:
+            self.map.close()
+            self.map = mmap.mmap(self.fd, current)
+        return self.map
+
+    def put(self, buffers: Sequence[Any]) -> list[int]:
+        """Write ``buffers`` one after the other from offset 0; their byte counts."""
+        sources = [np.frombuffer(b, dtype=np.uint8) for b in buffers]
+        target = self.reserve(sum(a.size for a in sources))
+        offset = 0
+        for source in sources:
+            np.copyto(np.frombuffer(target, np.uint8, source.size, offset), source)
+            offset += source.size
+        return [a.size for a in sources]
+
+    def take(self, sizes: list[int]) -> list[bytes]:
+        """Copies of the buffers of byte counts ``sizes`` written from offset 0."""
+        source = self.reserve(sum(sizes))
+        out, offset = [], 0
+        for size in sizes:
+            out.append(source[offset:offset + size])
+            offset += size
+        return out
+
+    def take_one(self, size: int) -> memoryview:
+        """A copy of the first ``size`` bytes, in memory of its own (a response body)."""
+        out = np.empty(size, dtype=np.uint8)
+        np.copyto(out, np.frombuffer(self.reserve(size), np.uint8, size))
+        return out.data
+
+    def trim(self) -> None:
+        """Give back the memory beyond ``_SHARED_KEEP`` (between jobs only)."""
+        if os.fstat(self.fd).st_size > _SHARED_KEEP:
+            os.ftruncate(self.fd, _SHARED_KEEP)
+            self.reserve(_SHARED_KEEP)
+
+    def close(self) -> None:
+        """Close the memfd and unmap it (the memory is freed once the other side closed it too;
+        a copy still running in a thread keeps the mapping until it finishes)."""
+        os.close(self.fd)
+        with contextlib.suppress(BufferError):
+            self.map.close()
+
+
 def _serve(conn: Connection, memory_mb: int) -> None:
-    """Worker loop: read a job (header and buffers), answer a header and the response body."""
+    """Worker loop: read a job (header on the pipe, buffers in shared memory), answer a header
+    on the pipe and the response body in shared memory."""
+    shared = Shared.create()
     import engine  # imported in the child, before it reports ready
     import engine.vm
 
@@ -56,18 +141,26 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         limit = memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    conn.send_bytes(b"ready")
+    with socket.socket(fileno=os.dup(conn.fileno())) as pipe:
+        socket.send_fds(pipe, [_READY], [shared.fd])
     while True:
         try:
             header = json.loads(conn.recv_bytes())
-            buffers = [conn.recv_bytes() for _ in range(header["buffers"])]
         except (EOFError, OSError):
             return  # the server closed the pipe: it stopped or gave up on this worker
+        # Copies: nothing the engine keeps may point into memory the next job overwrites.
+        sizes = header["buffers"]
+        buffers = shared.take([sum(sizes)] if "model" in header else sizes)
         kind, answer = _answer(engine, header, buffers, memory_mb)
         del buffers
         try:
-            conn.send_bytes(_ANSWER.pack(kind, len(answer)))
-            conn.send_bytes(answer)
+            (size,) = shared.put([answer])
+        except (MemoryError, OSError):  # the shared memory could not grow to the answer
+            kind, answer = 1, _memory_problem(memory_mb)
+            (size,) = shared.put([answer])
+        del answer
+        try:
+            conn.send_bytes(_ANSWER.pack(kind, size))
         except OSError:
             return  # the server killed the request (its deadline passed) or stopped
 
@@ -77,8 +170,9 @@ def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb
     """Compute one job: (0, the response body) or (1, a problem document)."""
     try:
         if "model" in header:
-            from app.bodies import engine_kwargs, parse
+            from app.bodies import check_list_values, engine_kwargs, parse
 
+            check_list_values(buffers[0], header["max_list_numbers"])
             request = parse(_model(header["model"]), buffers[0])
             kwargs, encoding = engine_kwargs(request)
         else:
@@ -89,13 +183,17 @@ def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb
     except EngineError as err:
         return 1, json.dumps(err.problem()).encode()
     except MemoryError:
-        refusal = LimitError("worker_memory_mb", memory_mb, status=413,
-                             what="the memory this request needs")
-        return 1, json.dumps(refusal.problem()).encode()
+        return 1, _memory_problem(memory_mb)
     except Exception:
         # A bug must cost one answer, not the worker: log it, answer a 500 problem.
         log.exception("engine error in a %s request", header.get("operation"))
         return 1, json.dumps(_INTERNAL).encode()
+
+
+def _memory_problem(memory_mb: int) -> bytes:
+    refusal = LimitError("worker_memory_mb", memory_mb, status=413,
+                         what="the memory this request needs")
+    return json.dumps(refusal.problem()).encode()
 
 
 def _model(name: str) -> type[BaseModel]:
@@ -171,11 +269,25 @@ class _Worker:
         self.process = _CTX.Process(target=_serve, args=(child, memory_mb), daemon=True)
         self.process.start()
         child.close()
+        self.shared: Shared | None = None
+
+    def ready(self) -> bool:
+        """Read the worker's ready message and its shared memory (sent together, once)."""
+        with socket.socket(fileno=os.dup(self.conn.fileno())) as pipe:
+            message, fds, _, _ = socket.recv_fds(pipe, len(_READY), 1)
+        if message != _READY or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            return False
+        self.shared = Shared(fds[0])
+        return True
 
     def kill(self) -> None:
         self.process.kill()
         self.process.join(timeout=5)
         self.conn.close()
+        if self.shared is not None:
+            self.shared.close()
 
 
 async def _readable(conn: Connection, timeout: float) -> bool:
@@ -231,7 +343,7 @@ class EnginePool:
         self._all.add(worker)
         # A fresh process imports numpy and the engine before it can work (about a second).
         try:
-            ready = await _readable(worker.conn, 60.0) and worker.conn.recv_bytes() == b"ready"
+            ready = await _readable(worker.conn, 60.0) and worker.ready()
         except (EOFError, OSError):
             ready = False
         if ready:
@@ -254,23 +366,25 @@ class EnginePool:
         self._loop = self._idle = None
 
     async def run(self, operation: str, kwargs: dict[str, Any], limits: Limits,
-                  array_encoding: str = "list") -> bytes:
+                  array_encoding: str = "list") -> bytes | memoryview:
         """The encoded answer of ``engine.<operation>(**kwargs)``; EngineError on failure."""
         tree, paths, arrays = _split(kwargs)
         header = {"operation": operation, "limits": asdict(limits), "kwargs": tree,
-                  "arrays": paths, "array_encoding": array_encoding, "buffers": len(arrays)}
-        # The json module, not orjson: names may hold lone surrogates (escaped as \ud800).
-        return await self._submit(operation, json.dumps(header).encode(), arrays)
+                  "arrays": paths, "array_encoding": array_encoding}
+        return await self._submit(operation, header, arrays)
 
-    async def run_body(self, operation: str, model: type[BaseModel], body: bytes,
-                       limits: Limits) -> bytes:
-        """The encoded answer to a request body not yet parsed: the worker validates it as
-        ``model`` (a 422 comes back as an InvalidBody problem) and computes it."""
-        header = {"operation": operation, "limits": asdict(limits), "buffers": 1,
+    async def run_body(self, operation: str, model: type[BaseModel], chunks: list[bytes],
+                       limits: Limits, max_list_numbers: int) -> bytes | memoryview:
+        """The encoded answer to a request body (``chunks``, in order) not yet parsed: the
+        worker counts its list values against ``max_list_numbers``, validates it as ``model``
+        (a 422 comes back as an InvalidBody problem) and computes it."""
+        header = {"operation": operation, "limits": asdict(limits),
+                  "max_list_numbers": max_list_numbers,
                   "model": f"{model.__module__}:{model.__qualname__}"}
-        return await self._submit(operation, json.dumps(header).encode(), [body])
+        return await self._submit(operation, header, chunks)
 
-    async def _submit(self, operation: str, header: bytes, buffers: list[Any]) -> bytes:
+    async def _submit(self, operation: str, header: dict[str, Any], buffers: list[Any]
+                      ) -> bytes | memoryview:
         if self._loop is not asyncio.get_running_loop():
             await self.start()
         assert self._idle is not None
@@ -288,31 +402,32 @@ class EnginePool:
             raise
         self._idle.put_nowait(worker)
         if kind:
-            raise RemoteError(json.loads(answer))
+            raise RemoteError(json.loads(bytes(answer)))
         return answer
 
-    async def _exchange(self, worker: _Worker, operation: str, header: bytes,
-                        buffers: list[Any], deadline: float) -> tuple[int, bytes]:
+    async def _exchange(self, worker: _Worker, operation: str, header: dict[str, Any],
+                        buffers: list[Any], deadline: float) -> tuple[int, bytes | memoryview]:
         """Send one job to ``worker`` and wait (until ``deadline``) for its answer."""
-        conn = worker.conn
-
-        def send() -> None:
-            conn.send_bytes(header)
-            for buffer in buffers:
-                conn.send_bytes(buffer)
-
+        conn, shared = worker.conn, worker.shared
+        assert shared is not None
         try:
-            if len(header) + sum(memoryview(b).nbytes for b in buffers) > _INLINE_SEND_BYTES:
-                # A large job fills the pipe; the worker drains it, but not on our loop.
-                await asyncio.to_thread(send)
+            if sum(memoryview(b).nbytes for b in buffers) > _LOOP_COPY_BYTES:
+                header["buffers"] = await asyncio.to_thread(shared.put, buffers)
             else:
-                send()
+                header["buffers"] = shared.put(buffers)
+            del buffers[:]
+            # The json module, not orjson: names may hold lone surrogates (escaped as \ud800).
+            conn.send_bytes(json.dumps(header).encode())
             if not await _readable(conn, max(deadline - time.monotonic(), 0.0)):
                 raise self._timeout()
             kind, size = _ANSWER.unpack(conn.recv_bytes())
-            if size > _INLINE_SEND_BYTES:
-                return kind, await asyncio.to_thread(conn.recv_bytes)
-            return kind, conn.recv_bytes()
+            answer: bytes | memoryview
+            if size > _LOOP_COPY_BYTES:
+                answer = await asyncio.to_thread(shared.take_one, size)
+            else:
+                (answer,) = shared.take([size])
+            shared.trim()
+            return kind, answer
         except (EOFError, OSError) as err:
             # Not a timeout: the process died under this request. Say so, and log it.
             log.error("engine worker %s died during a %s request: %r",

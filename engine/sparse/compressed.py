@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -45,13 +46,24 @@ class Sparsity:
     gather: np.ndarray
     """Per nonzero, its flat position in the compressed product (directions × length)."""
 
+    def __post_init__(self) -> None:
+        # Cached with the compiled expression and handed to every answer: read-only, so the
+        # service may serialize rows and cols once.
+        for array in (self.rows, self.cols, self.coloring, self.gather):
+            array.flags.writeable = False
+
     @property
     def nnz(self) -> int:
         """Stored entries per point."""
         return len(self.rows)
 
     def lower(self) -> Sparsity:
-        """The entries with row ≥ col (a symmetric matrix's lower triangle)."""
+        """The entries with row ≥ col (a symmetric matrix's lower triangle), kept with this
+        pattern."""
+        return self._lower
+
+    @cached_property
+    def _lower(self) -> Sparsity:
         keep = self.rows >= self.cols
         return Sparsity(self.shape, self.rows[keep], self.cols[keep], self.colors,
                         self.coloring, self.reverse, self.gather[keep])

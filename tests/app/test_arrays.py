@@ -243,6 +243,20 @@ async def test_json_lists_have_their_own_cap(make_client: Callable[..., httpx.As
         same_bits(arrays(same)["gradient"]["x"], x)
 
 
+@pytest.mark.parametrize("size", [100, 3 * 2**20 + 7], ids=["small", "over-1-MiB-blocks"])
+def test_list_values_are_counted_exactly(size: int) -> None:
+    from app.bodies import check_list_values
+    from engine.errors import LimitError
+
+    rng = np.random.default_rng(size)
+    body = bytearray(rng.choice(np.frombuffer(b"0123456789.,[] ", np.uint8), size).tobytes())
+    commas = body.count(b",")  # the reference: CPython's own count
+    check_list_values(bytes(body), commas + 1)
+    with pytest.raises(LimitError) as err:
+        check_list_values(bytes(body), commas)
+    assert err.value.problem()["limit"] == "max_list_numbers"
+
+
 def test_default_limits_fit_a_million_two_variable_points_as_base64() -> None:
     from app.settings import Settings
 

@@ -62,3 +62,38 @@ async def test_a_worker_dying_mid_request_is_not_called_a_timeout() -> None:
         assert err.value.problem()["type"].endswith("/worker-failed")
     finally:
         await pool.stop()
+
+
+async def test_big_jobs_and_answers_cross_in_shared_memory() -> None:
+    """A job and an answer bigger than the memory a worker keeps (both grow it, it is trimmed
+    afterwards), a body handed over in the chunks it arrived in, and small jobs between."""
+    import base64
+
+    import numpy as np
+
+    from app.models import DifferentiableRequest
+    from app.pool import _SHARED_KEEP
+
+    x = np.linspace(-3.0, 3.0, 10**6)
+    pool = EnginePool(1, timeout=60.0)
+    try:
+        for _ in range(2):
+            content = await pool.run("gradient", {"expression": "x**2", "points": {"x": x}},
+                                     Limits(), array_encoding="base64")
+            assert len(content) > _SHARED_KEEP
+            answer = json.loads(bytes(content))
+            got = np.frombuffer(base64.b64decode(answer["gradient"]["x"]["data"]), "<f8")
+            assert np.array_equal(got, 2 * x)  # exact in binary floating point
+            (worker,) = pool._all
+            assert worker.shared is not None and len(worker.shared.map) == _SHARED_KEEP
+            small = await pool.run("gradient", {"expression": "x**3", "point": {"x": 2}},
+                                   Limits())
+            assert json.loads(bytes(small))["gradient"] == {"x": 12.0}
+        body = json.dumps({"expression": "x*y", "points": {"x": [1.5, 2.0], "y": [4, -1]}}
+                          ).encode()
+        chunks = [body[i:i + 7] for i in range(0, len(body), 7)]
+        answer = json.loads(bytes(await pool.run_body("gradient", DifferentiableRequest, chunks,
+                                                      Limits(), 1000)))
+        assert answer["gradient"] == {"x": [4.0, -1.0], "y": [1.5, 2.0]}
+    finally:
+        await pool.stop()
