@@ -77,6 +77,14 @@ class Op(StrEnum):
     NORM = "norm"
     INV = "inv"
     DET = "det"
+    # reductions over axes with a tie convention (engine/ir/reductions.py)
+    AMAX = "amax"
+    AMIN = "amin"
+    # linear algebra: solves and factorizations (engine/ir/linalg.py)
+    SOLVE = "solve"
+    CHOLESKY = "cholesky"
+    LOGABSDET = "logabsdet"
+    DETSIGN = "detsign"
 
 
 class Group(StrEnum):

@@ -496,4 +496,9 @@ define(Op.INV, 1, frozenset({Group.LINALG}), lambda params, a: safe_inv(a), _inv
 define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a), _det_jvp,
         _det_vjp, series=T.det_series)
 
+# Records of further families, each in its own module (imported for their declarations):
+# reductions over axes with a tie convention, and linear solves and factorizations.
+import engine.ir.linalg as _linalg_records  # noqa: E402, F401
+import engine.ir.reductions as _reduction_records  # noqa: E402, F401
+
 assert set(PRIMITIVES) == set(Op), sorted(set(Op) - set(PRIMITIVES))

@@ -22,14 +22,13 @@ _SCANNER = re.compile(
       # what cannot follow a number: an exponent without digits, or a second decimal point
       (?P<junk>[eE](?:[+-]|(?![A-Za-z0-9_]))|\.[0-9])?
     | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-    | (?P<op>\*\*|<=|>=|==|!=|[-+*/@^<>()\[\],:.])
+    | (?P<op>\*\*|<=|>=|==|!=|[-+*/@^<>()\[\],:.=])
     | (?P<bad>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
 
 _HINTS = {
-    "=": "use '==' to compare",
     "!": "use '!=' for 'not equal'",
     "×": "use '*'",
     "·": "use '*'",

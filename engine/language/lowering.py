@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import ArityError, EngineError, ShapeError, UnknownNameError, suggest
+from engine.errors import (
+    ArityError,
+    EngineError,
+    InputError,
+    ShapeError,
+    UnknownNameError,
+    suggest,
+)
 from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES
+from engine.language import arrays as A
 from engine.language.functions import CONSTANTS, FUNCTIONS, power
+from engine.language.signatures import Bound, bind
 from engine.language.syntax import (
     Binary,
     Call,
@@ -18,6 +27,7 @@ from engine.language.syntax import (
     Name,
     Num,
     Slice,
+    TupleLit,
     Unary,
     sub_expressions,
 )
@@ -33,6 +43,8 @@ class Lowering:
         self.g = graph
         self.expression = expression
         self.inputs = inputs
+        self._bound: dict[int, Bound] = {}
+        """Calls bound to their function's signature, by ``id`` of the syntax node."""
 
     def lower(self, root: Expr) -> int:
         """The node computing ``root``; errors carry the column they happened at.
@@ -44,13 +56,33 @@ class Lowering:
         stack: list[tuple[Expr, bool]] = [(root, False)]
         while stack:
             e, ready = stack.pop()
-            children = sub_expressions(e)
+            children = self._children(e)
             if not ready:
                 stack.append((e, True))
                 stack.extend((c, False) for c in reversed(children))
                 continue
             done[id(e)] = self._at(e.col, self._combine, e, [done[id(c)] for c in children])
         return done[id(root)]
+
+    def _children(self, e: Expr) -> tuple[Expr, ...]:
+        """The sub-expressions lowered before ``e``: for a call with a signature, its tensor
+        arguments (its static ones are literals, read when it is bound)."""
+        if not isinstance(e, Call):
+            return sub_expressions(e)
+        bound = self._bound.get(id(e))
+        if bound is not None:
+            return bound.tensors
+        fn = FUNCTIONS.get(e.func)
+        if fn is not None and fn.signature is not None:
+            bound = self._bound[id(e)] = bind(e.func, fn.signature, e, self.expression)
+            return bound.tensors
+        if e.kwargs:
+            kw = e.kwargs[0]
+            err = ArityError(f"{e.func}() takes no keyword arguments (got {kw.name!r})",
+                             loc=("body", "expression"))
+            err.locate(self.expression, kw.col)
+            raise err
+        return sub_expressions(e)
 
     def _combine(self, e: Expr, args: list[int]) -> int:
         """The node for ``e`` given the nodes of its children."""
@@ -64,7 +96,14 @@ class Lowering:
             case Binary(op=op):
                 return self._binary(op, *args)
             case Call(func=func, col=col):
+                bound = self._bound.get(id(e))
+                if bound is not None:
+                    return FUNCTIONS[func].build(self.g, **bound.arguments(args))
                 return self._call(func, args, col)
+            case TupleLit():
+                raise InputError("a tuple such as (0, 1) is only a function's static argument "
+                                 "(axis=(0, 1), reshape(x, (2, 3))); for a vector write [a, b]",
+                                 loc=("body", "expression"))
             case ListLit():
                 return self._list(args)
             case Index(items=items):
@@ -130,6 +169,34 @@ class Lowering:
         raise ShapeError(f"{what} must be an integer literal such as 0, -1 or 2")
 
     def _index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
+        lists = [j for j, item in enumerate(items) if isinstance(item, ListLit)]
+        if lists:
+            return self._index_list(node, items, lists)
+        return self._basic_index(node, items)
+
+    def _index_list(self, node: int, items: tuple[Expr | Slice, ...], lists: list[int]
+                    ) -> int:
+        """``x[[0, 2]]``, ``M[:, [1, -1]]``: one integer-list index, taken along its axis after
+        the other (basic) entries are applied."""
+        if len(lists) > 1:
+            raise ShapeError("only one integer-list index per subscript is supported "
+                             "(index in two steps: x[[0, 1]][:, [2, 3]])")
+        j = lists[0]
+        entry = items[j]
+        assert isinstance(entry, ListLit)
+        ints = [i for i, item in enumerate(items) if not isinstance(item, Slice | ListLit)]
+        advanced = sorted([*ints, j])
+        if advanced != list(range(advanced[0], advanced[-1] + 1)):
+            raise ShapeError("an integer-list index with integer indices on both sides of a "
+                             "slice is not supported (NumPy moves that axis first); index in "
+                             "two steps")
+        picks = [self._at(e.col, self._int, e, "an entry of an index list") for e in entry.items]
+        rest = (*items[:j], Slice(None, None, None, entry.col), *items[j + 1:])
+        base = self._basic_index(node, rest)
+        axis = j - sum(1 for i in ints if i < j)
+        return A.pick(self.g, base, axis, [p for p in picks if p is not None])
+
+    def _basic_index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
         shape = self.g.nodes[node].shape
         if len(items) > len(shape):
             raise ShapeError(f"too many indices ({len(items)}) for a value of shape {shape}")

@@ -205,7 +205,7 @@ class _Propagation:
         return self._var_args(nid, locals_)
 
     def _local_dense(self, nid: int) -> list[tuple[int, Local]]:
-        return [(self.g.nodes[nid].args[0], _DENSE)]
+        return [(a, _DENSE) for a in self.g.nodes[nid].args if a in self.J]
 
     # ------------------------------------------------------------ second order
 
@@ -288,8 +288,8 @@ class _Propagation:
 
     def _pairs_dense(self, nid: int) -> sp.csr_matrix:
         node = self.g.nodes[nid]
-        ja = self.J[node.args[0]]
         if node.op == "det":
+            ja = self.J[node.args[0]]
             # det is linear in each row and each column: entries sharing one do not interact.
             shape = self.g.nodes[node.args[0]].shape
             r, c = np.divmod(np.arange(size_of(shape)), shape[1])
@@ -298,7 +298,9 @@ class _Propagation:
             pairs = _ones(p, q, couple.shape)
             self._check(float(_row_nnz(ja) @ (pairs @ _row_nnz(ja))), "the Hessian")
             return ja.T @ pairs @ ja
-        cols = np.unique(ja.indices)
+        if node.op == "solve" and node.args[0] not in self.J:
+            return sp.csr_matrix((self.n, self.n))  # linear in the right-hand side
+        cols = np.unique(np.concatenate([self.J[a].indices for a in node.args if a in self.J]))
         self._check(len(cols) ** 2, "the Hessian")
         u = _ones(np.zeros(len(cols), dtype=np.int64), cols, (1, self.n))
         return u.T @ u

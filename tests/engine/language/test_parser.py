@@ -389,7 +389,7 @@ def test_unmatched_closer_is_named() -> None:
 
 
 @pytest.mark.parametrize("char", [
-    "$", ";", "=", "!", "%", "&", "|", "~", "#", "?", "`", "'", '"', "{", "}", "\\",
+    "$", ";", "!", "%", "&", "|", "~", "#", "?", "`", "'", '"', "{", "}", "\\",
     "\x00", "\x07", "\x0b", "\x7f", "é", "×", "−", "π", "²", "\u2028", "😀",
 ])
 def test_unknown_characters(char: str) -> None:
@@ -402,7 +402,8 @@ def test_unknown_characters(char: str) -> None:
 
 
 def test_unknown_characters_give_hints() -> None:
-    assert error("x = 2").message == "unexpected character '=' (use '==' to compare)"
+    assert error("x = 2").message == ("unexpected '=' (use '==' to compare; '=' names a "
+                                      "keyword argument such as axis=0)")
     assert error("x ! y").message == "unexpected character '!' (use '!=' for 'not equal')"
     assert error("2 × x").message == "unexpected character '×' (use '*')"
     assert error("\x00").message == "unexpected character '\\x00'"
