@@ -185,16 +185,31 @@ class Lowering:
         entry = items[j]
         assert isinstance(entry, ListLit)
         ints = [i for i, item in enumerate(items) if not isinstance(item, Slice | ListLit)]
+        shape = self.g.nodes[node].shape
+        if j >= len(shape):
+            raise ShapeError(f"too many indices ({len(items)}) for a value of shape {shape}")
+        picks = [self._at(e.col, self._list_entry, e, j, shape) for e in entry.items]
         advanced = sorted([*ints, j])
         if advanced != list(range(advanced[0], advanced[-1] + 1)):
-            raise ShapeError("an integer-list index with integer indices on both sides of a "
-                             "slice is not supported (NumPy moves that axis first); index in "
-                             "two steps")
-        picks = [self._at(e.col, self._int, e, "an entry of an index list") for e in entry.items]
+            # Integer indices apart from the list (a slice between): NumPy puts the list's axis
+            # first, which is a stack of the basic indexings, one per entry.
+            return P.stack(self.g, [self._basic_index(node, (*items[:j], Num(float(i), entry.col),
+                                                              *items[j + 1:]))
+                                    for i in picks])
         rest = (*items[:j], Slice(None, None, None, entry.col), *items[j + 1:])
         base = self._basic_index(node, rest)
         axis = j - sum(1 for i in ints if i < j)
-        return A.pick(self.g, base, axis, [p for p in picks if p is not None])
+        return A.pick(self.g, base, axis, picks)
+
+    def _list_entry(self, e: Expr, axis: int, shape: tuple[int, ...]) -> int:
+        """One entry of an integer-list index, checked against its axis (negative allowed)."""
+        i = self._int(e, "an entry of an index list")
+        assert i is not None
+        n = shape[axis]
+        if not -n <= i < n:
+            raise ShapeError(f"index {i} is out of bounds for axis {axis} with size {n} "
+                             f"(shape {shape})")
+        return i % n
 
     def _basic_index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
         shape = self.g.nodes[node].shape

@@ -138,8 +138,8 @@ def _bind(name: str, sig: Signature, call: Call) -> Bound:
             keywords = [q.name for q in sig.params if not q.variadic]
             takes = ", ".join(keywords) if keywords else "none"
             raise ArityError(f"{name}() got an unexpected keyword argument {kw.name!r}"
-                             f"{did_you_mean(suggest(kw.name, keywords))}; it takes: {takes} "
-                             f"({sig.text(name)})", loc=("body", "expression"),
+                             f"{did_you_mean(suggest(kw.name, keywords))} (its keywords: "
+                             f"{takes}; {sig.text(name)})", loc=("body", "expression"),
                              column=kw.col)
         if found.name in given:
             raise ArityError(f"{name}() got multiple values for argument {kw.name!r}",
