@@ -188,6 +188,10 @@ for _name, _op, _pairwise in (("max", Op.AMAX, Op.MAX), ("min", Op.AMIN, Op.MIN)
         f"{_name}(a, b) elementwise; {_name}(a) or {_name}(a, axis=…) over axes (None: all), "
         f"as np.{_name} (its axis is keyword-only here: {_name}(v, 0) compares with 0)",
         kinks=f"elementwise: a tie splits the derivative 0.5/0.5; reduction: {_TIES}")
+    _register_signature(
+        f"a{_name}", _REDUCE, lambda g, a, axis, keepdims, op=_op: R.extremum(
+            op, g, a, axis, keepdims), "non-empty axes", f"np.a{_name}: {_name} over axes "
+        "(None: all)", kinks=_TIES)
 _register_signature("var", _MOMENT, R.var, "non-empty axes",
                     "variance over axes, divided by N - ddof (ddof=0 as NumPy)")
 _register_signature("std", _MOMENT, R.std, "non-empty axes",

@@ -76,7 +76,7 @@ class Lowering:
         if fn is not None and fn.signature is not None:
             bound = self._bound[id(e)] = bind(e.func, fn.signature, e, self.expression)
             return bound.tensors
-        if e.kwargs:
+        if e.kwargs and fn is not None:
             kw = e.kwargs[0]
             err = ArityError(f"{e.func}() takes no keyword arguments (got {kw.name!r})",
                              loc=("body", "expression"))

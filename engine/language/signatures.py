@@ -128,8 +128,8 @@ def _bind(name: str, sig: Signature, call: Call) -> Bound:
         given[p.name] = (arg, _col(arg))
     if args:
         most = len(positional)
-        raise ArityError(f"{sig.text(name)} takes at most {most} positional argument"
-                         f"{'s' if most != 1 else ''}, got {len(call.args)}",
+        raise ArityError(f"{name}() takes {most} positional argument{'s' if most != 1 else ''}"
+                         f" at most, got {len(call.args)} ({sig.text(name)})",
                          loc=("body", "expression"), column=_col(args[0]))
     by_name = {p.name: p for p in sig.params}
     for kw in call.kwargs:

@@ -134,6 +134,7 @@ BINARY: dict[str, tuple[Callable[[mp.mpf, mp.mpf], mp.mpf], tuple[tuple[float, f
 
 ALL_RULES = {
     *UNARY, *BINARY, "powc", "lt", "le", "gt", "ge", "eq", "ne", "where", "inv", "det",
+    "cholesky", "logabsdet", "detsign",
 }
 
 

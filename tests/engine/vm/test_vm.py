@@ -151,7 +151,8 @@ def test_corpus_tape_matches_numpy(case: Any, mode: Any) -> None:
             if request is not None:
                 ran += compare(operation, request, mode)
     unsupported = {"sinh", "tanh", "asinh", "atanh", "cbrt", "erf", "erfc", "det", "inv", "@",
-                   "dot", "trace"}
+                   "dot", "trace", "amax", "amin", "logsumexp", "softmax", "solve", "slogdet",
+                   "cholesky", "cumsum", "inner"}
     if not any(f in case.expression for f in unsupported):
         assert ran, f"the tape ran none of the operations of {case.expression}"
 
