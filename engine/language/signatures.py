@@ -10,12 +10,14 @@ at its column with the keywords the function takes.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from engine.errors import ArityError, EngineError, InputError, did_you_mean, suggest
-from engine.language.syntax import Call, Expr, ListLit, Name, Num, TupleLit, Unary
+from engine.language.syntax import Binary, Call, Expr, ListLit, Name, Num, TupleLit, Unary
 
 
 class Kind(Enum):
@@ -172,12 +174,21 @@ def _bind(name: str, sig: Signature, call: Call) -> Bound:
     return Bound(tuple(tensors), tuple(layout), static)
 
 
+_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "**": operator.pow}
+"""Integer arithmetic allowed in a static argument (``reshape(x, (5 * 4, 6))``)."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 _BOOLEANS = {"True": True, "true": True, "False": False, "false": False}
 
 
 def literal(e: Expr, what: str) -> Any:
-    """A static argument's value: an integer, a number, True/False (or true/false), None, or a
-    tuple or list of those."""
+    """A static argument's value: an integer (integer arithmetic such as ``5 * 4`` allowed), a
+    number, True/False (or true/false), None, or a tuple or list of those."""
     if isinstance(e, TupleLit | ListLit):
         return tuple(literal(item, what) for item in e.items)
     if isinstance(e, Name):
@@ -193,6 +204,10 @@ def literal(e: Expr, what: str) -> Any:
     if isinstance(inner, Num):
         v = sign * inner.value
         return int(v) if float(v).is_integer() else v
+    if isinstance(inner, Binary) and inner.op in _ARITHMETIC:
+        left, right = literal(inner.left, what), literal(inner.right, what)
+        if _is_int(left) and _is_int(right) and (inner.op != "**" or 0 <= right <= 64):
+            return sign * _ARITHMETIC[inner.op](left, right)
     raise InputError(f"{what!r} must be a literal (an integer, a tuple of integers, True or "
                      "False)", loc=("body", "expression"), column=_col(e))
 
