@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from engine.errors import LimitError
 from engine.ir.graph import Graph, size_of
 from engine.ir.ops import PRIMITIVES
+from engine.ir.primitives import safe_inv
 from engine.ir.transforms import ancestors
 from engine.sparse.families import FAMILY, Family, second_order_pairs
 
@@ -205,7 +206,24 @@ class _Propagation:
         return self._var_args(nid, locals_)
 
     def _local_dense(self, nid: int) -> list[tuple[int, Local]]:
-        return [(a, _DENSE) for a in self.g.nodes[nid].args if a in self.J]
+        node = self.g.nodes[nid]
+        if node.op == "solve" and node.args[0] not in self.J and node.args[0] in self.values:
+            return [(node.args[1], self._solve_rhs(nid))]
+        return [(a, _DENSE) for a in node.args if a in self.J]
+
+    def _solve_rhs(self, nid: int) -> sp.csr_matrix:
+        """``solve(A, b)`` with a constant A is ``A⁻¹ b``: output (p, q) depends on b[i, q]
+        where A⁻¹[p, i] is nonzero."""
+        node = self.g.nodes[nid]
+        a, b = node.args
+        with np.errstate(all="ignore"):
+            inverse = safe_inv(self.values[a])
+        rows, cols = np.nonzero(inverse != 0)  # NaN (singular A) counts as nonzero
+        nz = _ones(rows, cols, inverse.shape)
+        shape = self.g.nodes[b].shape
+        if len(shape) == 1:
+            return nz
+        return sp.kron(nz, sp.identity(shape[1], format="csr"), format="csr")
 
     # ------------------------------------------------------------ second order
 
