@@ -80,6 +80,7 @@ class Op(StrEnum):
     # reductions over axes with a tie convention (engine/ir/reductions.py)
     AMAX = "amax"
     AMIN = "amin"
+    MAXSHIFT = "maxshift"
     # linear algebra: solves and factorizations (engine/ir/linalg.py)
     SOLVE = "solve"
     CHOLESKY = "cholesky"

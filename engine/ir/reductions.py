@@ -1,4 +1,5 @@
-"""Op records of the reductions with a tie convention: ``amax`` and ``amin`` over axes.
+"""Op records of the reductions with a tie convention: ``amax`` and ``amin`` over axes, and
+``maxshift``, the maximum as a constant shift (derivative 0) for logsumexp and softmax.
 
 ``params = (axes,)``, negative axis numbers over the operand's static axes (as ``sum``). Where
 several entries reach the extremum the derivative is split evenly among them, as PyTorch's
@@ -11,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir.declare import define
+from engine.ir.declare import define, zero
 from engine.ir.emit import broadcast_to, cmp, div, mul, reshape, sum_axes
 from engine.ir.graph import Graph, Shape
 from engine.ir.ops import Group, Op, SeriesRule
-from engine.taylor_mode.reductions import extremum_series
+from engine.taylor_mode.reductions import extremum_series, shift_series
 
 _REDUCTION = frozenset({Group.STRUCTURAL, Group.REDUCTION})
 
@@ -68,3 +69,16 @@ define(Op.AMAX, 1, _REDUCTION, lambda params, x: np.max(x, axis=params[0]), _jvp
         taylor=_taylor(True), latex=r"\max")
 define(Op.AMIN, 1, _REDUCTION, lambda params, x: np.min(x, axis=params[0]), _jvp, _vjp,
         taylor=_taylor(False), latex=r"\min")
+
+
+def shift_forward(params: tuple[tuple[int, ...]], x: np.ndarray) -> np.ndarray:
+    """The maximum over the axes, 0 where it is not finite (scipy's logsumexp does the same:
+    shifting by ±inf would make inf − inf)."""
+    top = np.max(x, axis=params[0])
+    return np.where(np.isfinite(top), top, 0.0)
+
+
+# logsumexp and softmax are invariant under any shift, so the derivative rules take the shift
+# as a constant (no terms that cancel); the Taylor rule follows the maximum (see shift_series).
+zero(Op.MAXSHIFT, 1, shift_forward, frozenset({Group.STRUCTURAL, Group.PIECEWISE_CONSTANT}),
+      taylor=lambda params: lambda x: shift_series(x, axes=params[0]))

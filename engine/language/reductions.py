@@ -2,8 +2,8 @@
 sum, mean, prod, max/min, var/std, cumsum/cumprod, logsumexp and softmax.
 
 All but max/min (the ``amax``/``amin`` records) are exact composites of existing ops. logsumexp
-and softmax subtract the maximum first (stable for large entries); the maximum's own derivative
-cancels in them exactly, so it adds no kink.
+and softmax subtract the maximum first (stable for large entries) as a constant shift
+(``maxshift``): they are invariant under any shift, so it adds no term and no kink.
 """
 
 from __future__ import annotations
@@ -175,10 +175,11 @@ def cumprod(g: Graph, a: int, axis: Any) -> int:
 
 
 def _shifted(g: Graph, a: int, axes: tuple[int, ...]) -> tuple[int, int]:
-    """``a`` minus its maximum over ``axes`` (broadcast back), and that maximum."""
+    """``a`` minus its maximum over ``axes`` (broadcast back), and that maximum (a constant
+    shift: ``maxshift`` has derivative 0)."""
     shape = g.nodes[a].shape
     rank = len(shape)
-    top = P.emit(g, Op.AMAX, a, params=(tuple(ax - rank for ax in axes),),
+    top = P.emit(g, Op.MAXSHIFT, a, params=(tuple(ax - rank for ax in axes),),
                  shape=tuple(n for i, n in enumerate(shape) if i not in axes))
     return P.sub(g, a, P.broadcast_to(g, P.reshape(g, top, _kept(shape, axes)), shape)), top
 

@@ -178,8 +178,8 @@ class Scalarizer:
             case "norm":
                 squares = [(a.mul([(t, 2)]), 1.0) for t in x.flat]
                 return _obj(a.call("sqrt", (a.add(squares),), ()))
-            case "amax" | "amin":
-                return self._extremum("max" if op == "amax" else "min", x, params[0], shape)
+            case "amax" | "amin" | "maxshift":
+                return self._extremum("min" if op == "amin" else "max", x, params[0], shape)
             case "solve":
                 inverse = self._small_linalg("inv", x)
                 return self._matmul(inverse, args[1], shape)

@@ -23,3 +23,16 @@ def extremum_series(x: Series, *, axes: tuple[int, ...], largest: bool) -> Serie
     y = np.sum(np.where(ties, x, 0.0), axis=axes) / count
     y[0] = np.squeeze(y0, axis=axes)
     return y
+
+
+def shift_series(x: Series, *, axes: tuple[int, ...]) -> Series:
+    """The series of the stable shift of logsumexp and softmax: the maximum's (the largest
+    entry's series, 0 where the maximum is not finite).
+
+    Those functions are invariant under any shift, so the derivative rules treat it as a
+    constant; here following the maximum keeps the dominant shifted term exactly exp(0) = 1,
+    so a dominant entry's series does not have to cancel in the logarithm's recurrence.
+    """
+    y = extremum_series(x, axes=axes, largest=True)
+    finite = np.isfinite(y[0])
+    return np.where(finite, y, 0.0)
