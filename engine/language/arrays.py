@@ -70,6 +70,11 @@ def concat(g: Graph, parts: list[int], axis: int) -> int:
     if len(parts) == 1:
         return parts[0]
     full = (*first[:axis], sum(s[axis] for s in shapes), *first[axis + 1:])
+    if all(s == first for s in shapes) and first[axis] == 1 and (axis == 0 or len(full) == 2):
+        # Slabs of one entry each (a scan, a list index): one stack, not a scatter per part.
+        rest = first[:axis] + first[axis + 1:]
+        stacked = P.stack(g, [P.reshape(g, p, rest) for p in parts])
+        return P.reshape(g, stacked, full) if axis == 0 else P.transpose(g, stacked)
     total = None
     offset = 0
     for p, s in zip(parts, shapes, strict=True):
