@@ -58,6 +58,13 @@ def take(g: Graph, x: int, axis: int, i: int) -> int:
     return P.index(g, x, _slab(shape, axis, i, i + 1), out)
 
 
+def segment(g: Graph, x: int, axis: int, start: int, stop: int) -> int:
+    """Entries ``start`` to ``stop`` (exclusive) along ``axis``."""
+    shape = g.nodes[x].shape
+    out = (*shape[:axis], stop - start, *shape[axis + 1:])
+    return P.index(g, x, _slab(shape, axis, start, stop), out)
+
+
 def concat(g: Graph, parts: list[int], axis: int) -> int:
     """Parts of equal rank, equal except along ``axis``, joined along it: each is scattered
     into its slab of the result and the slabs are added (no entry overlaps another)."""

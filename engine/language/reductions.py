@@ -11,13 +11,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from engine.errors import InputError, ShapeError
 from engine.ir import emit as P
 from engine.ir.graph import Graph, Shape
 from engine.ir.ops import Op
-from engine.language.arrays import axes_of, axis_of, concat, flatten, take
+from engine.language.arrays import axes_of, axis_of, concat, flatten, segment, take
 
 
 def _kept(shape: Shape, axes: tuple[int, ...]) -> Shape:
@@ -140,33 +138,25 @@ def std(g: Graph, a: int, axis: Any, ddof: Any, keepdims: Any) -> int:
 
 
 def _scan(g: Graph, a: int, axis: Any, combine: Any) -> int:
-    """Running ``combine`` along one axis (``axis=None``: of the flattened value)."""
+    """Running ``combine`` along one axis (``axis=None``: of the flattened value), by
+    doubling (Hillis–Steele): y_i ← y_i ∘ y_{i−d} for d = 1, 2, 4, …, so O(log n) nodes."""
     if axis is None:
         a, ax = flatten(g, a), 0
     else:
         ax = axis_of(axis, len(g.nodes[a].shape))
     n = g.nodes[a].shape[ax]
-    if n <= 1:
-        return a
-    acc = take(g, a, ax, 0)
-    parts = [acc]
-    for i in range(1, n):
-        acc = combine(g, acc, take(g, a, ax, i))
-        parts.append(acc)
-    return concat(g, parts, ax)
+    y = a
+    d = 1
+    while d < n:
+        shifted = combine(g, segment(g, y, ax, d, n), segment(g, y, ax, 0, n - d))
+        y = concat(g, [segment(g, y, ax, 0, d), shifted], ax)
+        d *= 2
+    return y
 
 
 def cumsum(g: Graph, a: int, axis: Any) -> int:
-    """NumPy's ``cumsum(a, axis=None)``: a vector or matrix is one product with a triangular
-    matrix of ones; higher ranks are a running sum."""
-    shape = g.nodes[a].shape
-    if axis is None and len(shape) != 1:
-        a, axis, shape = flatten(g, a), 0, (math.prod(shape),)
-    ax = 0 if axis is None else axis_of(axis, len(shape))
-    if len(shape) > 2:
-        return _scan(g, a, ax, P.add)
-    ones = g.const(np.tril(np.ones((shape[ax], shape[ax]))))
-    return P.matmul(g, ones, a) if ax == 0 else P.matmul(g, a, P.transpose(g, ones))
+    """NumPy's ``cumsum(a, axis=None)``: a running sum along an axis (None: flattened)."""
+    return _scan(g, a, axis, P.add)
 
 
 def cumprod(g: Graph, a: int, axis: Any) -> int:
