@@ -31,8 +31,8 @@ class Family(StrEnum):
     derivative. Linear in a and b."""
     DENSE = "dense"
     """Every output entry depends on every operand entry (norm, inverse, determinant, solve,
-    Cholesky factor, log |det|) — for the Cholesky factor a superset: its upper triangle is
-    structurally zero."""
+    log |det|); the Cholesky factor and a solve with a constant matrix refine it (see
+    :mod:`engine.sparse.pattern`)."""
     ZERO = "zero"
     """Piecewise constant (sign, comparisons): every derivative is identically zero."""
 

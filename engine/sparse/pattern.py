@@ -209,6 +209,8 @@ class _Propagation:
         node = self.g.nodes[nid]
         if node.op == "solve" and node.args[0] not in self.J and node.args[0] in self.values:
             return [(node.args[1], self._solve_rhs(nid))]
+        if node.op == "cholesky":
+            return [(node.args[0], _cholesky_local(node.shape[0]))]
         return [(a, _DENSE) for a in node.args if a in self.J]
 
     def _solve_rhs(self, nid: int) -> sp.csr_matrix:
@@ -260,6 +262,8 @@ class _Propagation:
                 terms.extend(self._pairs_elementwise(nid, w))
             elif family is Family.BILINEAR:
                 terms.extend(self._pairs_bilinear(nid, w))
+            elif family is Family.DENSE and node.op == "cholesky":
+                terms.append(self._pairs_per_entry(nid, w))
             elif family is Family.DENSE:
                 terms.append(self._pairs_dense(nid))
         if not terms:
@@ -304,6 +308,16 @@ class _Propagation:
         self._check(float(_row_nnz(ja) @ (pairs @ _row_nnz(jb))), "the Hessian")
         return [ja.T @ pairs @ jb]
 
+    def _pairs_per_entry(self, nid: int, w: np.ndarray) -> sp.csr_matrix:
+        """Every pair of the variables one output entry the output needs (``w``) depends on
+        (a nonlinear op whose entries each read their own set: the Cholesky factor)."""
+        ((a, local),) = self.local[nid]
+        assert isinstance(local, sp.csr_matrix)
+        idx = np.flatnonzero(w)
+        deps = _canonical(_ones(idx, idx, (len(w), len(w))) @ local @ self.J[a])
+        self._check(float((_row_nnz(deps) ** 2).sum()), "the Hessian")
+        return deps.T @ deps
+
     def _pairs_dense(self, nid: int) -> sp.csr_matrix:
         node = self.g.nodes[nid]
         if node.op == "det":
@@ -322,6 +336,21 @@ class _Propagation:
         self._check(len(cols) ** 2, "the Hessian")
         u = _ones(np.zeros(len(cols), dtype=np.int64), cols, (1, self.n))
         return u.T @ u
+
+
+def _cholesky_local(n: int) -> sp.csr_matrix:
+    """Which entries of A each entry of L = cholesky(A) depends on: L[i, j] (i ≥ j) is
+    (A[i, j] − Σ_{k<j} L[i, k] L[j, k]) / L[j, j], so it reads the lower-triangle entries
+    A[p, q] with q ≤ j and p ≤ j or p = i — and their mirrors A[q, p], since the derivative is
+    that of the symmetric part. The upper triangle of L is structurally zero."""
+    rows, cols = [], []
+    for i in range(n):
+        for j in range(i + 1):
+            for p in (*range(j + 1), *((i,) if i > j else ())):
+                for q in range(min(p, j) + 1):
+                    rows += [i * n + j, i * n + j]
+                    cols += [p * n + q, q * n + p]
+    return _ones(np.array(rows), np.array(cols), (n * n, n * n))
 
 
 def detect(g: Graph, output: int, wrt: dict[int, int], n: int,

@@ -241,3 +241,43 @@ def test_cholesky_on_the_peers_size() -> None:
     out = engine.hessian(expression="sum(cholesky(M) * C)", point={"M": a},
                          constants={"C": cot})
     close(u.reshape(-1) @ np.asarray(out["hessian"]) @ v.reshape(-1), float(ref2), rtol=1e-11)
+
+
+def test_cholesky_sparsity_pattern_and_values_against_mpmath() -> None:
+    """The structural pattern of cholesky's Jacobian: L[i, j] reads A[p, q] (and A[q, p])
+    with q ≤ j and p ≤ j or p = i; the upper triangle and the rows between are zeros. The
+    reference pattern is where mpmath's derivative (40 digits, at a generic point) is not 0."""
+    n = 4
+    r = RNG.standard_normal((n, n))
+    a = r @ r.T + n * np.eye(n)
+    out = engine.jacobian(expression="cholesky(M)", point={"M": a}, sparse=True)
+    got = dict(zip(zip(out["jacobian"]["rows"], out["jacobian"]["cols"], strict=True),
+                   out["jacobian"]["values"], strict=True))
+    with mp.workdps(40):
+        am = _mp(a)
+        ref = {}
+        for p in range(n):
+            for q in range(n):
+                e = mp.zeros(n, n)
+                e[p, q] = 1
+
+                def factor(t: mp.mpf, e: mp.matrix = e) -> mp.matrix:
+                    m = am + t * e
+                    return mp.cholesky((m + m.T) / 2)
+
+                h = mp.mpf(10) ** -20
+                # a central difference at 40 digits, h = 1e-20: truncation ~h² = 1e-40, rounding
+                # ~1e-20; an entry A does not reach is exactly 0
+                d = (factor(h) - factor(-h)) / (2 * h)
+                for i in range(n):
+                    for j in range(n):
+                        if abs(d[i, j]) > mp.mpf(10) ** -15:  # rounding noise ~1e-20
+                            ref[i * n + j, p * n + q] = float(d[i, j])
+    assert set(got) == set(ref)
+    for k, v in ref.items():
+        assert abs(got[k] - v) <= 1e-12 * max(1.0, abs(v)), k
+    h = engine.hessian(expression="cholesky(M)[3, 1]", point={"M": a}, sparse=True)
+    pairs = set(zip(h["hessian"]["rows"], h["hessian"]["cols"], strict=True))
+    reads = {p * n + q for p in (0, 1, 3) for q in range(2) if q <= p} | \
+        {q * n + p for p in (0, 1, 3) for q in range(2) if q <= p}
+    assert {x for pair in pairs for x in pair} <= reads
