@@ -227,6 +227,10 @@ _register_signature("tril", Signature((Param("m"), _OFFSET)), A.tril, "matrices"
                     "lower triangle up to diagonal k, zeros above")
 _register_signature("flip", Signature((Param("m"), _AXIS)), A.flip, "tensors",
                     "reverse the order of entries along axes (None: all)")
+_register_signature("flipud", Signature((Param("m"),)), lambda g, m: A.flip(g, m, 0),
+                    "tensors of rank ≥ 1", "flip(m, axis=0)")
+_register_signature("fliplr", Signature((Param("m"),)), lambda g, m: A.flip(g, m, 1),
+                    "tensors of rank ≥ 2", "flip(m, axis=1)")
 _register_signature("solve", _PAIR, L.solve, "non-singular square a; b a vector or matrix",
                     "x with a @ x = b; NaN where a is singular")
 _register_signature("slogdet", Signature((_A,)), L.slogdet, "square matrices",

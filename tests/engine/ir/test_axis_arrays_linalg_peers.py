@@ -51,6 +51,8 @@ LINEAR: list[tuple[str, Callable[[np.ndarray], np.ndarray], tuple[int, ...]]] = 
     ("mean(x, axis=0, keepdims=True)", lambda x: np.mean(x, axis=0, keepdims=True), (10, 11)),
     ("flip(x, axis=0)", np.flipud, (10, 11)),
     ("flip(x, axis=1)", np.fliplr, (10, 11)),
+    ("np.flipud(x)", np.flipud, (10, 11)),
+    ("np.fliplr(x)", np.fliplr, (10, 11)),
     ("cumsum(x, axis=0)", lambda x: np.cumsum(x, axis=0), (10, 11)),
     ("cumsum(x, axis=1)", lambda x: np.cumsum(x, axis=1), (10, 11)),
     ("cumsum(x)", np.cumsum, (10,)),

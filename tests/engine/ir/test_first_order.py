@@ -356,6 +356,7 @@ WITH_KEYWORDS = [
     Case("sum(triu(M))", lambda M: M[0, 0] + M[0, 1] + M[0, 2] + M[1, 1] + M[1, 2], M23),
     Case("sum(tril(M))", lambda M: M[0, 0] + M[1, 0] + M[1, 1], M23),
     Case("flip(v)[0]", lambda v: v[4], V5),
+    Case("flipud(M)[0, 1] * fliplr(M)[1, 0]", lambda M: M[1, 1] * M[1, 2], M23),
     Case("solve(M, b)[0]", lambda M, b: (inverse(M) * b)[0], M22,
          constants={"b": [1.0, -2.0]}),
     Case("slogdet(M)[1]", lambda M: sp.log(sp.Abs(M.det())), M22),
@@ -374,6 +375,7 @@ FUNCTIONS_EXERCISED = [
     "where", "sum", "prod", "mean", "dot", "norm", "trace", "transpose", "det", "inv",
     "amax", "amin", "var", "std", "cumsum", "cumprod", "logsumexp", "softmax", "reshape",
     "concatenate", "stack", "outer", "inner", "diag", "diagonal", "triu", "tril", "flip",
+    "flipud", "fliplr",
     "solve", "slogdet", "cholesky",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
