@@ -99,6 +99,15 @@ class Op(StrEnum):
     BESSEL_J = "jv"
     BESSEL_Y = "yv"
     BESSEL_I = "iv"
+    # reductions over axes with a tie convention (engine/ir/reductions.py)
+    AMAX = "amax"
+    AMIN = "amin"
+    MAXSHIFT = "maxshift"
+    # linear algebra: solves and factorizations (engine/ir/linalg.py)
+    SOLVE = "solve"
+    CHOLESKY = "cholesky"
+    LOGABSDET = "logabsdet"
+    DETSIGN = "detsign"
 
 
 class Group(StrEnum):

@@ -580,6 +580,6 @@ define(Op.DET, 1, frozenset({Group.LINALG}), lambda params, a: np.linalg.det(a),
         _det_vjp, series=T.det_series)
 
 # Families of their own modules: imported here so that the table is complete below.
-from engine.ir import logistic, rounding, sinc, special  # noqa: E402, F401
+from engine.ir import linalg, logistic, reductions, rounding, sinc, special  # noqa: E402, F401
 
 assert set(PRIMITIVES) == set(Op), sorted(set(Op) - set(PRIMITIVES))

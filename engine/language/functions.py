@@ -17,6 +17,10 @@ from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES, Op
 from engine.ir.special import bessel, polygamma
+from engine.language import arrays as A
+from engine.language import linalg as L
+from engine.language import reductions as R
+from engine.language.signatures import Kind, Param, Signature
 
 Builder = Callable[..., int]
 
@@ -31,6 +35,8 @@ class Function:
     domain: str
     kinks: str
     description: str
+    signature: Signature | None = None
+    """Set for functions with keyword or static arguments: ``build(g, **arguments)``."""
 
 
 FUNCTIONS: dict[str, Function] = {}
@@ -226,3 +232,96 @@ _register("jn", 2, _bessel_of_order(Op.BESSEL_J, "jn", integer=True), "n a const
           "jv for an integer order, scipy's jn")
 _register("yn", 2, _bessel_of_order(Op.BESSEL_Y, "yn", integer=True),
           "n a constant integer; x > 0", "yv for an integer order, scipy's yn")
+# ---------------------------------------------------------------- axis reductions, arrays and
+# linear algebra: functions with keyword and static arguments (NumPy's signatures)
+
+_A = Param("a")
+_AXIS = Param("axis", Kind.STATIC, None)
+_KEEPDIMS = Param("keepdims", Kind.STATIC, False, keyword_only=True)
+_REDUCE = Signature((_A, _AXIS, _KEEPDIMS))
+_MOMENT = Signature((_A, _AXIS, Param("ddof", Kind.STATIC, 0, keyword_only=True), _KEEPDIMS))
+_PAIR = Signature((_A, Param("b")))
+_OFFSET = Param("k", Kind.STATIC, 0)
+_ARRAYS = Signature((Param("arrays", Kind.TENSORS), Param("axis", Kind.STATIC, 0)))
+
+
+def _register_signature(name: str, sig: Signature, build: Builder, domain: str,
+                        description: str, kinks: str = "smooth on its domain") -> None:
+    FUNCTIONS[name] = Function(name, sig.required, build, domain, kinks,
+                               f"{sig.text(name)}: {description}", sig)
+
+
+def _sum(g: Graph, a: int, axis: object, keepdims: object) -> int:
+    return P.sum_all(g, a) if axis is None and not keepdims else R.sum_(g, a, axis, keepdims)
+
+
+def _prod(g: Graph, a: int, axis: object, keepdims: object) -> int:
+    return prod_all(g, a) if axis is None and not keepdims else R.prod(g, a, axis, keepdims)
+
+
+_TIES = "ties split the derivative evenly among the extrema, as PyTorch's amax/amin"
+_register_signature("sum", _REDUCE, _sum, "tensors", "sum over axes (None: all)")
+_register_signature("prod", _REDUCE, _prod, "tensors",
+                    "product over axes (None: all); exact where entries are 0")
+_register_signature("mean", _REDUCE, R.mean, "non-empty axes", "mean over axes (None: all)")
+for _name, _op, _pairwise in (("max", Op.AMAX, Op.MAX), ("min", Op.AMIN, Op.MIN)):
+    _register_signature(
+        _name, Signature((_A, Param("b", default=None), Param("axis", Kind.STATIC, None,
+                                                               keyword_only=True), _KEEPDIMS)),
+        R.two_or_one(_op, _pairwise), "all reals; a reduction over non-empty axes",
+        f"{_name}(a, b) elementwise; {_name}(a) or {_name}(a, axis=…) over axes (None: all), "
+        f"as np.{_name} (its axis is keyword-only here: {_name}(v, 0) compares with 0)",
+        kinks=f"elementwise: a tie splits the derivative 0.5/0.5; reduction: {_TIES}")
+    _register_signature(
+        f"a{_name}", _REDUCE, lambda g, a, axis, keepdims, op=_op: R.extremum(
+            op, g, a, axis, keepdims), "non-empty axes", f"np.a{_name}: {_name} over axes "
+        "(None: all)", kinks=_TIES)
+_register_signature("var", _MOMENT, R.var, "non-empty axes",
+                    "variance over axes, divided by N - ddof (ddof=0 as NumPy)")
+_register_signature("std", _MOMENT, R.std, "non-empty axes",
+                    "standard deviation, sqrt(var)",
+                    kinks="derivative infinite where the deviations are all 0")
+_register_signature("cumsum", Signature((_A, _AXIS)), R.cumsum, "tensors",
+                    "running sum along an axis (None: of the flattened value)")
+_register_signature("cumprod", Signature((_A, _AXIS)), R.cumprod, "tensors",
+                    "running product along an axis (None: flattened); exact at zeros")
+_register_signature("logsumexp", Signature((_A, _AXIS, _KEEPDIMS)), R.logsumexp, "tensors",
+                    "log(sum(exp(a))) over axes (None: all), computed stably as scipy.special")
+_register_signature("softmax", Signature((Param("x"), _AXIS)), R.softmax, "tensors",
+                    "exp(x) / sum(exp(x)) over axis; default axis=None (the whole value), as "
+                    "scipy.special.softmax (jax.nn.softmax's default is -1: write axis=-1)")
+_register_signature("reshape", Signature((_A, Param("shape", Kind.STATIC, variadic=True))),
+                    lambda g, a, shape: A.reshape(g, a, shape), "tensors",
+                    "the entries in C order with a new shape (one entry may be -1)")
+_register_signature("concatenate", _ARRAYS, A.concatenate, "a list of tensors",
+                    "join along an existing axis (None: flattened first)")
+_register_signature("stack", _ARRAYS, A.stack, "a list of equal-shaped tensors",
+                    "join along a new axis")
+_register_signature("outer", _PAIR, L.outer, "tensors (flattened)", "outer product")
+_register_signature("inner", _PAIR, L.inner, "tensors of rank ≤ 2",
+                    "sum product over the last axes")
+_register_signature("diag", Signature((Param("v"), _OFFSET)), A.diag, "vectors or matrices",
+                    "vector: the matrix with it on diagonal k; matrix: its diagonal k")
+_register_signature("diagonal", Signature((_A, Param("offset", Kind.STATIC, 0))),
+                    lambda g, a, offset: A.diagonal(g, a, offset), "matrices",
+                    "the diagonal at offset as a vector (M.diagonal())")
+_register_signature("triu", Signature((Param("m"), _OFFSET)), A.triu, "matrices",
+                    "upper triangle from diagonal k, zeros below")
+_register_signature("tril", Signature((Param("m"), _OFFSET)), A.tril, "matrices",
+                    "lower triangle up to diagonal k, zeros above")
+_register_signature("flip", Signature((Param("m"), _AXIS)), A.flip, "tensors",
+                    "reverse the order of entries along axes (None: all)")
+_register_signature("flipud", Signature((Param("m"),)), lambda g, m: A.flip(g, m, 0),
+                    "tensors of rank ≥ 1", "flip(m, axis=0)")
+_register_signature("fliplr", Signature((Param("m"),)), lambda g, m: A.flip(g, m, 1),
+                    "tensors of rank ≥ 2", "flip(m, axis=1)")
+_register_signature("solve", _PAIR, L.solve, "non-singular square a; b a vector or matrix",
+                    "x with a @ x = b; NaN where a is singular")
+_register_signature("slogdet", Signature((_A,)), L.slogdet, "square matrices",
+                    "[sign(det a), log|det a|] as a 2-vector (slogdet(a)[1] is the "
+                    "log-determinant)", kinks="the sign has derivative 0; log|det| is "
+                    "undefined (-inf) where a is singular")
+_register_signature("cholesky", Signature((_A,)), L.cholesky,
+                    "symmetric positive definite matrices (the lower triangle is read)",
+                    "lower Cholesky factor L, L @ L.T = a; NaN where not positive definite",
+                    kinks="derivative of the factor of (a + a.T)/2, as JAX and PyTorch")

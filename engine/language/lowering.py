@@ -13,6 +13,7 @@ from engine.errors import (
     ArityError,
     DefinitionError,
     EngineError,
+    InputError,
     LimitError,
     ShapeError,
     UnknownNameError,
@@ -22,8 +23,10 @@ from engine.errors import (
 from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES
+from engine.language import arrays as A
 from engine.language.functions import CONSTANTS, FUNCTIONS, power
 from engine.language.parser import MODULE_PREFIXES
+from engine.language.signatures import Bound, bind
 from engine.language.syntax import (
     Binary,
     Block,
@@ -35,6 +38,7 @@ from engine.language.syntax import (
     Name,
     Num,
     Slice,
+    TupleLit,
     Unary,
     sub_expressions,
     walk,
@@ -93,6 +97,8 @@ class Lowering:
         self.sizes: dict[str, int] = {}
         """Syntax nodes in each function's body."""
         self.inlined = 0
+        self._bound: dict[int, Bound] = {}
+        """Calls bound to their function's signature, by ``id`` of the syntax node."""
 
     def lower(self, root: Expr) -> int:
         """The node computing ``root``; errors carry the line and column they happened at."""
@@ -225,7 +231,7 @@ class Lowering:
             while stack:
                 kind, e, frame, n = stack.pop()
                 if kind == _VISIT:
-                    children = sub_expressions(e)
+                    children = self._children(e)
                     stack.append((_BUILD, e, frame, len(children)))
                     stack.extend((_VISIT, c, frame, 0) for c in reversed(children))
                 elif kind == _BUILD:
@@ -261,11 +267,45 @@ class Lowering:
         err.detail += "\n" + "\n".join(lines)
         err.args = (err.detail,)
 
+    def _children(self, e: Expr) -> tuple[Expr, ...]:
+        """The sub-expressions lowered before ``e``: for a call with a signature, its tensor
+        arguments (its static ones are literals, read when it is bound)."""
+        if not isinstance(e, Call):
+            return sub_expressions(e)
+        bound = self._bound.get(id(e))
+        if bound is not None:
+            return bound.tensors
+        fn = FUNCTIONS.get(e.func)
+        if fn is not None and fn.signature is not None:
+            bound = self._bound[id(e)] = bind(e.func, fn.signature, e, self.expression)
+            return bound.tensors
+        if e.kwargs and fn is not None:
+            kw = e.kwargs[0]
+            err = ArityError(f"{e.func}() takes no keyword arguments (got {kw.name!r})",
+                             loc=("body", "expression"))
+            err.locate(self.expression, kw.col)
+            raise err
+        return sub_expressions(e)
+
+    def _at(self, column: int, fn: Any, *args: Any) -> int:
+        try:
+            return fn(*args)
+        except EngineError as err:
+            if err.column is None:
+                err.locate(self.expression, column)
+            raise
+
     def _inline(self, call: Call, frame: _Frame | None, args: list[int],
                 stack: list[tuple[int, Any, _Frame | None, int]], values: list[int]) -> None:
         """Push the body of the function ``call`` names, bound to ``args`` (or its node, when
         called with these arguments before)."""
         d = self.functions[call.func]
+        if call.kwargs:
+            kw = call.kwargs[0]
+            err = ArityError(f"{d.name}() takes no keyword arguments (got {kw.name!r})",
+                             loc=("body", "expression"))
+            err.locate(self.expression, kw.col)
+            raise err
         self._check_arity(d, len(args))
         key = (d.name, tuple(args))
         found = self.calls.get(key)
@@ -306,7 +346,14 @@ class Lowering:
             case Binary(op=op):
                 return self._binary(op, *args)
             case Call(func=func, col=col):
+                bound = self._bound.get(id(e))
+                if bound is not None:
+                    return FUNCTIONS[func].build(self.g, **bound.arguments(args))
                 return self._call(func, args, col)
+            case TupleLit():
+                raise InputError("a tuple such as (0, 1) is only a function's static argument "
+                                 "(axis=(0, 1), reshape(x, (2, 3))); for a vector write [a, b]",
+                                 loc=("body", "expression"))
             case ListLit():
                 return self._list(args)
             case Index(items=items):
@@ -360,6 +407,49 @@ class Lowering:
         raise ShapeError(f"{what} must be an integer literal such as 0, -1 or 2")
 
     def _index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
+        lists = [j for j, item in enumerate(items) if isinstance(item, ListLit)]
+        if lists:
+            return self._index_list(node, items, lists)
+        return self._basic_index(node, items)
+
+    def _index_list(self, node: int, items: tuple[Expr | Slice, ...], lists: list[int]
+                    ) -> int:
+        """``x[[0, 2]]``, ``M[:, [1, -1]]``: one integer-list index, taken along its axis after
+        the other (basic) entries are applied."""
+        if len(lists) > 1:
+            raise ShapeError("only one integer-list index per subscript is supported "
+                             "(index in two steps: x[[0, 1]][:, [2, 3]])")
+        j = lists[0]
+        entry = items[j]
+        assert isinstance(entry, ListLit)
+        ints = [i for i, item in enumerate(items) if not isinstance(item, Slice | ListLit)]
+        shape = self.g.nodes[node].shape
+        if j >= len(shape):
+            raise ShapeError(f"too many indices ({len(items)}) for a value of shape {shape}")
+        picks = [self._at(e.col, self._list_entry, e, j, shape) for e in entry.items]
+        advanced = sorted([*ints, j])
+        if advanced != list(range(advanced[0], advanced[-1] + 1)):
+            # Integer indices apart from the list (a slice between): NumPy puts the list's axis
+            # first, which is a stack of the basic indexings, one per entry.
+            return P.stack(self.g, [self._basic_index(node, (*items[:j], Num(float(i), entry.col),
+                                                              *items[j + 1:]))
+                                    for i in picks])
+        rest = (*items[:j], Slice(None, None, None, entry.col), *items[j + 1:])
+        base = self._basic_index(node, rest)
+        axis = j - sum(1 for i in ints if i < j)
+        return A.pick(self.g, base, axis, picks)
+
+    def _list_entry(self, e: Expr, axis: int, shape: tuple[int, ...]) -> int:
+        """One entry of an integer-list index, checked against its axis (negative allowed)."""
+        i = self._int(e, "an entry of an index list")
+        assert i is not None
+        n = shape[axis]
+        if not -n <= i < n:
+            raise ShapeError(f"index {i} is out of bounds for axis {axis} with size {n} "
+                             f"(shape {shape})")
+        return i % n
+
+    def _basic_index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
         shape = self.g.nodes[node].shape
         if len(items) > len(shape):
             raise ShapeError(f"too many indices ({len(items)}) for a value of shape {shape}")

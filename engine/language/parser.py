@@ -34,10 +34,12 @@ from engine.language.syntax import (
     Define,
     Expr,
     Index,
+    Keyword,
     ListLit,
     Name,
     Num,
     Slice,
+    TupleLit,
     Unary,
 )
 from engine.limits import DEFAULT_LIMITS, Limits
@@ -145,13 +147,16 @@ def _describe(tok: Token) -> str:
 class _Parser:
     """State of one parse: the tokens and the index of the next one."""
 
-    __slots__ = ("expression", "max_depth", "pos", "tokens")
+    __slots__ = ("expression", "max_depth", "pos", "tokens", "tuple_ok")
 
     def __init__(self, expression: str, tokens: list[Token], max_depth: int) -> None:
         self.expression = expression
         self.tokens = tokens
         self.pos = 0
         self.max_depth = max_depth
+        self.tuple_ok = False
+        """Set while the next operand starts a call argument: only there may ``(a, b)`` be a
+        tuple (a static argument such as ``axis=(0, 1)``)."""
 
     def parse(self) -> Expr:
         tokens = self.tokens
@@ -164,6 +169,9 @@ class _Parser:
             return self._block(statements)
         if tok.text in (")", "]"):
             message = f"unmatched {tok.text!r}"
+        elif tok.text == "=":
+            message = "unexpected '=' (use '==' to compare; '=' names a keyword argument " \
+                      "such as axis=0)"
         else:
             message = f"unexpected {_describe(tok)}"
         raise self._error(message, tok, "an operator or the end of the expression")
@@ -293,6 +301,7 @@ class _Parser:
         """An operand: number, name, call, parenthesis, list or signed operand."""
         tok = self.tokens[self.pos]
         self.pos += 1
+        tuple_ok, self.tuple_ok = self.tuple_ok, False
         if tok.kind == NUM:
             return Num(float(tok.text), tok.col)
         if tok.kind == NAME:
@@ -301,6 +310,8 @@ class _Parser:
         if text == "(":
             inner = self._expr(0, depth + 1)
             close = self.tokens[self.pos]
+            if close.text == "," and tuple_ok:
+                return self._tuple(tok, inner, depth + 1)
             if close.text != ")":
                 raise self._unclosed(tok, close, "')'")
             self.pos += 1
@@ -329,8 +340,8 @@ class _Parser:
         opening = self.tokens[self.pos]
         if opening.text == "(":
             self.pos += 1
-            args = self._sequence(opening, ")", depth + 1, self._operand, "an argument")
-            return Call(tok.text, args, col)
+            args, kwargs = self._arguments(opening, depth + 1)
+            return Call(tok.text, args, col, kwargs)
         return Name(tok.text, col)
 
     def _module_member(self, module: Token) -> Token:
@@ -371,8 +382,8 @@ class _Parser:
         opening = tokens[self.pos]
         if opening.text == "(":
             self.pos += 1
-            args = self._sequence(opening, ")", depth + 1, self._operand, "an argument")
-            return Call(name.text, (receiver, *args), name.col)
+            args, kwargs = self._arguments(opening, depth + 1)
+            return Call(name.text, (receiver, *args), name.col, kwargs)
         raise self._error("attribute access is not supported (only .T and method calls such "
                           "as .sum())", name, f"'T' or a method call such as '.{name.text}()'")
 
@@ -399,6 +410,57 @@ class _Parser:
             self.pos += 1
             if tokens[self.pos].text == close:
                 raise self._error("trailing comma is not allowed", tokens[self.pos], what)
+
+    def _tuple(self, opening: Token, first: Expr, depth: int) -> TupleLit:
+        """The rest of ``(first, …)`` after ``first``: a tuple literal (``axis=(0, 1)``)."""
+        items = [first]
+        tokens = self.tokens
+        while tokens[self.pos].text == ",":
+            self.pos += 1
+            if tokens[self.pos].text == ")":
+                break  # (0,) is a one-tuple, as in Python
+            items.append(self._expr(0, depth))
+        close = tokens[self.pos]
+        if close.text != ")":
+            raise self._unclosed(opening, close, "',' or ')'")
+        self.pos += 1
+        return TupleLit(tuple(items), opening.col)
+
+    def _arguments(self, opening: Token, depth: int
+                   ) -> tuple[tuple[Expr, ...], tuple[Keyword, ...]]:
+        """A call's arguments up to ``)``: positional ones, then ``name=value`` keywords, as in
+        Python (a positional argument after a keyword one is an error)."""
+        tokens = self.tokens
+        args: list[Expr] = []
+        kwargs: list[Keyword] = []
+        if tokens[self.pos].text == ")":
+            self.pos += 1
+            return (), ()
+        while True:
+            tok = tokens[self.pos]
+            if tok.kind == NAME and tokens[self.pos + 1].text == "=":
+                if any(k.name == tok.text for k in kwargs):
+                    raise self._error(f"keyword argument {tok.text!r} repeated", tok,
+                                      "each keyword at most once")
+                self.pos += 2
+                self.tuple_ok = True
+                kwargs.append(Keyword(tok.text, self._expr(0, depth), tok.col))
+            elif kwargs:
+                raise self._error("positional argument follows keyword argument", tok,
+                                  "a keyword argument such as axis=0, or ')'")
+            else:
+                self.tuple_ok = True
+                args.append(self._expr(0, depth))
+            tok = tokens[self.pos]
+            if tok.text == ")":
+                self.pos += 1
+                return tuple(args), tuple(kwargs)
+            if tok.text != ",":
+                raise self._unclosed(opening, tok, "',' or ')'")
+            self.pos += 1
+            if tokens[self.pos].text == ")":
+                raise self._error("trailing comma is not allowed", tokens[self.pos],
+                                  "an argument")
 
     def _operand(self, depth: int) -> Expr:
         """A whole expression: an argument, list entry or slice bound."""

@@ -45,12 +45,34 @@ class Binary:
 
 
 @dataclass(frozen=True, slots=True)
+class Keyword:
+    """A keyword argument ``name=value`` of a call; ``col`` is the column of its name."""
+
+    name: str
+    value: Expr
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
 class Call:
     """A function call; method sugar ``a.f(b)`` becomes ``Call("f", (a, b))`` and ``M.T``
-    becomes ``Call("transpose", (M,))``. ``col`` is the column of the function's name."""
+    becomes ``Call("transpose", (M,))``. ``col`` is the column of the function's name.
+
+    Keyword arguments are static (axes, flags, offsets): they are read as literals when the
+    call is lowered, so they are not sub-expressions."""
 
     func: str
     args: tuple[Expr, ...]
+    col: int
+    kwargs: tuple[Keyword, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TupleLit:
+    """``(a, b)``: a tuple of literals, only meaningful as a static argument (``axis=(0, 1)``,
+    ``reshape(x, (2, 3))``)."""
+
+    items: tuple[Expr, ...]
     col: int
 
 
@@ -103,7 +125,7 @@ class Block:
     col: int
 
 
-Expr = Num | Name | Unary | Binary | Call | ListLit | Index | Block
+Expr = Num | Name | Unary | Binary | Call | ListLit | Index | TupleLit | Block
 
 
 def sub_expressions(e: Expr) -> tuple[Expr, ...]:

@@ -30,13 +30,16 @@ class Family(StrEnum):
     """``where(c, a, b)``: a where c may be nonzero, b where c may be zero; c has zero
     derivative. Linear in a and b."""
     DENSE = "dense"
-    """Every output entry depends on every operand entry (norm, inverse, determinant)."""
+    """Every output entry depends on every operand entry (norm, inverse, determinant, solve,
+    log |det|); the Cholesky factor and a solve with a constant matrix refine it (see
+    :mod:`engine.sparse.pattern`)."""
     ZERO = "zero"
     """Piecewise constant (sign, comparisons): every derivative is identically zero."""
 
 
 _SPECIAL = {"matmul": Family.BILINEAR, "where": Family.SELECT,
-            **dict.fromkeys(("norm", "inv", "det"), Family.DENSE)}
+            **dict.fromkeys(("norm", "inv", "det", "solve", "cholesky", "logabsdet"),
+                            Family.DENSE)}
 """The ops whose family their groups do not tell."""
 
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from engine.errors import LimitError
 from engine.ir.graph import Graph, size_of
 from engine.ir.ops import PRIMITIVES
+from engine.ir.primitives import safe_inv
 from engine.ir.transforms import ancestors
 from engine.sparse.families import FAMILY, Family, second_order_pairs
 
@@ -205,7 +206,26 @@ class _Propagation:
         return self._var_args(nid, locals_)
 
     def _local_dense(self, nid: int) -> list[tuple[int, Local]]:
-        return [(self.g.nodes[nid].args[0], _DENSE)]
+        node = self.g.nodes[nid]
+        if node.op == "solve" and node.args[0] not in self.J and node.args[0] in self.values:
+            return [(node.args[1], self._solve_rhs(nid))]
+        if node.op == "cholesky":
+            return [(node.args[0], _cholesky_local(node.shape[0]))]
+        return [(a, _DENSE) for a in node.args if a in self.J]
+
+    def _solve_rhs(self, nid: int) -> sp.csr_matrix:
+        """``solve(A, b)`` with a constant A is ``A⁻¹ b``: output (p, q) depends on b[i, q]
+        where A⁻¹[p, i] is nonzero."""
+        node = self.g.nodes[nid]
+        a, b = node.args
+        with np.errstate(all="ignore"):
+            inverse = safe_inv(self.values[a])
+        rows, cols = np.nonzero(inverse != 0)  # NaN (singular A) counts as nonzero
+        nz = _ones(rows, cols, inverse.shape)
+        shape = self.g.nodes[b].shape
+        if len(shape) == 1:
+            return nz
+        return sp.kron(nz, sp.identity(shape[1], format="csr"), format="csr")
 
     # ------------------------------------------------------------ second order
 
@@ -242,6 +262,8 @@ class _Propagation:
                 terms.extend(self._pairs_elementwise(nid, w))
             elif family is Family.BILINEAR:
                 terms.extend(self._pairs_bilinear(nid, w))
+            elif family is Family.DENSE and node.op == "cholesky":
+                terms.append(self._pairs_per_entry(nid, w))
             elif family is Family.DENSE:
                 terms.append(self._pairs_dense(nid))
         if not terms:
@@ -286,10 +308,20 @@ class _Propagation:
         self._check(float(_row_nnz(ja) @ (pairs @ _row_nnz(jb))), "the Hessian")
         return [ja.T @ pairs @ jb]
 
+    def _pairs_per_entry(self, nid: int, w: np.ndarray) -> sp.csr_matrix:
+        """Every pair of the variables one output entry the output needs (``w``) depends on
+        (a nonlinear op whose entries each read their own set: the Cholesky factor)."""
+        ((a, local),) = self.local[nid]
+        assert isinstance(local, sp.csr_matrix)
+        idx = np.flatnonzero(w)
+        deps = _canonical(_ones(idx, idx, (len(w), len(w))) @ local @ self.J[a])
+        self._check(float((_row_nnz(deps) ** 2).sum()), "the Hessian")
+        return deps.T @ deps
+
     def _pairs_dense(self, nid: int) -> sp.csr_matrix:
         node = self.g.nodes[nid]
-        ja = self.J[node.args[0]]
         if node.op == "det":
+            ja = self.J[node.args[0]]
             # det is linear in each row and each column: entries sharing one do not interact.
             shape = self.g.nodes[node.args[0]].shape
             r, c = np.divmod(np.arange(size_of(shape)), shape[1])
@@ -298,10 +330,27 @@ class _Propagation:
             pairs = _ones(p, q, couple.shape)
             self._check(float(_row_nnz(ja) @ (pairs @ _row_nnz(ja))), "the Hessian")
             return ja.T @ pairs @ ja
-        cols = np.unique(ja.indices)
+        if node.op == "solve" and node.args[0] not in self.J:
+            return sp.csr_matrix((self.n, self.n))  # linear in the right-hand side
+        cols = np.unique(np.concatenate([self.J[a].indices for a in node.args if a in self.J]))
         self._check(len(cols) ** 2, "the Hessian")
         u = _ones(np.zeros(len(cols), dtype=np.int64), cols, (1, self.n))
         return u.T @ u
+
+
+def _cholesky_local(n: int) -> sp.csr_matrix:
+    """Which entries of A each entry of L = cholesky(A) depends on: L[i, j] (i ≥ j) is
+    (A[i, j] − Σ_{k<j} L[i, k] L[j, k]) / L[j, j], so it reads the lower-triangle entries
+    A[p, q] with q ≤ j and p ≤ j or p = i — and their mirrors A[q, p], since the derivative is
+    that of the symmetric part. The upper triangle of L is structurally zero."""
+    rows, cols = [], []
+    for i in range(n):
+        for j in range(i + 1):
+            for p in (*range(j + 1), *((i,) if i > j else ())):
+                for q in range(min(p, j) + 1):
+                    rows += [i * n + j, i * n + j]
+                    cols += [p * n + q, q * n + p]
+    return _ones(np.array(rows), np.array(cols), (n * n, n * n))
 
 
 def detect(g: Graph, output: int, wrt: dict[int, int], n: int,

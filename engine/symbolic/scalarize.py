@@ -178,7 +178,51 @@ class Scalarizer:
             case "norm":
                 squares = [(a.mul([(t, 2)]), 1.0) for t in x.flat]
                 return _obj(a.call("sqrt", (a.add(squares),), ()))
-        raise AssertionError(f"no scalar rule for op {op!r}")
+            case "amax" | "amin" | "maxshift":
+                return self._extremum("min" if op == "amin" else "max", x, params[0], shape)
+            case "solve":
+                inverse = self._small_linalg("inv", x)
+                return self._matmul(inverse, args[1], shape)
+            case "logabsdet":
+                det = int(self._small_linalg("det", x)[()])
+                return _obj(a.call("log", (a.call("abs", (det,), ()),), ()))
+            case "detsign":
+                det = int(self._small_linalg("det", x)[()])
+                return _obj(a.call("sign", (det,), ()))
+            case "cholesky":
+                return self._cholesky(x)
+        raise InputError(f"symbolic formulas do not support the op {op!r}",
+                         loc=("body", "expression"))
+
+    def _extremum(self, fn: str, x: np.ndarray, axes: tuple[int, ...],
+                  shape: tuple[int, ...]) -> np.ndarray:
+        """max/min over ``axes`` as nested two-argument max/min terms."""
+        moved = np.moveaxis(x, tuple(x.ndim + ax for ax in axes), tuple(range(-len(axes), 0)))
+        rows = moved.reshape((*shape, -1))
+        out = np.empty(shape, dtype=object)
+        for idx in np.ndindex(*shape):
+            acc = int(rows[idx][0])
+            for t in rows[idx][1:]:
+                acc = self.a.call(fn, (acc, int(t)), ())
+            out[idx] = acc
+        return out
+
+    def _cholesky(self, m: np.ndarray) -> np.ndarray:
+        """The lower Cholesky factor by Cholesky–Banachiewicz, from the lower triangle of m."""
+        n = m.shape[0]
+        if n > MAX_SMALL_LINALG:
+            raise InputError(f"symbolic formulas expand cholesky only up to "
+                             f"{MAX_SMALL_LINALG}×{MAX_SMALL_LINALG} matrices, got {n}×{n}",
+                             loc=("body", "expression"))
+        a = self.a
+        low = np.full((n, n), a.zero, dtype=object)
+        for i in range(n):
+            for j in range(i + 1):
+                rest = a.add([(int(m[i, j]), 1.0)] + [
+                    (a.mul([(int(low[i, k]), 1), (int(low[j, k]), 1)]), -1.0) for k in range(j)])
+                low[i, j] = (a.power(rest, 0.5) if i == j
+                             else a.mul([(rest, 1), (int(low[j, j]), -1)]))
+        return low
 
     def _matmul(self, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         m = x if x.ndim == 2 else x.reshape(1, -1)

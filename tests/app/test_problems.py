@@ -229,3 +229,22 @@ async def test_timeout_is_a_problem(make_client: Callable[..., httpx.AsyncClient
         response = await client.post("/v1/gradient", json=request)
     assert problem(response, 503, "limit-exceeded")["limit"] == "request_timeout_seconds"
 
+
+
+async def test_unknown_keyword_is_a_positioned_422_with_the_keywords(
+        api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/gradient", json={"expression": "np.sum(v, axs=0)",
+                                                    "point": {"v": [1, 2]}})
+    body = problem(response, 422, "wrong-arity")
+    assert body["errors"][0]["column"] == 11
+    assert "np.sum(v, axs=0)\n          ^" in body["detail"]
+    assert "did you mean 'axis'?" in body["detail"]
+    assert "its keywords: a, axis, keepdims" in body["detail"]
+
+
+async def test_list_index_out_of_bounds_is_a_positioned_422(api: httpx.AsyncClient) -> None:
+    response = await api.post("/v1/jacobian", json={"expression": "v[[0, -3]]",
+                                                    "point": {"v": [1, 2]}})
+    body = problem(response, 422, "shape-mismatch")
+    assert body["errors"][0]["column"] == 7
+    assert "index -3 is out of bounds for axis 0 with size 2" in body["detail"]

@@ -155,8 +155,8 @@ def test_a_function_used_as_a_value() -> None:
     ("atan2(x)", 1, "2"),
     ("x + sin(x, x)", 5, "1"),
     ("where(x > 0, x)", 1, "3"),
-    ("max(x)", 1, "2"),
-    ("v.sum(x)", 3, "1"),
+    ("max(x, x, x)", 11, "2"),  # the column of the first argument too many
+    ("v.sum(0, 1)", 10, "2"),
 ])
 def test_wrong_arity(expression: str, column: int, takes: str) -> None:
     err = raises(ArityError, expression=expression, point={"x": 1.0, "v": [1.0, 2.0]})

@@ -419,9 +419,39 @@ SUBSETS = [
          ({"v": [1.0, 2.0, -0.5], "w": [0.3, 0.2, 0.1], "x": 1.5},), variables=("w", "x")),
 ]
 
+# Functions with keyword and static arguments, one case each (their peers' cases:
+# test_axis_arrays_linalg.py).
+SPD22 = ({"M": [[2.0, 0.5], [0.5, 1.5]]},)
+WITH_KEYWORDS = [
+    Case("amax(M, axis=0)", lambda M: [M[0, 0], M[1, 1], M[0, 2]], M23, shape=(3,)),
+    Case("amin(v)", lambda v: v[4], V5),
+    Case("var(v, ddof=1)", lambda v: total([(e - total(v) / 5) ** 2 for e in v]) / 4, V5),
+    Case("std(v)", lambda v: sp.sqrt(total([(e - total(v) / 5) ** 2 for e in v]) / 5), V5),
+    Case("cumsum(v)[3]", lambda v: v[0] + v[1] + v[2] + v[3], V5),
+    Case("cumprod(v)[2]", lambda v: v[0] * v[1] * v[2], V5),
+    Case("logsumexp(v)", lambda v: sp.log(total([sp.exp(e) for e in v])), V5),
+    Case("softmax(v)[1]", lambda v: sp.exp(v[1]) / total([sp.exp(e) for e in v]), V5),
+    Case("reshape(M, (3, 2))[2, 0]", lambda M: M[1, 1], M23),
+    Case("concatenate([v, v])[6]", lambda v: v[1], V5),
+    Case("stack([v, v], axis=1)[1, 1]", lambda v: v[1], V5),
+    Case("outer(v, v)[1, 2]", lambda v: v[1] * v[2], V5),
+    Case("inner(v, v)", lambda v: total([e * e for e in v]), V5),
+    Case("sum(diag(v))", lambda v: total(v), V5),
+    Case("diagonal(M)", lambda M: [M[0, 0], M[1, 1]], M23, shape=(2,)),
+    Case("sum(triu(M))", lambda M: M[0, 0] + M[0, 1] + M[0, 2] + M[1, 1] + M[1, 2], M23),
+    Case("sum(tril(M))", lambda M: M[0, 0] + M[1, 0] + M[1, 1], M23),
+    Case("flip(v)[0]", lambda v: v[4], V5),
+    Case("flipud(M)[0, 1] * fliplr(M)[1, 0]", lambda M: M[1, 1] * M[1, 2], M23),
+    Case("solve(M, b)[0]", lambda M, b: (inverse(M) * b)[0], M22,
+         constants={"b": [1.0, -2.0]}),
+    Case("slogdet(M)[1]", lambda M: sp.log(sp.Abs(M.det())), M22),
+    Case("cholesky(M)[1, 1]", lambda M: sp.sqrt(M[1, 1] - ((M[0, 1] + M[1, 0]) / 2) ** 2
+                                                  / M[0, 0]), SPD22),
+]
+
 CASES: list[Case] = [*_unary_cases(), *BINARY, *COMPARISONS, *NUMBERS, *LINALG,
                      *PREFIXES_AND_SUGAR, *INDEXING, *BROADCASTING, *LISTS, *SUBSETS,
-                     *NUMPY_EXTRAS]
+                     *NUMPY_EXTRAS, *WITH_KEYWORDS]
 
 FUNCTIONS_EXERCISED = [
     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
@@ -435,6 +465,10 @@ FUNCTIONS_EXERCISED = [
     "square", "rsqrt", "reciprocal", "exp2", "deg2rad", "rad2deg", "arcsin", "arccos", "arctan",
     "arcsinh", "arccosh", "arctanh", "arctan2", "absolute", "fabs", "power", "expit",
     "remainder", "clamp", "radians", "degrees",
+    "amax", "amin", "var", "std", "cumsum", "cumprod", "logsumexp", "softmax", "reshape",
+    "concatenate", "stack", "outer", "inner", "diag", "diagonal", "triu", "tril", "flip",
+    "flipud", "fliplr",
+    "solve", "slogdet", "cholesky",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""

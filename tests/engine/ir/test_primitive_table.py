@@ -74,6 +74,8 @@ ORDER_FIRST = frozenset({"polygamma", "jv", "yv", "iv", "jn", "yn"})
 
 def test_arity_matches_the_table() -> None:
     for name, fn in FUNCTIONS.items():
+        if fn.signature is not None:
+            continue  # keyword and static arguments: tests/engine/language/test_keywords.py
         lead = ["1"] if name in ORDER_FIRST else []
         args = ", ".join(lead + ["x"] * (fn.arity - len(lead)))
         engine.evaluate(expression=f"{name}({args})", point={"x": np.eye(2) + 1.0})

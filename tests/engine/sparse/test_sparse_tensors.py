@@ -17,6 +17,8 @@ import engine
 RNG = np.random.default_rng(21)
 A = np.array([[1.5, 0.0, -2.0, 0.0], [0.0, 0.0, 0.7, 0.0], [0.3, 1.1, 0.0, -0.9]])
 """A constant matrix with zeros: ``A @ x`` depends only on the columns its rows touch."""
+D = np.array([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.5]])
+"""A constant diagonal matrix: ``solve(D, x)`` depends on x entry by entry."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,27 @@ JACOBIANS = [
          lambda v: list(_matrix(v["M"]).inv() * _matrix(v["x"]))),
     Case("broadcast scalar", "x[1] * y + exp(y[::-1])", {"x": (3,), "y": (3,)},
          lambda v: [v["x"][1] * v["y"][i] + sympy.exp(v["y"][2 - i]) for i in range(3)]),
+    # functions with keyword arguments: the structural ops they are built from move the index
+    # sets, max over an axis keeps its reduction's sets, solve is dense in both operands
+    Case("cumsum, flip, list index", "cumsum(x) * flip(y)[[0, 2, 1]]", {"x": (3,), "y": (3,)},
+         lambda v: [sum(v["x"][:i + 1]) * v["y"][2 - j] for i, j in enumerate((0, 2, 1))]),
+    Case("concatenate, stack, diag", "concatenate([x, stack([y, x], axis=1)[1], diag(y)[1]])",
+         {"x": (2,), "y": (2,)},
+         lambda v: [*v["x"], v["y"][1], v["x"][1], 0, v["y"][1]]),
+    Case("triu and max over an axis", "max(triu(M, k=1) + M**2, axis=1)",
+         {"M": (2, 2)},
+         lambda v: [sympy.Max(v["M"][0][0] ** 2, v["M"][0][1] + v["M"][0][1] ** 2),
+                    sympy.Max(v["M"][1][0] ** 2, v["M"][1][1] ** 2)]),
+    Case("cumprod and prod over an axis", "[*cumprod(x), *prod(M, axis=0)]"
+         .replace("[*cumprod(x), *prod(M, axis=0)]",
+                  "concatenate([cumprod(x), prod(M, axis=0)])"),
+         {"x": (3,), "M": (2, 2)},
+         lambda v: [v["x"][0], v["x"][0] * v["x"][1], v["x"][0] * v["x"][1] * v["x"][2],
+                    v["M"][0][0] * v["M"][1][0], v["M"][0][1] * v["M"][1][1]]),
+    Case("solve with a constant matrix with zeros", "solve(D, x)", {"x": (3,)},
+         lambda v: list(_matrix(D.tolist()).inv() * _matrix(v["x"])), {"D": D}),
+    Case("softmax", "softmax(x)", {"x": (3,)},
+         lambda v: [sympy.exp(e) / sum(sympy.exp(f) for f in v["x"]) for e in v["x"]]),
 ]
 
 HESSIANS = [
@@ -67,6 +90,16 @@ HESSIANS = [
          + sympy.sin(v["x"][0] - v["x"][4])),
     Case("quotient", "x[0] / (1 + x[1]**2) + x[2] / 3", {"x": (3,)},
          lambda v: v["x"][0] / (1 + v["x"][1] ** 2) + v["x"][2] / 3),
+    Case("logsumexp of a slice plus a separate term", "logsumexp(x[:2]) + x[2]**3",
+         {"x": (3,)},
+         lambda v: sympy.log(sympy.exp(v["x"][0]) + sympy.exp(v["x"][1])) + v["x"][2] ** 3),
+    Case("var over an axis", "sum(var(M, axis=1))", {"M": (2, 2)},
+         lambda v: sum(((r[0] - r[1]) / 2) ** 2 for r in v["M"])),
+    Case("solve with the right-hand side only", "sum(solve(D, x) ** 2)", {"x": (3,)},
+         lambda v: sum(e ** 2 for e in _matrix(D.tolist()).inv() * _matrix(v["x"])),
+         {"D": D}),
+    Case("slogdet", "slogdet(M)[1]", {"M": (2, 2)},
+         lambda v: sympy.log(_matrix(v["M"]).det())),
 ]
 
 

@@ -141,6 +141,7 @@ ALL_RULES = {
     *UNARY, *BINARY, "powc", "lt", "le", "gt", "ge", "eq", "ne", "where", "inv", "det",
     *SPECIAL_RULES,
     "floor", "ceil", "round", "floor_divide", "mod", "clip", "logit", "logaddexp", "sinc",
+    "cholesky", "logabsdet", "detsign",
 }
 """The new ops' rules are checked in test_numpy_functions.py."""
 

@@ -154,7 +154,9 @@ def test_corpus_tape_matches_numpy(case: Any, mode: Any) -> None:
                    "dot", "trace", "gamma", "psi", "beta", "j0", "j1", "jv", "y0", "y1", "yv",
                    "i0", "i1", "iv", "jn", "yn",
                    "floor", "ceil", "round", "mod", "%", "remainder", "clip", "clamp", "logit",
-                   "logaddexp", "sinc"}
+                   "logaddexp", "sinc",
+                   "amax", "amin", "logsumexp", "softmax", "solve", "slogdet", "cholesky",
+                   "cumsum", "inner"}
     if not any(f in case.expression for f in unsupported):
         assert ran, f"the tape ran none of the operations of {case.expression}"
 
