@@ -384,7 +384,7 @@ class _Base:
         share a factor are printed as one product with it (``(3*t**2 - 1)/(x**2 + 1)**2``), and
         powers of one base that expand a binomial with the constant as its power."""
         groups = self.groups(items)
-        power = self.binomial(const, [items[g[0]] for f, g in groups if f is None])
+        power = self.binomial(const, items, [g[0] for f, g in groups if f is None])
         taken = power[0] if power else set()
         parts: list[tuple[bool, str, int]] = []
         for factor, group in groups:
@@ -408,15 +408,16 @@ class _Base:
             out.append((self.MINUS if negative else self.PLUS) + text)
         return "".join(out), ADD_P
 
-    def binomial(self, const: float, items: list[tuple[int, float]]
+    def binomial(self, const: float, items: tuple[tuple[int, float], ...], among: list[int]
                  ) -> tuple[set[int], tuple[bool, str, int]] | None:
-        """The terms (their indices in ``items``) that with the constant are exactly the
-        expansion of ``k*(u + c)**n``, n >= 2 (``u**2 + 2*u + 1``), and that power printed;
-        None if there are none."""
+        """The terms among ``items[i]``, ``i`` in ``among``, that with the constant are exactly
+        the expansion of ``k*(u + c)**n``, n >= 2 (``u**2 + 2*u + 1``): their indices in
+        ``items`` and that power printed; None if there are none."""
         if not const:
             return None
         by_base: dict[int, dict[int, tuple[int, float]]] = {}
-        for i, (s, k) in enumerate(items):
+        for i in among:
+            s, k = items[i]
             factors = self.factors_of(s)
             if len(factors) == 1 and factors[0][1] >= 1:
                 by_base.setdefault(factors[0][0], {})[factors[0][1]] = (i, k)

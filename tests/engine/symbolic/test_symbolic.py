@@ -227,6 +227,38 @@ def test_derivatives_collect_terms() -> None:
         "M": [["M[1,1]", "-M[1,0]"], ["-M[0,1]", "M[0,0]"]]}
 
 
+# Sums where terms sharing a factor print as one group and the remaining ones, with the constant,
+# are a binomial's expansion (printed as its power): every term must be printed exactly once.
+GROUPED_AND_BINOMIAL: dict[str, tuple[sp.Expr, str]] = {
+    "exp(y)*sin(x) + exp(y) + log(x)**2 + 2*log(x) + 1": (
+        sp.exp(Y) * sp.sin(X) + sp.exp(Y) + sp.log(X)**2 + 2 * sp.log(X) + 1,
+        "exp(y)*(sin(x) + 1) + (log(x) + 1)**2"),
+    "log(y)**4 + 6*log(y)**2*log(x) + 6*log(y)**2 + 3*log(x)**2 + 6*log(x) + 3": (
+        sp.log(Y)**4 + 6 * sp.log(Y)**2 * sp.log(X) + 6 * sp.log(Y)**2 + 3 * sp.log(X)**2
+        + 6 * sp.log(X) + 3,
+        "log(y)**4 + 6*log(y)**2*(log(x) + 1) + 3*(log(x) + 1)**2"),
+}
+
+
+@pytest.mark.parametrize("expression", list(GROUPED_AND_BINOMIAL))
+def test_grouped_terms_and_binomial_in_one_sum(expression: str) -> None:
+    f, printed = GROUPED_AND_BINOMIAL[expression]
+    formula = simplified(expression)
+    assert formula == printed
+    rng = np.random.default_rng(RNG_SEED)
+    for _ in range(3):
+        point = {"x": float(rng.uniform(0.3, 2)), "y": float(rng.uniform(0.3, 2))}
+        assert_close(value(formula, point), sympy_value(f, point), SYMPY_RTOL, (formula, point))
+
+
+def test_fourth_derivative_of_tower_power_matches_sympy() -> None:
+    """d^4/dx^4 (x**x)**x has a sum in which log(x**x)**2 groups two terms and 3*log(x)**2 +
+    6*log(x) + 3 is a binomial: the printed formula keeps all of them."""
+    point = {"x": 0.9042034209399705}
+    ref = sympy_value(sp.diff((X**X)**X, X, 4), point)
+    assert_close(value(derivative_formula("(x**x)**x", 4), point), ref, SYMPY_RTOL, point)
+
+
 def test_kink_conventions_are_kept() -> None:
     """The formulas carry the engine's conventions at kinks (API.md §1)."""
     assert derivative_formula("abs(x)", 1) == "sign(x)"
