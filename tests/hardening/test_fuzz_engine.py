@@ -50,7 +50,7 @@ RESPONSE_MODELS: dict[str, type[models.EvaluateResponse]] = {
 }
 EXTRA_FIELDS = {
     "evaluate": set(), "gradient": {"gradient"}, "jacobian": {"jacobian", "rows", "columns"},
-    "hessian": {"gradient", "hessian", "columns"}, "derivative": {"derivative"},
+    "hessian": {"gradient", "hessian", "columns"}, "derivative": {"derivative", "error_estimate"},
     "taylor": {"coefficients"}, "jvp": {"jvp"}, "vjp": {"vjp"}, "hvp": {"hvp"},
 }
 RESULT_FIELDS = ("value", "gradient", "jacobian", "hessian", "jvp", "vjp", "hvp", "derivative",

@@ -110,7 +110,6 @@ def test_a_function_without_keywords_refuses_one() -> None:
     ("M[[0, 1], [0, 1]]", ShapeError, 2, "only one integer-list index"),
     ("v[[x]]", ShapeError, 4, "must be an integer literal"),
     ("M.reshape(4, 2)", ShapeError, 3, "cannot reshape a value of shape (2, 3)"),
-    ("x = 2", ExpressionError, 3, "use '==' to compare"),
 ])
 def test_binding_and_literal_errors_are_positioned(expression: str, cls: type[EngineError],
                                                    column: int, says: str) -> None:
