@@ -302,10 +302,10 @@ class Lowering:
         d = self.functions[call.func]
         if call.kwargs:
             kw = call.kwargs[0]
-            err = ArityError(f"{d.name}() takes no keyword arguments (got {kw.name!r})",
-                             loc=("body", "expression"))
-            err.locate(self.expression, kw.col)
-            raise err
+            refused = ArityError(f"{d.name}() takes no keyword arguments (got {kw.name!r})",
+                                 loc=("body", "expression"))
+            refused.locate(self.expression, kw.col)
+            raise refused
         self._check_arity(d, len(args))
         key = (d.name, tuple(args))
         found = self.calls.get(key)
