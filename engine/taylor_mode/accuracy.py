@@ -34,7 +34,13 @@ from engine.ir.ops import PRIMITIVES, Op
 from engine.taylor_mode import rules as T
 from engine.taylor_mode import series as S
 from engine.taylor_mode.gathers import COS, COSH, EXP, SIN, SINH, Entire, Series, compose_bounded
-from engine.taylor_mode.propagation import _program, constant_series, not_moving, run_steps
+from engine.taylor_mode.propagation import (
+    _program,
+    constant_series,
+    not_moving,
+    per_plan,
+    run_steps,
+)
 
 EPS = float(np.finfo(np.float64).eps) / 2
 """Unit roundoff of float64."""
@@ -310,17 +316,7 @@ _STEPS: dict[int, tuple[weakref.ref[Plan], _Steps]] = {}
 
 
 def _steps(g: Graph, plan: Plan) -> _Steps:
-    key = id(plan)
-    found = _STEPS.get(key)
-    if found is not None and found[0]() is plan:
-        return found[1]
-    steps = _Steps(g, plan)
-
-    def forget(_: weakref.ref[Plan]) -> None:
-        _STEPS.pop(key, None)
-
-    _STEPS[key] = (weakref.ref(plan, forget), steps)
-    return steps
+    return per_plan(_STEPS, g, plan, _Steps)
 
 
 @np.errstate(all="ignore")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -229,22 +229,31 @@ class _Program:
         return found
 
 
+Built = TypeVar("Built")
+
+
+def per_plan(store: dict[int, tuple[weakref.ref[Plan], Built]], g: Graph, plan: Plan,
+             build: Callable[[Graph, Plan], Built]) -> Built:
+    """``build(g, plan)``, made on first use and kept in ``store`` until the plan is dropped."""
+    key = id(plan)
+    found = store.get(key)
+    if found is not None and found[0]() is plan:
+        return found[1]
+    made = build(g, plan)
+
+    def forget(_: weakref.ref[Plan]) -> None:
+        store.pop(key, None)
+
+    store[key] = (weakref.ref(plan, forget), made)
+    return made
+
+
 _PROGRAMS: dict[int, tuple[weakref.ref[Plan], _Program]] = {}
 
 
 def _program(g: Graph, plan: Plan) -> _Program:
     """The program of ``plan`` (built on first use, dropped with the plan)."""
-    key = id(plan)
-    found = _PROGRAMS.get(key)
-    if found is not None and found[0]() is plan:
-        return found[1]
-    program = _Program(g, plan)
-
-    def forget(_: weakref.ref[Plan]) -> None:
-        _PROGRAMS.pop(key, None)
-
-    _PROGRAMS[key] = (weakref.ref(plan, forget), program)
-    return program
+    return per_plan(_PROGRAMS, g, plan, _Program)
 
 
 def constant_series(value: np.ndarray, order: int) -> np.ndarray:
