@@ -120,6 +120,22 @@ def test_gradient_and_jacobian_formulas(page: Any, server: str) -> None:
         [2 * v[0], 0, v[1], v[0], 0, math.cos(v[1])], rel=1e-14, abs=0)
 
 
+def test_matrix_formula_with_named_pieces_is_one_formula(page: Any, server: str) -> None:
+    """Hessian entries that name shared pieces (u1 = …; …) copy as one formula: the
+    definitions hoisted and renamed per entry, then the matrix literal."""
+    open_page(page, server)
+    enter(page, "sigmoid(tanh(x*y))", operation="hessian", point={"x": "0.4", "y": "-0.7"})
+    source = page.locator('[data-formula="hessian"]').get_attribute("data-source")
+    assert source is not None and source.startswith("e1_") and "; [[" in source, source
+    x, y = sympy.symbols("x y", real=True)
+    f = 1 / (1 + sympy.exp(-sympy.tanh(x * y)))
+    at = {"x": 0.3, "y": -1.1}
+    ref = [float(sympy.diff(f, a, b).subs({x: at["x"], y: at["y"]}).evalf(30))
+           for a in (x, y) for b in (x, y)]
+    value = evaluate(server, source, at)
+    assert [v for row in value for v in row] == pytest.approx(ref, rel=1e-12)
+
+
 # ------------------------------------------------------------------ the Taylor polynomial
 
 

@@ -29,9 +29,45 @@ export function latexOf(value) {
   return null;
 }
 
-/** The formula in our language: a vector or matrix as a (nested) list literal, which parses. */
+/** A formula's statements: its text split at the ';' outside brackets. */
+function statements(text) {
+  const parts = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === "(" || c === "[") depth += 1;
+    else if (c === ")" || c === "]") depth -= 1;
+    else if (c === ";" && depth === 0) {
+      parts.push(text.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start).trim());
+  return parts;
+}
+
+/**
+ * The formula in our language: a vector or matrix as a (nested) list literal, which parses.
+ * Entries that name shared pieces (`u1 = …; value`) each carry their own definitions: those
+ * are hoisted in front of the literal, renamed per entry (`e2_u1`) so that they cannot clash.
+ */
 export function formulaOf(value) {
-  return Array.isArray(value) ? `[${value.map(formulaOf).join(", ")}]` : value;
+  if (!Array.isArray(value)) return value;
+  const hoisted = [];
+  const literal = (v) => {
+    if (Array.isArray(v)) return `[${v.map(literal).join(", ")}]`;
+    const parts = statements(v);
+    if (parts.length === 1) return v;
+    const prefix = `e${hoisted.length + 1}_`;
+    const names = parts.slice(0, -1).map((d) => d.slice(0, d.indexOf("=")).trim());
+    const rename = (text) => names.reduce(
+      (t, name) => t.replace(new RegExp(`\\b${name}\\b`, "g"), prefix + name), text);
+    hoisted.push(parts.slice(0, -1).map(rename).join("; "));
+    return rename(parts[parts.length - 1]);
+  };
+  const body = literal(value);
+  return hoisted.length ? `${hoisted.join("; ")}; ${body}` : body;
 }
 
 function typeset(latex, entries) {
