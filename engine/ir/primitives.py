@@ -67,6 +67,7 @@ from engine.ir.ops import (
 from engine.taylor_mode import gathers as G
 from engine.taylor_mode import rules as T
 from engine.taylor_mode import series as S
+from engine.taylor_mode.linalg import nan_where_it_fails
 
 # ---------------------------------------------------------------- elementwise unary
 
@@ -453,17 +454,7 @@ define(Op.MATMUL, 2, frozenset({Group.LINALG}), _matmul_forward, _matmul_jvp, _m
 
 def safe_inv(a: np.ndarray) -> np.ndarray:
     """Batched inverse; singular matrices give NaN entries instead of an exception."""
-    try:
-        return np.linalg.inv(a)
-    except np.linalg.LinAlgError:
-        flat = a.reshape(-1, *a.shape[-2:])
-        out = np.full(flat.shape, np.nan)
-        for i, m in enumerate(flat):
-            try:
-                out[i] = np.linalg.inv(m)
-            except np.linalg.LinAlgError:
-                continue
-        return out.reshape(a.shape)
+    return nan_where_it_fails(np.linalg.inv, a)
 
 
 def _inv_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:

@@ -37,6 +37,16 @@ def _obj(x: Any) -> np.ndarray:
     return out
 
 
+def _small(m: np.ndarray, what: str) -> int:
+    """The size n of the n×n matrix ``m``, refused past the size symbolic formulas expand."""
+    n = int(m.shape[0])
+    if n > MAX_SMALL_LINALG:
+        raise InputError(f"symbolic formulas expand {what} only up to "
+                         f"{MAX_SMALL_LINALG}×{MAX_SMALL_LINALG} matrices, got {n}×{n}",
+                         loc=("body", "expression"))
+    return n
+
+
 class Scalarizer:
     """Turns graph nodes into object arrays of term ids, entry by entry.
 
@@ -209,11 +219,7 @@ class Scalarizer:
 
     def _cholesky(self, m: np.ndarray) -> np.ndarray:
         """The lower Cholesky factor by Cholesky–Banachiewicz, from the lower triangle of m."""
-        n = m.shape[0]
-        if n > MAX_SMALL_LINALG:
-            raise InputError(f"symbolic formulas expand cholesky only up to "
-                             f"{MAX_SMALL_LINALG}×{MAX_SMALL_LINALG} matrices, got {n}×{n}",
-                             loc=("body", "expression"))
+        n = _small(m, "cholesky")
         a = self.a
         low = np.full((n, n), a.zero, dtype=object)
         for i in range(n):
@@ -235,11 +241,7 @@ class Scalarizer:
         return out.reshape(shape)
 
     def _small_linalg(self, op: str, m: np.ndarray) -> np.ndarray:
-        n = m.shape[0]
-        if n > MAX_SMALL_LINALG:
-            raise InputError(f"symbolic formulas expand det and inv only up to "
-                             f"{MAX_SMALL_LINALG}×{MAX_SMALL_LINALG} matrices, got {n}×{n}",
-                             loc=("body", "expression"))
+        n = _small(m, "det and inv")
         a = self.a
         cof = np.empty((n, n), dtype=object)
         for i in range(n):

@@ -7,6 +7,8 @@ rule costs K solves (or triangular products) of the value's size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from engine.taylor_mode.gathers import Series, series_bilinear
@@ -60,19 +62,26 @@ def _phi(m: np.ndarray) -> np.ndarray:
     return m * weight
 
 
-def safe_cholesky(a: np.ndarray) -> np.ndarray:
-    """Batched lower Cholesky factor; a matrix that is not positive definite gives NaN."""
+def nan_where_it_fails(factor: Callable[[np.ndarray], np.ndarray], a: np.ndarray
+                       ) -> np.ndarray:
+    """A batched numpy.linalg ``factor`` of the matrices in ``a``; the matrices it refuses
+    (singular, not positive definite) give NaN entries instead of an exception."""
     try:
-        return np.linalg.cholesky(a)
+        return factor(a)
     except np.linalg.LinAlgError:
         flat = a.reshape(-1, *a.shape[-2:])
         out = np.full(flat.shape, np.nan)
         for i, m in enumerate(flat):
             try:
-                out[i] = np.linalg.cholesky(m)
+                out[i] = factor(m)
             except np.linalg.LinAlgError:
                 continue
         return out.reshape(a.shape)
+
+
+def safe_cholesky(a: np.ndarray) -> np.ndarray:
+    """Batched lower Cholesky factor; a matrix that is not positive definite gives NaN."""
+    return nan_where_it_fails(np.linalg.cholesky, a)
 
 
 def cholesky_series(a: Series) -> Series:
