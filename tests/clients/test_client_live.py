@@ -240,7 +240,13 @@ def test_503_is_retried_with_backoff_then_raised(short_deadline_server: str) -> 
 
 def test_503_while_the_engine_restarts_is_retried_until_answered(
         short_deadline_server: str) -> None:
-    with Client(short_deadline_server, retries=1, backoff=0.05) as client:
+    # First wait until the engine process is up (an earlier test may have left it
+    # restarting), so that the slow request below is the one that replaces it: the restart
+    # (a fresh process importing numpy, well over the 0.1 s deadline) then begins just
+    # before the next request, which must meet at least one 503.
+    with Client(short_deadline_server, retries=8, backoff=0.1) as client:
+        assert client.evaluate("x + 1", {"x": 1.0}).value == 2.0
+    with Client(short_deadline_server, retries=0) as client:
         client.encode_threshold = AS_LISTS
         with pytest.raises(DiffapiError):
             client.hessian(SLOW_HESSIAN[0], SLOW_HESSIAN[1])  # its engine process is replaced
