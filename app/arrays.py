@@ -199,7 +199,8 @@ def _check_points(value: Any) -> Any:
     if type(value) is dict:
         columns = {}
         for name, column in value.items():
-            if type(column) not in (list, dict):
+            # An ndarray: a column read straight from a big body (app.big_bodies).
+            if type(column) not in (list, dict, np.ndarray):
                 raise PydanticCustomError("points", _POINTS_MSG,
                                           {"where": f"{name}: ", "got": show(column)})
             columns[name] = to_array(column, f"{name}: ")

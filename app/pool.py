@@ -170,10 +170,14 @@ def _answer(engine: Any, header: dict[str, Any], buffers: list[bytes], memory_mb
     """Compute one job: (0, the response body) or (1, a problem document)."""
     try:
         if "model" in header:
+            from app.big_bodies import parse_big
             from app.bodies import check_list_values, engine_kwargs, parse
 
             check_list_values(buffers[0], header["max_list_numbers"])
-            request = parse(_model(header["model"]), buffers[0])
+            model = _model(header["model"])
+            request = parse_big(model, buffers[0])
+            if request is None:  # not the plain case: the ordinary parse decides
+                request = parse(model, buffers[0])
             kwargs, encoding = engine_kwargs(request)
         else:
             kwargs, encoding = _rebuild(header, buffers), header["array_encoding"]
