@@ -62,14 +62,16 @@ def check_content_type(content_type: str | None) -> None:
                                      "application/json", "type": "content_type"}]))
 
 
-def check_list_values(body: bytes, max_list_numbers: int) -> None:
+def check_list_values(body: bytes, max_list_numbers: int) -> int:
     """LimitError (413) if ``body`` holds more than ``max_list_numbers`` comma-separated JSON
-    values: counted in the bytes (one C pass), before anything is parsed into Python objects."""
+    values: counted in the bytes (one C pass), before anything is parsed into Python objects.
+    Returns the count of commas."""
     commas = count_byte(body, b","[0])
     if commas >= max_list_numbers:
         raise LimitError("max_list_numbers", max_list_numbers, commas + 1, status=413,
                          what="the values in the JSON lists and objects of this body (send "
                               "big arrays as base64 encoded arrays)")
+    return commas
 
 
 _COUNT_BLOCK = 1 << 20
