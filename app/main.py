@@ -18,6 +18,7 @@ from app.body_limit import BodyLimitMiddleware
 from app.dispatch import Dispatcher
 from app.models import Problem
 from app.observability import ObservabilityMiddleware
+from app.pool import pin_heap
 from app.routes import meta, operations, playground
 from app.settings import Settings
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Engine processes start with the server and stop after in-flight requests finished.
         engine.vm.warm()  # small requests run the tape inline: load it before serving
+        pin_heap()  # big bodies and answers are copied here too: reuse the heap for them
         await dispatcher.pool.start()
         try:
             yield
