@@ -30,7 +30,7 @@ class Dispatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.pool = EnginePool(settings.max_concurrent_jobs, settings.request_timeout_seconds,
-                               settings.worker_memory_mb)
+                               settings.worker_memory_mb, settings.worker_nice)
 
     async def answer(self, operation: str, model: type[BaseModel], request: Request, *,
                      planned: bool = True) -> Response:

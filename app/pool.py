@@ -149,10 +149,13 @@ def pin_heap() -> bool:
                 and mallopt(m_trim_threshold, _TRIM_THRESHOLD))
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
+def _serve(conn: Connection, memory_mb: int, nice: int) -> None:
     """Worker loop: read a job (header on the pipe, buffers in shared memory), answer a header
     on the pipe and the response body in shared memory."""
     pin_heap()
+    # Below the server's priority: when both want the CPU, the event loop (which answers small
+    # requests inline and frames every other one) goes first, the long job a little later.
+    os.nice(nice)
     shared = Shared.create()
     import engine  # imported in the child, before it reports ready
     import engine.vm
@@ -295,9 +298,9 @@ class RemoteError(EngineError):
 
 
 class _Worker:
-    def __init__(self, memory_mb: int) -> None:
+    def __init__(self, memory_mb: int, nice: int) -> None:
         self.conn, child = _CTX.Pipe()
-        self.process = _CTX.Process(target=_serve, args=(child, memory_mb), daemon=True)
+        self.process = _CTX.Process(target=_serve, args=(child, memory_mb, nice), daemon=True)
         self.process.start()
         child.close()
         self.shared: Shared | None = None
@@ -346,10 +349,11 @@ async def _readable(conn: Connection, timeout: float) -> bool:
 class EnginePool:
     """A fixed number of engine processes; a job past its deadline kills and replaces its worker."""
 
-    def __init__(self, size: int, timeout: float, memory_mb: int = 0) -> None:
+    def __init__(self, size: int, timeout: float, memory_mb: int = 0, nice: int = 0) -> None:
         self.size = max(size, 1)
         self.timeout = timeout
         self.memory_mb = memory_mb
+        self.nice = nice
         self._idle: asyncio.Queue[_Worker] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all: set[_Worker] = set()
@@ -370,7 +374,7 @@ class EnginePool:
         await asyncio.gather(*(self._spawn() for _ in range(self.size)))
 
     async def _spawn(self) -> None:
-        worker = _Worker(self.memory_mb)
+        worker = _Worker(self.memory_mb, self.nice)
         self._all.add(worker)
         # A fresh process imports numpy and the engine before it can work (about a second).
         try:

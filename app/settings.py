@@ -48,6 +48,9 @@ class Settings:
     """Engine worker processes per server process: pooled computations running at once."""
     worker_memory_mb: int = 2048
     """Address-space limit of one engine worker process (MiB); 0 for none."""
+    worker_nice: int = 10
+    """Niceness added to the engine worker processes, so that under full load the event loop
+    (small requests, framing) gets the CPU before long jobs; 0 for the server's priority."""
     host: str = "127.0.0.1"
     """Interface ``diffapi serve`` binds (also ``HOST``)."""
     port: int = 8000

@@ -120,3 +120,16 @@ def test_workers_pin_the_heap_so_big_arrays_reuse_it() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True", "True"]
+
+
+async def test_workers_run_below_the_servers_priority() -> None:
+    import os
+
+    pool = EnginePool(1, timeout=60.0, nice=7)
+    try:
+        await pool.start()
+        (worker,) = pool._all
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == min(own + 7, 19)
+    finally:
+        await pool.stop()
