@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,9 +42,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine.vm.warm()  # small requests run the tape inline: load it before serving
         pin_heap()  # big bodies and answers are copied here too: reuse the heap for them
         await dispatcher.pool.start()
+        # What is loaded by now (modules, tables, compiled kernels) lives as long as the server:
+        # kept out of the collector, a full collection does not walk it and stall the loop.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await dispatcher.pool.stop()
 
     app = FastAPIOffline(

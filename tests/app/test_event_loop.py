@@ -1,7 +1,7 @@
 """Big bodies do not block the event loop: while 4 clients upload 8 MB JSON batches, seed
 gradients on the same loop keep being answered, and no big body is parsed there.
 
-Bounded (a fixed number of uploads, probed while they last, at most 10 s) and seeded. The bound
+Bounded (the uploads go on while the seed gradients are probed for 2 s) and seeded. The bound
 on the seed latency is loose on purpose (the machine is shared): parsing one 8 MB body on the
 loop, as before, stalls it for longer than the bound; the benchmark (``python -m benchmarks
 D6``) measures the real p99 and max against a served app.
@@ -25,11 +25,10 @@ from app.settings import Settings
 pytestmark = pytest.mark.anyio
 
 UPLOADERS = 4
-UPLOADS_EACH = 1
 POINTS = 200_000
 """Two variables at 2·10^5 points in JSON lists: an 8 MB body."""
-PROBE_SECONDS = 10.0
-"""At most this long; the probing stops when the uploads are answered."""
+PROBE_SECONDS = 2.0
+"""How long the seed gradients are probed; each uploader sends body after body meanwhile."""
 MIN_PROBES = 10
 STALL_BOUND = 0.25
 """Seconds a seed gradient may take at worst here (a loop parsing 8 MB JSON stalls longer)."""
@@ -53,16 +52,15 @@ async def test_seed_gradients_flow_while_8_mb_bodies_upload(
     seed = json.dumps(SEED).encode()
     headers = {"content-type": "application/json"}
     app = create_app(Settings(max_concurrent_jobs=2))
-    pool = app.state.dispatcher.pool
-    await pool.start()
-    try:
+    async with app.router.lifespan_context(app):  # as served: workers started, heap pinned
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t",
                                      timeout=60) as client:
             statuses: list[int] = []
+            done = asyncio.Event()
 
             async def uploader() -> None:
-                for _ in range(UPLOADS_EACH):
+                while not done.is_set():
                     r = await client.post("/v1/gradient", content=upload, headers=headers)
                     statuses.append(r.status_code)
 
@@ -70,16 +68,15 @@ async def test_seed_gradients_flow_while_8_mb_bodies_upload(
             await asyncio.sleep(0.2)  # the uploads are under way
             latencies = []
             end = time.perf_counter() + PROBE_SECONDS
-            while time.perf_counter() < end and not all(task.done() for task in uploads):
+            while time.perf_counter() < end:
                 t0 = time.perf_counter()
                 r = await client.post("/v1/gradient", content=seed, headers=headers)
                 latencies.append(time.perf_counter() - t0)
                 assert r.status_code == 200 and r.json()["gradient"] == {"x": 7.0}
                 await asyncio.sleep(0.005)
+            done.set()
             await asyncio.gather(*uploads)
-    finally:
-        await pool.stop()
-    assert statuses == [200] * UPLOADERS * UPLOADS_EACH
+    assert len(statuses) >= UPLOADERS and set(statuses) == {200}
     assert len(latencies) >= MIN_PROBES, f"only {len(latencies)} seed requests during uploads"
     assert all(size <= app.state.settings.inline_body_bytes for size in parsed_on_loop)
     worst, p99 = max(latencies), float(np.percentile(latencies, 99))
