@@ -32,8 +32,9 @@ def solve(g: Graph, a: int, b: int) -> int:
     sa, sb = g.nodes[a].shape, g.nodes[b].shape
     rows = sb[0] if len(sb) == 1 else sb[-2] if len(sb) >= 2 else None
     if rows != n:
-        hint = (" (b is a stack of vectors only as a stack of n × 1 matrices, as NumPy 2: "
-                "write b[..., None])" if len(sa) > 2 and len(sb) >= 2 and sb[-1] == n else "")
+        hint = (f" (as in NumPy 2, a stack of vectors is a stack of n × 1 matrices: "
+                f"reshape(b, {(*sb, 1)}))" if len(sa) > 2 and len(sb) >= 2 and sb[-1] == n
+                else "")
         raise ShapeError(f"solve: the right-hand side must have {n} rows, got shape {sb} "
                          f"for a matrix of shape {sa}{hint}")
     if len(sa) == 2 and len(sb) <= 2:
