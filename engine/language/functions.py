@@ -135,8 +135,13 @@ def prod_all(g: Graph, x: int) -> int:
 
 def dot(g: Graph, a: int, b: int) -> int:
     """NumPy's ``dot`` for scalars, vectors and matrices."""
-    if not g.nodes[a].shape or not g.nodes[b].shape:
+    sa, sb = g.nodes[a].shape, g.nodes[b].shape
+    if not sa or not sb:
         return P.mul(g, a, b)
+    if len(sa) > 2 or len(sb) > 2:
+        # np.dot of stacks pairs every matrix of one with every matrix of the other.
+        raise ShapeError(f"dot takes scalars, vectors and matrices, got shapes {sa} and {sb} "
+                         f"(for stacks of matrices, matmul or @ multiplies them pairwise)")
     return P.matmul(g, a, b)
 
 

@@ -386,6 +386,8 @@ def test_taylor_of_a_stacked_entry_variable() -> None:
     ("matmul(a, b)", {"a": (2, 3), "b": ()}, "(2, 3) and ()"),
     ("matrix_transpose(a)", {"a": (3,)}, "(3,)"),
     ("a.T", {"a": (2, 3, 4)}, "matrix_transpose"),
+    # np.dot of stacks pairs every matrix with every other one: refused, matmul suggested
+    ("dot(a, b)", {"a": (2, 3, 3), "b": (2, 3, 3)}, "matmul"),
 ])
 def test_shape_errors_name_the_shapes(expression: str, shapes: dict[str, tuple[int, ...]],
                                       named: str) -> None:
