@@ -21,6 +21,9 @@ from typing import Any
 import mpmath as mp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import engine
 from engine.errors import ShapeError
@@ -395,3 +398,27 @@ def test_shape_errors_name_the_shapes(expression: str, shapes: dict[str, tuple[i
     with pytest.raises(ShapeError) as info:
         engine.evaluate(expression=expression, point=point)
     assert named in str(info.value)
+
+
+# ---------------------------------------------------------------- matmul's signature, fuzzed
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.mutually_broadcastable_shapes(signature="(n?,k),(k,m?)->(n?,m?)", min_side=1,
+                                         max_side=3, max_dims=4), st.integers(0, 2**32 - 1))
+def test_matmul_over_numpys_signature(shapes: Any, seed: int) -> None:
+    """Every operand shape pair NumPy's matmul accepts: the value is np.matmul's, the JVP is
+    da @ b + a @ db, and the VJP is its adjoint (<ct, jvp> = <vjp_a, da> + <vjp_b, db>)."""
+    sa, sb = shapes.input_shapes
+    rng = np.random.default_rng(seed)
+    a, b, da, db = (rng.standard_normal(s) for s in (sa, sb, sa, sb))
+    point = {"a": a.tolist(), "b": b.tolist()}
+    value = np.matmul(a, b)
+    ct = rng.standard_normal(value.shape)
+    jvp = engine.jvp(expression="matmul(a, b)", point=point,
+                     tangent={"a": da.tolist(), "b": db.tolist()})
+    close(jvp["value"], value)
+    close(jvp["jvp"], np.matmul(da, b) + np.matmul(a, db))
+    vjp = engine.vjp(expression="a @ b", point=point, cotangent=ct.tolist())
+    pairing = np.sum(vjp["vjp"]["a"] * da) + np.sum(vjp["vjp"]["b"] * db)
+    close(pairing, np.sum(ct * (np.matmul(da, b) + np.matmul(a, db))))
