@@ -261,20 +261,58 @@ def transpose(g: Graph, a: int) -> int:
     if len(shape) < 2:
         return a
     if len(shape) > 2:
-        raise ShapeError(f"transpose (.T) takes a vector or a matrix, got shape {shape}")
-    return emit(g, _TRANSPOSE, a, shape=(shape[1], shape[0]))
+        # NumPy's .T of a stack reverses every axis, which is rarely what is meant.
+        raise ShapeError(f"transpose (.T) takes a vector or a matrix, got shape {shape} (for "
+                         f"a stack of matrices, matrix_transpose(a) swaps the last two axes)")
+    return matrix_transpose(g, a)
+
+
+def matrix_transpose(g: Graph, a: int) -> int:
+    """NumPy's ``matrix_transpose`` (``a.mT``): the last two axes swapped, rank ≥ 2."""
+    shape = g.nodes[a].shape
+    if len(shape) < 2:
+        raise ShapeError(f"matrix_transpose takes a matrix or a stack of matrices (rank ≥ 2), "
+                         f"got shape {shape}")
+    return emit(g, _TRANSPOSE, a, shape=(*shape[:-2], shape[-1], shape[-2]))
+
+
+def batch_shape(op: str, sa: Shape, sb: Shape, *, core_a: int = 2, core_b: int = 2) -> Shape:
+    """The broadcast of the leading (stack) axes of two operands whose last ``core_a`` and
+    ``core_b`` axes are their matrices; ShapeError naming ``op`` and both full shapes."""
+    try:
+        return broadcast_shapes(op, sa[:len(sa) - core_a], sb[:len(sb) - core_b])
+    except ShapeError:
+        raise ShapeError(f"{op}: the stack dimensions of shapes {sa} and {sb} do not "
+                         f"broadcast") from None
 
 
 def matmul(g: Graph, a: int, b: int) -> int:
-    """a @ b with NumPy's rules for vectors and matrices."""
+    """a @ b with NumPy's rules: vectors, matrices and stacks of matrices (leading axes
+    broadcast; a vector operand is a row or column, its axis dropped from the result)."""
     sa, sb = g.nodes[a].shape, g.nodes[b].shape
-    if not sa or not sb or len(sa) > 2 or len(sb) > 2:
-        raise ShapeError(f"'@' needs vector or matrix operands, got shapes {sa} and {sb}")
-    inner_a, inner_b = sa[-1], sb[0]
+    if not sa or not sb:
+        raise ShapeError(f"'@' needs operands of rank ≥ 1 (a scalar multiplies with '*'), got "
+                         f"shapes {sa} and {sb}")
+    inner_a, inner_b = sa[-1], sb[-2] if len(sb) >= 2 else sb[0]
     if inner_a != inner_b:
         raise ShapeError(f"'@' shapes {sa} and {sb} do not align: {inner_a} != {inner_b}")
-    out = sa[:-1] + sb[1:]
-    return emit(g, _MATMUL, a, b, params=(len(sa), len(sb)), shape=out)
+    if len(sa) <= 2 and len(sb) <= 2:
+        out = sa[:-1] + sb[1:]
+        return emit(g, _MATMUL, a, b, params=(len(sa), len(sb)), shape=out)
+    # A stack: vectors become a 1-row or 1-column matrix and both operands are broadcast to
+    # the common stack shape, so the op's rules see equal static ranks (the batch prefixes of
+    # points and directions then line up in front of them).
+    am = reshape(g, a, (1, inner_a)) if len(sa) == 1 else a
+    bm = reshape(g, b, (inner_b, 1)) if len(sb) == 1 else b
+    sam, sbm = g.nodes[am].shape, g.nodes[bm].shape
+    batch = batch_shape("'@'", sa, sb, core_a=min(len(sa), 2), core_b=min(len(sb), 2))
+    am = broadcast_to(g, am, (*batch, *sam[-2:]))
+    bm = broadcast_to(g, bm, (*batch, *sbm[-2:]))
+    rank = len(batch) + 2
+    product = emit(g, _MATMUL, am, bm, params=(rank, rank), shape=(*batch, sam[-2], sbm[-1]))
+    rows = sa[-2:-1]
+    cols = sb[-1:] if len(sb) >= 2 else ()
+    return reshape(g, product, (*batch, *rows, *cols))
 
 
 def outer(g: Graph, a: int, b: int) -> int:
@@ -288,6 +326,29 @@ def square(g: Graph, n: int) -> None:
     shape = g.nodes[n].shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ShapeError(f"expected a square matrix, got shape {shape}")
+
+
+def square_matrices(g: Graph, n: int, fn: str) -> int:
+    """The size of the square matrix ``n`` or of the square matrices it stacks (its last two
+    axes); ShapeError naming ``fn`` and the shape otherwise."""
+    shape = g.nodes[n].shape
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ShapeError(f"{fn} takes a square matrix or a stack of them (shape (..., n, n)), got "
+                         f"shape {shape}")
+    return shape[-1]
+
+
+def sum_matrices(g: Graph, a: int) -> int:
+    """The sum over the last two axes: one number per matrix of a stack."""
+    rank = len(g.nodes[a].shape)
+    return sum_axes(g, a, (rank - 2, rank - 1))
+
+
+def per_matrix(g: Graph, a: int) -> int:
+    """A value with one entry per matrix of a stack, shaped to broadcast against the stack
+    (two trailing axes of length 1); a scalar (one matrix) broadcasts as it is."""
+    shape = g.nodes[a].shape
+    return reshape(g, a, (*shape, 1, 1)) if shape else a
 
 
 def norm(g: Graph, x: int) -> int:

@@ -8,6 +8,9 @@ Derivative rules are graph-to-graph, so Hessians are forward over reverse as eve
   factor of the symmetric part S = (A + Aᵀ)/2: dL = L Φ(L⁻¹ dS L⁻ᵀ), Φ the strict lower
   triangle plus half the diagonal; Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹).
 * ``logabsdet(A)``: d = tr(A⁻¹ dA); Ā = ȳ A⁻ᵀ. ``detsign`` is piecewise constant.
+
+Each acts on the last two axes: a stack of matrices (leading axes) is one independent problem
+per matrix, and the language broadcasts the stacks of both operands of a solve to one shape.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from engine.ir.emit import (
     add,
     emit,
     matmul,
+    matrix_transpose,
     mul,
     neg,
     outer,
+    per_matrix,
     scale,
     sub,
-    sum_all,
-    transpose,
+    sum_matrices,
 )
 from engine.ir.graph import Graph
 from engine.ir.ops import Group, Op, SeriesRule
@@ -37,7 +41,8 @@ _LINALG = frozenset({Group.LINALG})
 
 
 def solve(g: Graph, a: int, b: int) -> int:
-    """``solve(a, b)``: a square matrix, b a vector or a matrix with as many rows."""
+    """``solve(a, b)``: a square matrix and a vector or a matrix with as many rows, or a stack
+    of square matrices and a stack of right-hand matrices with the same stack shape."""
     return emit(g, Op.SOLVE, a, b, params=(len(g.nodes[b].shape),), shape=g.nodes[b].shape)
 
 
@@ -64,9 +69,9 @@ def _solve_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
 
 def _solve_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
     a, _ = g.nodes[nid].args
-    ct_b = solve(g, transpose(g, a), ct)
+    ct_b = solve(g, matrix_transpose(g, a), ct)
     (rank,) = g.nodes[nid].params
-    ct_a = outer(g, ct_b, nid) if rank == 1 else matmul(g, ct_b, transpose(g, nid))
+    ct_a = outer(g, ct_b, nid) if rank == 1 else matmul(g, ct_b, matrix_transpose(g, nid))
     return [neg(g, ct_a), ct_b]
 
 
@@ -90,19 +95,19 @@ def _cholesky_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
     (t,) = tangents
     if t is None:
         return None
-    n = g.nodes[nid].shape[0]
-    sym = scale(g, 0.5, add(g, t, transpose(g, t)))
+    n = g.nodes[nid].shape[-1]
+    sym = scale(g, 0.5, add(g, t, matrix_transpose(g, t)))
     l_inv = _inverse(g, nid)
-    inner = matmul(g, matmul(g, l_inv, sym), transpose(g, l_inv))
+    inner = matmul(g, matmul(g, l_inv, sym), matrix_transpose(g, l_inv))
     return matmul(g, nid, mul(g, inner, _phi_weights(g, n)))
 
 
 def _cholesky_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
-    n = g.nodes[nid].shape[0]
+    n = g.nodes[nid].shape[-1]
     l_inv = _inverse(g, nid)
-    p = mul(g, matmul(g, transpose(g, nid), ct), _phi_weights(g, n))
-    q = matmul(g, matmul(g, transpose(g, l_inv), p), l_inv)
-    return [scale(g, 0.5, add(g, q, transpose(g, q)))]
+    p = mul(g, matmul(g, matrix_transpose(g, nid), ct), _phi_weights(g, n))
+    q = matmul(g, matmul(g, matrix_transpose(g, l_inv), p), l_inv)
+    return [scale(g, 0.5, add(g, q, matrix_transpose(g, q)))]
 
 
 define(Op.CHOLESKY, 1, _LINALG, lambda params, a: TL.safe_cholesky(a), _cholesky_jvp,
@@ -110,18 +115,18 @@ define(Op.CHOLESKY, 1, _LINALG, lambda params, a: TL.safe_cholesky(a), _cholesky
 
 
 def _inverse_transposed(g: Graph, nid: int) -> int:
-    return transpose(g, _inverse(g, g.nodes[nid].args[0]))
+    return matrix_transpose(g, _inverse(g, g.nodes[nid].args[0]))
 
 
 def _logabsdet_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
     (t,) = tangents
     if t is None:
         return None
-    return sum_all(g, mul(g, _inverse_transposed(g, nid), t))
+    return sum_matrices(g, mul(g, _inverse_transposed(g, nid), t))
 
 
 define(Op.LOGABSDET, 1, _LINALG, lambda params, a: np.linalg.slogdet(a)[1], _logabsdet_jvp,
-        lambda g, nid, ct: [mul(g, ct, _inverse_transposed(g, nid))],
+        lambda g, nid, ct: [mul(g, per_matrix(g, ct), _inverse_transposed(g, nid))],
         series=TL.logabsdet_series, latex=r"\log\left|\det\right|")
 zero(Op.DETSIGN, 1, lambda params, a: np.linalg.slogdet(a)[0],
       frozenset({Group.LINALG, Group.PIECEWISE_CONSTANT}), series=TL.detsign_series)

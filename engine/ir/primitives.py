@@ -14,6 +14,7 @@ derivative 0.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -39,17 +40,19 @@ from engine.ir.emit import (
     emit,
     index,
     matmul,
+    matrix_transpose,
     mul,
     neg,
     outer,
+    per_matrix,
     powc,
     reshape,
     scale,
     stack,
     sub,
     sum_all,
+    sum_matrices,
     sum_to,
-    transpose,
     unary,
     where,
     zeros,
@@ -402,12 +405,12 @@ def _stack_transpose(g: Graph, nid: int, ct: int) -> list[int | None]:
 
 linear(Op.STACK, None, _stack_forward, _stack_transpose)
 linear(Op.TRANSPOSE, 1, lambda params, x: np.swapaxes(x, -1, -2),
-        lambda g, nid, ct: [transpose(g, ct)])
+        lambda g, nid, ct: [matrix_transpose(g, ct)])
 
 
 def _matmul_forward(params: tuple[int, int], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ra, rb = params
-    if ra == 2 and rb == 2:
+    if ra >= 2 and rb >= 2:  # matrices, or stacks of equal static rank (emit.matmul)
         return np.matmul(a, b)
     if ra == 2:
         return np.matmul(a, b[..., None])[..., 0]
@@ -432,8 +435,8 @@ def _matmul_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
 def _matmul_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
     a, b = g.nodes[nid].args
     ra, rb = g.nodes[nid].params
-    if ra == 2 and rb == 2:
-        return [matmul(g, ct, transpose(g, b)), matmul(g, transpose(g, a), ct)]
+    if ra >= 2 and rb >= 2:
+        return [matmul(g, ct, matrix_transpose(g, b)), matmul(g, matrix_transpose(g, a), ct)]
     if ra == 2:
         return [outer(g, ct, b), matmul(g, ct, a)]
     if rb == 2:
@@ -465,7 +468,7 @@ def _inv_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
 
 
 def _inv_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
-    yt = transpose(g, nid)
+    yt = matrix_transpose(g, nid)
     return [neg(g, matmul(g, matmul(g, yt, ct), yt))]
 
 
@@ -480,31 +483,41 @@ matrices, where det's gradient is still the cofactor matrix); larger ones go thr
 det(A)·A⁻ᵀ, NaN where A is singular."""
 
 
+def _entries(g: Graph, a: int, i: int, j: int) -> int:
+    """Entry (i, j) of the matrix ``a``, or of each matrix of a stack (shape: the stack's)."""
+    batch = g.nodes[a].shape[:-2]
+    return index(g, a, (*(("s", 0, k, 1) for k in batch), i, j), batch)
+
+
 def _minor_det(g: Graph, a: int, rows: list[int], cols: list[int]) -> int:
-    """det of the submatrix of ``a`` on ``rows`` × ``cols``, as a polynomial in its entries for
-    sizes 1 and 2 and as a ``det`` node (selected by constant 0/1 matrices) above."""
+    """det of the submatrix of ``a`` (of each matrix of a stack) on ``rows`` × ``cols``, as a
+    polynomial in its entries for sizes 1 and 2 and as a ``det`` node (selected by constant 0/1
+    matrices) above."""
     if len(rows) == 1:
-        return index(g, a, (rows[0], cols[0]), ())
+        return _entries(g, a, rows[0], cols[0])
     if len(rows) == 2:
         (i, k), (j, m) = rows, cols
-        return sub(g, mul(g, index(g, a, (i, j), ()), index(g, a, (k, m), ())),
-                   mul(g, index(g, a, (i, m), ()), index(g, a, (k, j), ())))
-    n = g.nodes[a].shape[0]
+        return sub(g, mul(g, _entries(g, a, i, j), _entries(g, a, k, m)),
+                   mul(g, _entries(g, a, i, m), _entries(g, a, k, j)))
+    shape = g.nodes[a].shape
+    n = shape[-1]
     pick_rows = g.const(np.eye(n)[rows])
     pick_cols = g.const(np.eye(n)[:, cols])
     minor = matmul(g, matmul(g, pick_rows, a), pick_cols)
-    return emit(g, Op.DET, minor, shape=())
+    return emit(g, Op.DET, minor, shape=shape[:-2])
 
 
 def _cofactors(g: Graph, nid: int) -> int:
     """The cofactor matrix C of det's operand (C_ij = (−1)^(i+j)·M_ij, the transposed
-    adjugate): det's gradient, a polynomial, so exact where A is singular."""
+    adjugate), one per matrix of a stack: det's gradient, a polynomial, so exact where A is
+    singular."""
     a = g.nodes[nid].args[0]
-    n = g.nodes[a].shape[0]
+    shape = g.nodes[a].shape
+    n, batch = shape[-1], shape[:-2]
     if n == 1:
         return g.const(np.ones((1, 1)))
     if n > COFACTOR_MAX:
-        return mul(g, nid, transpose(g, _inverse_of_arg(g, nid)))
+        return mul(g, per_matrix(g, nid), matrix_transpose(g, _inverse_of_arg(g, nid)))
     rows = []
     for i in range(n):
         row = []
@@ -512,18 +525,24 @@ def _cofactors(g: Graph, nid: int) -> int:
             m = _minor_det(g, a, [r for r in range(n) if r != i], [c for c in range(n) if c != j])
             row.append(neg(g, m) if (i + j) % 2 else m)
         rows.append(stack(g, row))
-    return stack(g, rows)
+    cof = stack(g, rows)
+    if not batch:
+        return cof
+    # (n, n, *batch) -> (*batch, n, n): the stack axes move to the front.
+    size = math.prod(batch)
+    flat = matrix_transpose(g, reshape(g, cof, (n * n, size)))
+    return reshape(g, flat, shape)
 
 
 def _det_jvp(g: Graph, nid: int, tangents: list[int | None]) -> int | None:
     (t,) = tangents
     if t is None:
         return None
-    return sum_all(g, mul(g, _cofactors(g, nid), t))
+    return sum_matrices(g, mul(g, _cofactors(g, nid), t))
 
 
 def _det_vjp(g: Graph, nid: int, ct: int) -> list[int | None]:
-    return [mul(g, ct, _cofactors(g, nid))]
+    return [mul(g, per_matrix(g, ct), _cofactors(g, nid))]
 
 
 def _norm_forward(params: tuple[tuple[int, ...]], x: np.ndarray) -> np.ndarray:

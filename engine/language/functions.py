@@ -135,8 +135,13 @@ def prod_all(g: Graph, x: int) -> int:
 
 def dot(g: Graph, a: int, b: int) -> int:
     """NumPy's ``dot`` for scalars, vectors and matrices."""
-    if not g.nodes[a].shape or not g.nodes[b].shape:
+    sa, sb = g.nodes[a].shape, g.nodes[b].shape
+    if not sa or not sb:
         return P.mul(g, a, b)
+    if len(sa) > 2 or len(sb) > 2:
+        # np.dot of stacks pairs every matrix of one with every matrix of the other.
+        raise ShapeError(f"dot takes scalars, vectors and matrices, got shapes {sa} and {sb} "
+                         f"(for stacks of matrices, matmul or @ multiplies them pairwise)")
     return P.matmul(g, a, b)
 
 
@@ -145,14 +150,6 @@ def trace(g: Graph, m: int) -> int:
     P.square(g, m)
     n = g.nodes[m].shape[0]
     return P.sum_all(g, P.mul(g, m, g.const(np.eye(n))))
-
-
-def _matrix_op(op: str) -> Builder:
-    def build(g: Graph, m: int) -> int:
-        P.square(g, m)
-        shape = g.nodes[m].shape
-        return P.emit(g, op, m, shape=shape if op == "inv" else ())
-    return build
 
 
 def _mean(g: Graph, x: int) -> int:
@@ -170,11 +167,12 @@ _register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
           kinks="derivative 0 at the zero vector (every order, every operation), as PyTorch")
 _register("trace", 1, trace, "square matrices", "sum of the diagonal")
 _register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
-_register("det", 1, _matrix_op("det"), "square matrices", "determinant",
+_register("det", 1, L.det, "square matrices, or stacks of them (..., n, n)",
+          "determinant (one per matrix of a stack)",
           kinks="derivatives through the cofactors up to 4x4, exact at singular M (the "
                 "gradient is the cofactor matrix); larger M via inv(M): NaN where singular")
-_register("inv", 1, _matrix_op("inv"), "non-singular square matrices",
-          "matrix inverse; NaN where singular")
+_register("inv", 1, L.inv, "non-singular square matrices, or stacks of them (..., n, n)",
+          "matrix inverse (per matrix of a stack); NaN where singular")
 
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
@@ -315,13 +313,25 @@ _register_signature("flipud", Signature((Param("m"),)), lambda g, m: A.flip(g, m
                     "tensors of rank ≥ 1", "flip(m, axis=0)")
 _register_signature("fliplr", Signature((Param("m"),)), lambda g, m: A.flip(g, m, 1),
                     "tensors of rank ≥ 2", "flip(m, axis=1)")
-_register_signature("solve", _PAIR, L.solve, "non-singular square a; b a vector or matrix",
-                    "x with a @ x = b; NaN where a is singular")
-_register_signature("slogdet", Signature((_A,)), L.slogdet, "square matrices",
+_STACKS = "; stacks of matrices (..., n, n) too, one problem per matrix"
+_register_signature("solve", _PAIR, L.solve,
+                    "non-singular square a; b a vector or matrix" + _STACKS + " (b exactly "
+                    "1-d is a vector, else a stack of matrices, as NumPy 2; stack axes "
+                    "broadcast)", "x with a @ x = b; NaN where a is singular")
+_register_signature("slogdet", Signature((_A,)), L.slogdet, "square matrices" + _STACKS,
                     "[sign(det a), log|det a|] as a 2-vector (slogdet(a)[1] is the "
-                    "log-determinant)", kinks="the sign has derivative 0; log|det| is "
-                    "undefined (-inf) where a is singular")
+                    "log-determinant); for a stack, shape (2, *stack)",
+                    kinks="the sign has derivative 0; log|det| is undefined (-inf) where a "
+                          "is singular")
 _register_signature("cholesky", Signature((_A,)), L.cholesky,
-                    "symmetric positive definite matrices (the lower triangle is read)",
+                    "symmetric positive definite matrices (the lower triangle is read)"
+                    + _STACKS,
                     "lower Cholesky factor L, L @ L.T = a; NaN where not positive definite",
                     kinks="derivative of the factor of (a + a.T)/2, as JAX and PyTorch")
+_register_signature("matmul", _PAIR, P.matmul, "vectors, matrices and stacks of matrices",
+                    "a @ b with NumPy's rules: stack axes broadcast, a 1-d operand is a row "
+                    "(a) or a column (b) whose axis is dropped")
+_register_signature("matrix_transpose", Signature((Param("x"),)),
+                    lambda g, x: P.matrix_transpose(g, x),
+                    "matrices and stacks of matrices (rank ≥ 2)",
+                    "the last two axes swapped (np.linalg.matrix_transpose, x.mT)")

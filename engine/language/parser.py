@@ -370,7 +370,7 @@ class _Parser:
 
     def _member(self, receiver: Expr, depth: int) -> Expr:
         """After ``receiver.``: a method call ``.f(…)`` (its other arguments one level deeper)
-        or ``.T``."""
+        or ``.T`` / ``.mT`` (NumPy's matrix transpose of a stack)."""
         tokens = self.tokens
         name = tokens[self.pos]
         if name.kind != NAME:
@@ -379,6 +379,8 @@ class _Parser:
         self.pos += 1
         if name.text == "T":
             return Call("transpose", (receiver,), name.col)
+        if name.text == "mT":
+            return Call("matrix_transpose", (receiver,), name.col)
         opening = tokens[self.pos]
         if opening.text == "(":
             self.pos += 1

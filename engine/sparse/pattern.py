@@ -179,53 +179,87 @@ class _Propagation:
         picks: list[Local] = [None, None, None] if nz is None else [None, nz, ~nz]
         return [(x, loc) for x, loc in zip((a, b), picks[1:], strict=True) if x in self.J]
 
-    def _matmul_dims(self, nid: int) -> tuple[int, int, int]:
+    def _stack(self, nid: int) -> int:
+        """How many matrices a linear-algebra node's stack holds (1 for a single matrix; the
+        language broadcasts both operands of a stacked product or solve to one stack)."""
+        node = self.g.nodes[nid]
+        if node.op not in _STACKABLE:
+            return 1
+        shape = self.g.nodes[node.args[0]].shape
+        return size_of(shape[:-2]) if len(shape) > 2 else 1
+
+    def _matmul_dims(self, nid: int) -> tuple[int, int, int, int]:
+        """The stack size and the dimensions i × j @ j × k of each product."""
         node = self.g.nodes[nid]
         sa, sb = (self.g.nodes[x].shape for x in node.args)
-        return (sa[0] if len(sa) == 2 else 1), sa[-1], (sb[1] if len(sb) == 2 else 1)
+        return (self._stack(nid), (sa[-2] if len(sa) >= 2 else 1), sa[-1],
+                (sb[-1] if len(sb) >= 2 else 1))
 
-    def _nz_matrix(self, nid: int, rows: int, cols: int) -> sp.csr_matrix:
+    def _nz_blocks(self, nid: int, count: int, rows: int, cols: int) -> list[sp.csr_matrix]:
+        """The may-be-nonzero pattern of each of the ``count`` rows × cols matrices of a node."""
         nz = self._nz(nid)
         if nz is None:
-            nz = np.ones(rows * cols, dtype=bool)
-        r, c = np.nonzero(nz.reshape(rows, cols))
-        return _ones(r, c, (rows, cols))
+            nz = np.ones(count * rows * cols, dtype=bool)
+        out = []
+        for m in nz.reshape(count, rows, cols):
+            r, c = np.nonzero(m)
+            out.append(_ones(r, c, (rows, cols)))
+        return out
 
     def _local_bilinear(self, nid: int) -> list[tuple[int, Local]]:
         a, b = self.g.nodes[nid].args
-        i, j, k = self._matmul_dims(nid)
+        count, i, j, k = self._matmul_dims(nid)
         locals_: list[Local] = [None, None]
+        # One block per product of the stack: entries of different products never meet.
         if a in self.J:
-            nzb = self._nz_matrix(b, j, k)
-            self._check(i * nzb.nnz, "a matrix product")
-            locals_[0] = sp.kron(sp.identity(i, format="csr"), nzb.T, format="csr")
+            nzb = self._nz_blocks(b, count, j, k)
+            self._check(i * sum(m.nnz for m in nzb), "a matrix product")
+            locals_[0] = _diagonal_blocks(
+                [sp.kron(sp.identity(i, format="csr"), m.T, format="csr") for m in nzb])
         if b in self.J:
-            nza = self._nz_matrix(a, i, j)
-            self._check(k * nza.nnz, "a matrix product")
-            locals_[1] = sp.kron(nza, sp.identity(k, format="csr"), format="csr")
+            nza = self._nz_blocks(a, count, i, j)
+            self._check(k * sum(m.nnz for m in nza), "a matrix product")
+            locals_[1] = _diagonal_blocks(
+                [sp.kron(m, sp.identity(k, format="csr"), format="csr") for m in nza])
         return self._var_args(nid, locals_)
 
     def _local_dense(self, nid: int) -> list[tuple[int, Local]]:
         node = self.g.nodes[nid]
+        count = self._stack(nid)
         if node.op == "solve" and node.args[0] not in self.J and node.args[0] in self.values:
             return [(node.args[1], self._solve_rhs(nid))]
         if node.op == "cholesky":
-            return [(node.args[0], _cholesky_local(node.shape[0]))]
-        return [(a, _DENSE) for a in node.args if a in self.J]
+            local = _cholesky_local(node.shape[-1])
+            return [(node.args[0], _diagonal_blocks([local] * count))]
+        if count == 1:
+            return [(a, _DENSE) for a in node.args if a in self.J]
+        # A stack: each matrix's result depends on that matrix's operands only.
+        out = size_of(node.shape) // count
+        locals_: list[tuple[int, Local]] = []
+        for a in node.args:
+            if a in self.J:
+                per = size_of(self.g.nodes[a].shape) // count
+                self._check(count * out * per, "a stacked matrix operation")
+                block = sp.csr_matrix(np.ones((out, per)))
+                locals_.append((a, _diagonal_blocks([block] * count)))
+        return locals_
 
     def _solve_rhs(self, nid: int) -> sp.csr_matrix:
         """``solve(A, b)`` with a constant A is ``A⁻¹ b``: output (p, q) depends on b[i, q]
-        where A⁻¹[p, i] is nonzero."""
+        where A⁻¹[p, i] is nonzero (per matrix of a stack)."""
         node = self.g.nodes[nid]
         a, b = node.args
         with np.errstate(all="ignore"):
             inverse = safe_inv(self.values[a])
-        rows, cols = np.nonzero(inverse != 0)  # NaN (singular A) counts as nonzero
-        nz = _ones(rows, cols, inverse.shape)
+        n = inverse.shape[-1]
         shape = self.g.nodes[b].shape
-        if len(shape) == 1:
-            return nz
-        return sp.kron(nz, sp.identity(shape[1], format="csr"), format="csr")
+        blocks = []
+        for m in inverse.reshape(-1, n, n):
+            rows, cols = np.nonzero(m != 0)  # NaN (singular A) counts as nonzero
+            nz = _ones(rows, cols, (n, n))
+            blocks.append(nz if len(shape) == 1 else
+                          sp.kron(nz, sp.identity(shape[-1], format="csr"), format="csr"))
+        return _diagonal_blocks(blocks)
 
     # ------------------------------------------------------------ second order
 
@@ -265,7 +299,7 @@ class _Propagation:
             elif family is Family.DENSE and node.op == "cholesky":
                 terms.append(self._pairs_per_entry(nid, w))
             elif family is Family.DENSE:
-                terms.append(self._pairs_dense(nid))
+                terms.append(self._pairs_dense(nid, w))
         if not terms:
             return sp.csr_matrix((self.n, self.n))
         total = terms[0]
@@ -297,13 +331,14 @@ class _Propagation:
         a, b = self.g.nodes[nid].args
         if a not in self.J or b not in self.J:
             return []
-        i, j, k = self._matmul_dims(nid)
-        oi, ok = np.nonzero(w.reshape(i, k))
+        count, i, j, k = self._matmul_dims(nid)
+        ob, oi, ok = np.nonzero(w.reshape(count, i, k))
         self._check(len(oi) * j, "the Hessian of a matrix product")
         jj = np.arange(j)
-        rows = (oi[:, None] * j + jj).reshape(-1)
-        cols = (jj * k + ok[:, None]).reshape(-1)
-        pairs = _ones(rows, cols, (i * j, j * k))
+        # Output (β, i, k) pairs a[β, i, j] with b[β, j, k] for every j.
+        rows = (((ob * i + oi) * j)[:, None] + jj).reshape(-1)
+        cols = ((ob * j * k + ok)[:, None] + jj * k).reshape(-1)
+        pairs = _ones(rows, cols, (count * i * j, count * j * k))
         ja, jb = self.J[a], self.J[b]
         self._check(float(_row_nnz(ja) @ (pairs @ _row_nnz(jb))), "the Hessian")
         return [ja.T @ pairs @ jb]
@@ -318,24 +353,47 @@ class _Propagation:
         self._check(float((_row_nnz(deps) ** 2).sum()), "the Hessian")
         return deps.T @ deps
 
-    def _pairs_dense(self, nid: int) -> sp.csr_matrix:
+    def _pairs_dense(self, nid: int, w: np.ndarray) -> sp.csr_matrix:
         node = self.g.nodes[nid]
+        count = self._stack(nid)
         if node.op == "det":
             ja = self.J[node.args[0]]
-            # det is linear in each row and each column: entries sharing one do not interact.
-            shape = self.g.nodes[node.args[0]].shape
-            r, c = np.divmod(np.arange(size_of(shape)), shape[1])
+            # det is linear in each row and each column: entries sharing one do not interact,
+            # nor do entries of different matrices of a stack.
+            n = self.g.nodes[node.args[0]].shape[-1]
+            r, c = np.divmod(np.arange(n * n), n)
             couple = (r[:, None] != r[None, :]) & (c[:, None] != c[None, :])
             p, q = np.nonzero(couple)
-            pairs = _ones(p, q, couple.shape)
+            pairs = _diagonal_blocks([_ones(p, q, couple.shape)] * count)
             self._check(float(_row_nnz(ja) @ (pairs @ _row_nnz(ja))), "the Hessian")
             return ja.T @ pairs @ ja
         if node.op == "solve" and node.args[0] not in self.J:
             return sp.csr_matrix((self.n, self.n))  # linear in the right-hand side
-        cols = np.unique(np.concatenate([self.J[a].indices for a in node.args if a in self.J]))
-        self._check(len(cols) ** 2, "the Hessian")
-        u = _ones(np.zeros(len(cols), dtype=np.int64), cols, (1, self.n))
-        return u.T @ u
+        total = sp.csr_matrix((self.n, self.n))
+        used = w.reshape(count, -1).any(axis=1)
+        for m in np.flatnonzero(used):
+            # Every pair of the variables one matrix's operands depend on.
+            parts = []
+            for a in node.args:
+                if a in self.J:
+                    per = size_of(self.g.nodes[a].shape) // count
+                    parts.append(self.J[a][m * per:(m + 1) * per].indices)
+            cols = np.unique(np.concatenate(parts))
+            self._check(len(cols) ** 2, "the Hessian")
+            u = _ones(np.zeros(len(cols), dtype=np.int64), cols, (1, self.n))
+            total = total + u.T @ u
+        return total
+
+
+def _diagonal_blocks(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """One block per matrix of a stack, on the diagonal."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return sp.csr_matrix(sp.block_diag(blocks, format="csr"))
+
+
+_STACKABLE = frozenset({"matmul", "inv", "det", "solve", "cholesky", "logabsdet"})
+"""Linear-algebra ops that take stacks of matrices: one independent problem per matrix."""
 
 
 def _cholesky_local(n: int) -> sp.csr_matrix:

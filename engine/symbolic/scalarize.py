@@ -8,6 +8,7 @@ and linear-algebra ops rearrange or combine the term arrays of their operands he
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -180,29 +181,45 @@ class Scalarizer:
             case "stack":
                 return np.stack(args)
             case "transpose":
-                return x.T
+                return np.swapaxes(x, -1, -2)
             case "matmul":
-                return self._matmul(x, args[1], shape)
+                y = args[1]
+                return self._per_matrix(x.shape[:-2] if x.ndim > 2 else (),
+                                        lambda i: self._matmul(x[i], y[i], shape[len(i):]))
             case "det" | "inv":
-                return self._small_linalg(op, x)
+                return self._per_matrix(x.shape[:-2],
+                                        lambda i: self._small_linalg(op, x[i]))
             case "norm":
                 squares = [(a.mul([(t, 2)]), 1.0) for t in x.flat]
                 return _obj(a.call("sqrt", (a.add(squares),), ()))
             case "amax" | "amin" | "maxshift":
                 return self._extremum("min" if op == "amin" else "max", x, params[0], shape)
             case "solve":
-                inverse = self._small_linalg("inv", x)
-                return self._matmul(inverse, args[1], shape)
-            case "logabsdet":
-                det = int(self._small_linalg("det", x)[()])
-                return _obj(a.call("log", (a.call("abs", (det,), ()),), ()))
-            case "detsign":
-                det = int(self._small_linalg("det", x)[()])
-                return _obj(a.call("sign", (det,), ()))
+                b = args[1]
+                return self._per_matrix(x.shape[:-2], lambda i: self._matmul(
+                    self._small_linalg("inv", x[i]), b[i], shape[len(i):]))
+            case "logabsdet" | "detsign":
+                fn = "log" if op == "logabsdet" else "sign"
+
+                def of_det(i: tuple[int, ...]) -> np.ndarray:
+                    det = int(self._small_linalg("det", x[i])[()])
+                    inner = a.call("abs", (det,), ()) if fn == "log" else det
+                    return _obj(a.call(fn, (inner,), ()))
+                return self._per_matrix(x.shape[:-2], of_det)
             case "cholesky":
-                return self._cholesky(x)
+                return self._per_matrix(x.shape[:-2], lambda i: self._cholesky(x[i]))
         raise InputError(f"symbolic formulas do not support the op {op!r}",
                          loc=("body", "expression"))
+
+    @staticmethod
+    def _per_matrix(batch: tuple[int, ...],
+                    fn: Callable[[tuple[int, ...]], np.ndarray]) -> np.ndarray:
+        """``fn(i)`` for the index ``i`` of each matrix of a stack of shape ``batch`` (``()``
+        for one matrix), the results stacked on the stack's axes."""
+        if not batch:
+            return fn(())
+        parts = [fn(i) for i in np.ndindex(*batch)]
+        return np.stack(parts).reshape(*batch, *parts[0].shape)
 
     def _extremum(self, fn: str, x: np.ndarray, axes: tuple[int, ...],
                   shape: tuple[int, ...]) -> np.ndarray:

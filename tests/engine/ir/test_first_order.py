@@ -447,6 +447,8 @@ WITH_KEYWORDS = [
     Case("slogdet(M)[1]", lambda M: sp.log(sp.Abs(M.det())), M22),
     Case("cholesky(M)[1, 1]", lambda M: sp.sqrt(M[1, 1] - ((M[0, 1] + M[1, 0]) / 2) ** 2
                                                   / M[0, 0]), SPD22),
+    Case("matmul(M, M.mT)[0, 1]", lambda M: total([M[0, j] * M[1, j] for j in range(3)]), M23),
+    Case("matrix_transpose(M)[2, 1]", lambda M: M[1, 2], M23),
 ]
 
 CASES: list[Case] = [*_unary_cases(), *BINARY, *COMPARISONS, *NUMBERS, *LINALG,
@@ -468,7 +470,7 @@ FUNCTIONS_EXERCISED = [
     "amax", "amin", "var", "std", "cumsum", "cumprod", "logsumexp", "softmax", "reshape",
     "concatenate", "stack", "outer", "inner", "diag", "diagonal", "triu", "tril", "flip",
     "flipud", "fliplr",
-    "solve", "slogdet", "cholesky",
+    "solve", "slogdet", "cholesky", "matmul", "matrix_transpose",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""
