@@ -8,9 +8,10 @@ Python float. Everything else of the body (the expression, the names, the option
 goes through the request model as usual, which takes an ndarray where it takes a list.
 
 This is a shortcut, never a second validator: whenever the body is anything but the plain case
-(not an object, a duplicate key, an escaped character, a nested or non-number list, a number
-out of float64's range, a row-form batch, a body the model refuses), it answers None and the
-caller parses the body the ordinary way, so the answer and every 422 stay exactly the same.
+(not an object, a duplicate key, an object of more than 64 members, an escaped character, a
+nested or non-number list, a number out of float64's range, a row-form batch, a body the model
+refuses), it answers None and the caller parses the body the ordinary way, so the answer and
+every 422 stay exactly the same.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _VARIABLE_FIELDS = ("point", "points", "constants", "tangent", "vector")
 """Request fields that map names to array-valued inputs (``points`` in its column form)."""
 _ARRAY_FIELDS = ("cotangent", "multipliers")
 """Request fields that are one array-valued input."""
+_MAX_KEYS = 64
+"""Members an object of the body may have for the fast path."""
 _SIMDJSON_ERRORS = (ValueError, TypeError, RuntimeError, OverflowError, KeyError)
 
 
@@ -61,33 +64,36 @@ def parse_big(model: type[BaseModel], body: bytes) -> BaseModel | None:
 def _plain(document: Any) -> tuple[dict[str, Any], int]:
     """The body as Python objects, long number lists of array fields as ndarrays; and how many
     '[' characters that accounts for (lists, and brackets inside strings and keys)."""
-    keys = list(document.keys())
-    if len(set(keys)) != len(keys):
-        raise _Unsure
     tree: dict[str, Any] = {}
     brackets = 0
-    for key in keys:
-        value = document[key]
+    for key, value in _items(document):
         brackets += key.count("[")
         if key in _VARIABLE_FIELDS and isinstance(value, simdjson.Object):
-            names = list(value.keys())
-            if len(set(names)) != len(names):
-                raise _Unsure
             inner: dict[str, Any] = {}
-            for name in names:
+            for name, item in _items(value):
                 brackets += name.count("[")
-                inner[name], found = _value(value[name])
+                inner[name], found = _value(item)
                 brackets += found
             tree[key] = inner
         elif key in _ARRAY_FIELDS:
-            tree[key], brackets_found = _value(value)
-            brackets += brackets_found
+            tree[key], found = _value(value)
+            brackets += found
         elif key == "points":  # the row form: many small objects, nothing to gain here
             raise _Unsure
         else:
             tree[key], found = _python(value)
             brackets += found
     return tree, brackets
+
+
+def _items(obj: Any) -> list[tuple[str, Any]]:
+    """An object's members in order, as simdjson elements; _Unsure if a key repeats or there
+    are more than ``_MAX_KEYS`` (a lookup by key scans the object, and a body of many names
+    and few numbers per name gains nothing here)."""
+    keys = list(obj.keys())
+    if len(keys) > _MAX_KEYS or len(set(keys)) != len(keys):
+        raise _Unsure
+    return [(key, obj[key]) for key in keys]
 
 
 def _value(value: Any) -> tuple[Any, int]:
@@ -103,13 +109,10 @@ def _value(value: Any) -> tuple[Any, int]:
 def _python(value: Any) -> tuple[Any, int]:
     """A small part of the document as Python objects, and the '[' it accounts for."""
     if isinstance(value, simdjson.Object):
-        keys = list(value.keys())
-        if len(set(keys)) != len(keys):
-            raise _Unsure
         out: dict[str, Any] = {}
         brackets = 0
-        for key in keys:
-            out[key], found = _python(value[key])
+        for key, item in _items(value):
+            out[key], found = _python(item)
             brackets += found + key.count("[")
         return out, brackets
     if isinstance(value, simdjson.Array):

@@ -211,7 +211,9 @@ def big_batch(s: Session) -> list[Row]:
         finally:
             fastpath.MODE = chosen
     a, b = run(chosen), run("off")
-    correct = all(np.array_equal(a["gradient"][v], b["gradient"][v]) for v in ("x", "y"))
+    # The lanes' sin and cos are within 1 ulp of libm's: agreement to rounding, not bits.
+    correct = all(np.allclose(a["gradient"][v], b["gradient"][v], rtol=1e-13,
+                              atol=1e-13 * np.abs(b["gradient"][v]).max()) for v in ("x", "y"))
     t = measure({"engine": lambda: run(chosen), "numpy only": lambda: run("off")}, s.cfg,
                 warmup=1, repeats=max(s.cfg.repeats // 3, 5))
     return [compare("v9", f"10^6-point gradient of `{SEED}`: DIFFAPI_VM={chosen} vs off", t,

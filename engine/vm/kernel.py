@@ -36,6 +36,18 @@ SIGMOID_SLOPE = 45
 
 _LOGE2 = math.log(2.0)
 
+# sin and cos in lanes: fdlibm's kernel polynomials (k_sin.c, k_cos.c) on a Cody-Waite reduction
+# by pi/2 split in 33 + 33 + 53 bits (e_rem_pio2.c's two steps), with no branch and no call, so
+# LLVM vectorizes the lane loop; within 1 ulp of libm for |x| <= TRIG_LANES_LIMIT.
+TRIG_LANES_LIMIT = 2.0 ** 19
+_S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+_S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+_INVPIO2 = 6.36619772367581382433e-01
+_PIO2_1 = 1.57079632673412561417e+00
+_PIO2_2, _PIO2_2T = 6.07710050630396597660e-11, 2.02226624879595063154e-21
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _maximum(a: float, b: float) -> float:
@@ -157,9 +169,47 @@ def run_points(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def execute_block(code: np.ndarray, regs: np.ndarray, n: int) -> None:
+def _trig_lanes(regs: np.ndarray, d: int, a: int, n: int, cosine: bool) -> None:
+    """sin (or cos) of the first ``n`` lanes of register ``a`` into ``d``; a block holding an
+    argument beyond ``TRIG_LANES_LIMIT`` (or not finite) runs libm on every lane instead."""
+    for p in range(n):
+        if not abs(regs[a, p]) <= TRIG_LANES_LIMIT:
+            for q in range(n):
+                x = regs[a, q]
+                regs[d, q] = math.cos(x) if cosine else math.sin(x)
+            return
+    # cos(x) = sin(x + pi/2): the same kernels one quadrant on.
+    shift = 1.0 if cosine else 0.0
+    for p in range(n):
+        x = regs[a, p]
+        fn = np.rint(x * _INVPIO2)
+        t = x - fn * _PIO2_1
+        r = t - fn * _PIO2_2
+        w = fn * _PIO2_2T - ((t - r) - fn * _PIO2_2)
+        y0 = r - w
+        y1 = (r - y0) - w
+        z = y0 * y0
+        v = z * y0
+        sn = y0 - ((z * (0.5 * y1 - v * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
+                    - y1) - v * _S1)
+        hz = 0.5 * z
+        c = 1.0 - hz
+        cs = c + (((1.0 - c) - hz)
+                  + (z * (z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6))))))
+                     - y0 * y1))
+        k = fn + shift
+        k = k - 4.0 * math.floor(k * 0.25)
+        out = cs if (k == 1.0 or k == 3.0) else sn
+        out = -out if k >= 2.0 else out
+        # The reduction turns -0.0 into +0.0; sin keeps the sign of zero, as libm does.
+        regs[d, p] = out if x != 0.0 else (1.0 if cosine else x)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def execute_block(code: np.ndarray, regs: np.ndarray, n: int, fast_trig: bool) -> None:
     """Run every instruction of ``code`` on the first ``n`` lanes of ``regs`` (registers ×
-    lanes): the same ops as :func:`execute`, one point per lane."""
+    lanes): the same ops as :func:`execute`, one point per lane (sin and cos by
+    :func:`_trig_lanes` when ``fast_trig``, else by libm as there)."""
     for t in range(code.shape[0]):
         op = code[t, 0]
         d = code[t, 1]
@@ -193,6 +243,8 @@ def execute_block(code: np.ndarray, regs: np.ndarray, n: int) -> None:
         elif op == RECIP:
             for p in range(n):
                 regs[d, p] = 1.0 / regs[a, p]
+        elif fast_trig and op in (SIN, COS):
+            _trig_lanes(regs, d, a, n, op == COS)
         elif op == SIN:
             for p in range(n):
                 regs[d, p] = math.sin(regs[a, p])
@@ -300,10 +352,11 @@ def _scalar_op(op: int, a: float, b: float) -> float:
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_blocks(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: np.ndarray,
                out_regs: np.ndarray, out: np.ndarray, offset: int, finite: np.ndarray,
-               nonzero: np.ndarray) -> int:
+               nonzero: np.ndarray, fast_trig: bool) -> int:
     """Run the tape over the points of ``inputs`` (n_in × N), ``regs.shape[1]`` points at a
     time in lanes, writing columns ``offset:offset + N`` of ``out``; as :func:`run_points`
-    the count of non-finite outputs, or -1 when a guard fails."""
+    the count of non-finite outputs, or -1 when a guard fails. ``fast_trig``: sin and cos by
+    :func:`_trig_lanes` (within 1 ulp of libm) instead of libm."""
     width = regs.shape[1]
     total = inputs.shape[1]
     bad = 0
@@ -313,7 +366,7 @@ def run_blocks(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: 
             r = in_regs[i]
             for p in range(n):
                 regs[r, p] = inputs[i, start + p]
-        execute_block(code, regs, n)
+        execute_block(code, regs, n, fast_trig)
         for i in range(finite.shape[0]):
             for p in range(n):
                 if not math.isfinite(regs[finite[i], p]):

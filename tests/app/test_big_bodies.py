@@ -105,6 +105,7 @@ UNSURE: dict[str, bytes] = {
     "not-an-object": json.dumps(LONG).encode(),
     "not-json": _body({"expression": "sum(v)", "point": {"v": LONG}})[:-1],
     "the-model-refuses": _body({"point": {"v": LONG}}),
+    "many-names": _body({"expression": "x0", "point": {f"x{i}": 0 for i in range(1000)}}),
 }
 
 
