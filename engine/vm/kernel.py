@@ -33,6 +33,8 @@ ABS, ERF, ERFC, SIGMOID, SOFTPLUS, RELU, SIGN = 28, 29, 30, 31, 32, 33, 34
 ATAN2, MAX, MIN = 35, 36, 37
 LT, LE, GT, GE, EQ, NE, WHERE = 38, 39, 40, 41, 42, 43, 44
 SIGMOID_SLOPE = 45
+SINCOS = 46
+"""sin of ``a`` into ``dst`` and its cos into ``c`` (a tape's pair of sin and cos, fused)."""
 
 _LOGE2 = math.log(2.0)
 
@@ -134,6 +136,9 @@ def execute(code: np.ndarray, regs: np.ndarray) -> None:
             r = abs(a)
         elif op == WHERE:
             r = regs[code[t, 3]] if a != 0.0 else regs[code[t, 4]]
+        elif op == SINCOS:
+            r = math.sin(a)
+            regs[code[t, 4]] = math.cos(a)
         elif ATAN2 <= op < SIGMOID_SLOPE:
             r = _binary_op(op, a, regs[code[t, 3]])
         else:
@@ -169,17 +174,19 @@ def run_points(code: np.ndarray, regs: np.ndarray, in_regs: np.ndarray, inputs: 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _trig_lanes(regs: np.ndarray, d: int, a: int, n: int, cosine: bool) -> None:
-    """sin (or cos) of the first ``n`` lanes of register ``a`` into ``d``; a block holding an
-    argument beyond ``TRIG_LANES_LIMIT`` (or not finite) runs libm on every lane instead."""
+def _trig_lanes(regs: np.ndarray, a: int, n: int, ds: int, dc: int) -> None:
+    """sin of the first ``n`` lanes of register ``a`` into ``ds`` and cos into ``dc`` (either
+    -1: not wanted); a block holding an argument beyond ``TRIG_LANES_LIMIT`` (or not finite)
+    runs libm on every lane instead."""
     for p in range(n):
         if not abs(regs[a, p]) <= TRIG_LANES_LIMIT:
             for q in range(n):
                 x = regs[a, q]
-                regs[d, q] = math.cos(x) if cosine else math.sin(x)
+                if ds >= 0:
+                    regs[ds, q] = math.sin(x)
+                if dc >= 0:
+                    regs[dc, q] = math.cos(x)
             return
-    # cos(x) = sin(x + pi/2): the same kernels one quadrant on.
-    shift = 1.0 if cosine else 0.0
     for p in range(n):
         x = regs[a, p]
         fn = np.rint(x * _INVPIO2)
@@ -197,12 +204,18 @@ def _trig_lanes(regs: np.ndarray, d: int, a: int, n: int, cosine: bool) -> None:
         cs = c + (((1.0 - c) - hz)
                   + (z * (z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (_C5 + z * _C6))))))
                      - y0 * y1))
-        k = fn + shift
-        k = k - 4.0 * math.floor(k * 0.25)
-        out = cs if (k == 1.0 or k == 3.0) else sn
-        out = -out if k >= 2.0 else out
-        # The reduction turns -0.0 into +0.0; sin keeps the sign of zero, as libm does.
-        regs[d, p] = out if x != 0.0 else (1.0 if cosine else x)
+        # Quadrant k of x: sin x is ±sin or ±cos of the reduced argument; cos x = sin(x + pi/2)
+        # is the same one quadrant on.
+        k = fn - 4.0 * math.floor(fn * 0.25)
+        odd = k == 1.0 or k == 3.0
+        if ds >= 0:
+            out = cs if odd else sn
+            out = -out if k >= 2.0 else out
+            # The reduction turns -0.0 into +0.0; sin keeps the sign of zero, as libm does.
+            regs[ds, p] = out if x != 0.0 else x
+        if dc >= 0:
+            out = sn if odd else cs
+            regs[dc, p] = -out if (k == 1.0 or k == 2.0) else out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -243,8 +256,16 @@ def execute_block(code: np.ndarray, regs: np.ndarray, n: int, fast_trig: bool) -
         elif op == RECIP:
             for p in range(n):
                 regs[d, p] = 1.0 / regs[a, p]
-        elif fast_trig and op in (SIN, COS):
-            _trig_lanes(regs, d, a, n, op == COS)
+        elif fast_trig and op in (SIN, COS, SINCOS):
+            if op == SINCOS:
+                _trig_lanes(regs, a, n, d, code[t, 4])
+            else:
+                _trig_lanes(regs, a, n, d if op == SIN else -1, d if op == COS else -1)
+        elif op == SINCOS:
+            c = code[t, 4]
+            for p in range(n):
+                regs[d, p] = math.sin(regs[a, p])
+                regs[c, p] = math.cos(regs[a, p])
         elif op == SIN:
             for p in range(n):
                 regs[d, p] = math.sin(regs[a, p])

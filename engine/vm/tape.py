@@ -88,6 +88,28 @@ class Tape:
     """Registers a sparse tape divided a structural zero by: each must be nonzero, not NaN."""
 
 
+def _fuse_sincos(code: np.ndarray) -> np.ndarray:
+    """``code`` with each sin and cos of one register (a derivative of either needs the other)
+    as one SINCOS at the first of the two: one range reduction for both. Registers are written
+    once, so the later result may be computed earlier."""
+    first: dict[tuple[int, int], int] = {}
+    fused: dict[int, int] = {}  # row of the first of a pair -> row of its partner
+    for t, (op, _, a, _, _) in enumerate(code.tolist()):
+        if op in (K.SIN, K.COS):
+            other = first.pop((K.COS if op == K.SIN else K.SIN, a), None)
+            if other is None:
+                first.setdefault((op, a), t)
+            else:
+                fused[other] = t
+    if not fused:
+        return code
+    out = code.copy()
+    for t, partner in fused.items():
+        sin_row, cos_row = (t, partner) if code[t, 0] == K.SIN else (partner, t)
+        out[t] = (K.SINCOS, code[sin_row, 1], code[t, 2], 0, code[cos_row, 1])
+    return np.delete(out, list(fused.values()), axis=0)
+
+
 class Unsupported(Exception):
     """The plan has an op the tape does not run."""
 
@@ -395,7 +417,7 @@ def build(g: Graph, plan: Plan, fed: list[int], fixed: dict[int, np.ndarray],
                 m = b.elementwise(op, node.params, arg_maps, node.shape)
             maps[nid] = _compact(m, node.shape)
     out_maps = [_as_map(maps[o], nodes[o].shape) for o in plan.outputs]
-    return Tape(np.array(code, dtype=np.int32).reshape(-1, 5),
+    return Tape(_fuse_sincos(np.array(code, dtype=np.int32).reshape(-1, 5)),
                 np.array(values, dtype=np.float64), in_regs, out_maps,
                 np.array(sorted(b.finite), dtype=np.int32),
                 np.array(sorted(b.nonzero), dtype=np.int32))

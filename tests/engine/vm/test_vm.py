@@ -46,7 +46,7 @@ batch_corpus = _corpus("test_batches.py")
 INEXACT = {K.EXP, K.EXPM1, K.LOG, K.LOG1P, K.TAN, K.ASIN, K.ACOS, K.ATAN, K.COSH, K.ACOSH,
            K.POW, K.ATAN2}
 """Op codes whose libm result may differ from NumPy's by 1 ulp (measured per op below)."""
-LANES_INEXACT = {K.SIN, K.COS}
+LANES_INEXACT = {K.SIN, K.COS, K.SINCOS}
 """Op codes a batch of several points computes within 1 ulp of libm (measured below)."""
 OPERATIONS = ("evaluate", "jacobian", "jvp", "vjp", "gradient", "hessian", "hvp")
 SCALAR_OPS = ("gradient", "hessian", "hvp")
@@ -397,16 +397,24 @@ def test_per_op_rounding_against_numpy() -> None:
 
 
 def _lanes_trig(x: np.ndarray, op: int) -> np.ndarray:
-    """sin or cos (``op``) of ``x`` by the lane kernel, 8 lanes a block as a batch runs it."""
+    """sin or cos (``op``) of ``x`` by the lane kernel, 8 lanes a block as a batch runs it;
+    checked equal to what the fused SINCOS instruction gives for the same lanes."""
     width = 8
     n = -(-x.size // width) * width
-    padded = np.concatenate([x, np.zeros(n - x.size)])
-    code = np.array([[op, 1, 0, 0, 0]], dtype=np.int32)
-    out = np.empty((1, n))
-    regs = np.zeros((2, width))
-    K.run_blocks(code, regs, np.zeros(1, dtype=np.int32), padded[None], np.ones(1, np.int32),
-                 out, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), True)
-    return out[0, :x.size]
+    padded = np.concatenate([x, np.zeros(n - x.size)])[None]
+    none = np.zeros(0, np.int32)
+
+    def run(code: list[int], outputs: list[int]) -> np.ndarray:
+        out = np.empty((len(outputs), n))
+        K.run_blocks(np.array([code], dtype=np.int32), np.zeros((3, width)),
+                     np.zeros(1, dtype=np.int32), padded, np.array(outputs, np.int32), out, 0,
+                     none, none, True)
+        return out[:, :x.size]
+
+    alone = run([op, 1, 0, 0, 0], [1])[0]
+    fused = run([K.SINCOS, 1, 0, 0, 2], [1, 2])[0 if op == K.SIN else 1]
+    assert np.array_equal(alone, fused, equal_nan=True)
+    return alone
 
 
 def test_lane_sin_and_cos_are_within_one_ulp_of_libm() -> None:
@@ -429,6 +437,17 @@ def test_lane_sin_and_cos_are_within_one_ulp_of_libm() -> None:
         beyond = np.array([1.0, K.TRIG_LANES_LIMIT * 1.01, 1e300, np.inf, -np.inf, np.nan])
         with np.errstate(invalid="ignore"):
             np.testing.assert_array_equal(_lanes_trig(beyond, op), reference(beyond))
+
+
+def test_sin_and_cos_of_one_register_are_fused() -> None:
+    from engine.vm.tape import _fuse_sincos
+
+    code = np.array([[K.SIN, 5, 2, 0, 0], [K.MUL, 6, 5, 3, 0], [K.COS, 7, 2, 0, 0],
+                     [K.COS, 8, 3, 0, 0]], dtype=np.int32)
+    np.testing.assert_array_equal(_fuse_sincos(code), [[K.SINCOS, 5, 2, 0, 7],
+                                                       [K.MUL, 6, 5, 3, 0], [K.COS, 8, 3, 0, 0]])
+    entry = _entry("gradient", {"expression": "sin(x*y)", "point": {"x": 0.3, "y": 2.0}})
+    assert K.SINCOS in entry.code[:, 0] and K.SIN not in entry.code[:, 0]
 
 
 def test_a_batch_answers_the_same_bits_every_time(mode: Any) -> None:
