@@ -133,3 +133,32 @@ async def test_workers_run_below_the_servers_priority() -> None:
         assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == min(own + 7, 19)
     finally:
         await pool.stop()
+
+
+async def test_the_deadline_stops_a_long_batch_on_the_tape() -> None:
+    """A batch the tape VM runs in one compiled loop (no Python between points) is stopped by
+    the deadline all the same: the worker process is killed and replaced."""
+    import time
+
+    import numpy as np
+
+    from engine.jobs import prepare
+    from engine.vm import fastpath
+    from engine.vm.entries import make_entry
+
+    terms = " + ".join(f"{i + 1}*sin({i + 2}*x*y + {i})*exp(-x**2/{i + 3})" for i in range(60))
+    points = {"x": np.linspace(-1, 1, 10**6), "y": np.linspace(2, -2, 10**6)}
+    limits = Limits(max_work=1e15, max_tensor_elements=10**8)
+    c, inp = prepare(terms, None, points, None, None, limits)
+    assert fastpath.MODE != "off" and make_entry(c, inp, "gradient") is not None
+    pool = EnginePool(1, timeout=0.3)
+    try:
+        await pool.start()
+        start = time.perf_counter()
+        with pytest.raises(LimitError) as err:
+            await pool.run("gradient", {"expression": terms, "points": points}, limits)
+        assert time.perf_counter() - start < 2.0
+        assert err.value.problem()["limit"] == "request_timeout_seconds"
+        assert pool.restarts == 1
+    finally:
+        await pool.stop()
