@@ -146,7 +146,7 @@ def reshape(g: Graph, a: int, shape: Any) -> int:
     return P.reshape(g, a, shape)
 
 
-def _diagonal_key(rows: int, cols: int, k: int) -> tuple[Key, int]:
+def diagonal_key(rows: int, cols: int, k: int) -> tuple[Key, int]:
     """The strided slice of the flattened rows × cols matrix that is its diagonal ``k``, and
     the diagonal's length."""
     if k >= 0:
@@ -157,7 +157,8 @@ def _diagonal_key(rows: int, cols: int, k: int) -> tuple[Key, int]:
     return (("s", start, stop, cols + 1),), length
 
 
-def _static_int(value: Any, what: str) -> int:
+def static_int(value: Any, what: str) -> int:
+    """A static argument that must be an integer (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"{what} must be an integer, got {value!r}", loc=("body", "expression"))
     return value
@@ -169,7 +170,7 @@ def diagonal(g: Graph, a: int, offset: Any) -> int:
     if len(shape) != 2:
         raise ShapeError(f"diagonal takes a matrix, got shape {shape}")
     rows, cols = shape
-    key, length = _diagonal_key(rows, cols, _static_int(offset, "the offset k"))
+    key, length = diagonal_key(rows, cols, static_int(offset, "the offset k"))
     return P.index(g, flatten(g, a), key, (length,))
 
 
@@ -177,13 +178,13 @@ def diag(g: Graph, v: int, k: Any) -> int:
     """NumPy's ``diag(v, k=0)``: a vector becomes the matrix with it on diagonal ``k``; a
     matrix gives its diagonal ``k``."""
     shape = g.nodes[v].shape
-    k = _static_int(k, "the offset k")
+    k = static_int(k, "the offset k")
     if len(shape) == 2:
         return diagonal(g, v, k)
     if len(shape) != 1:
         raise ShapeError(f"diag takes a vector or a matrix, got shape {shape}")
     n = shape[0] + abs(k)
-    key, _ = _diagonal_key(n, n, k)
+    key, _ = diagonal_key(n, n, k)
     flat = P.emit(g, "scatter", v, params=(key, (n * n,)), shape=(n * n,))
     return P.reshape(g, flat, (n, n))
 
@@ -192,7 +193,7 @@ def _triangle(g: Graph, m: int, k: Any, lower: bool) -> int:
     shape = g.nodes[m].shape
     if len(shape) < 2:
         raise ShapeError(f"{'tril' if lower else 'triu'} takes a matrix, got shape {shape}")
-    k = _static_int(k, "the offset k")
+    k = static_int(k, "the offset k")
     rows, cols = shape[-2:]
     keep = np.tril(np.ones((rows, cols)), k) if lower else np.triu(np.ones((rows, cols)), k)
     mask = P.broadcast_to(g, g.const(keep), shape)

@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-
-from engine.errors import EngineError, ShapeError
+from engine.errors import ArityError, EngineError, ShapeError
 from engine.ir import emit as P
 from engine.ir.graph import Graph
 from engine.ir.ops import PRIMITIVES, Op
@@ -105,8 +104,51 @@ for _name, _of in (("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"),
                    ("arcsinh", "asinh"), ("arccosh", "acosh"), ("arctanh", "atanh"),
                    ("arctan2", "atan2"), ("absolute", "abs"), ("fabs", "abs"),
                    ("power", "pow"), ("expit", "sigmoid"), ("remainder", "mod"),
-                   ("clamp", "clip"), ("radians", "deg2rad"), ("degrees", "rad2deg")):
+                   ("radians", "deg2rad"), ("degrees", "rad2deg"),
+                   ("float_power", "pow")):
     _alias(_name, _of)
+
+# NumPy's ufunc names for the operators (np.add(a, b) is a + b, broadcasting as it does).
+for _name, _build, _domain, _description in (
+        ("add", P.add, "all reals", "a + b"), ("subtract", P.sub, "all reals", "a - b"),
+        ("multiply", P.mul, "all reals", "a * b"), ("divide", P.div, "b != 0", "a / b"),
+        ("true_divide", P.div, "b != 0", "a / b")):
+    _register(_name, 2, _build, _domain, f"{_description} (NumPy's ufunc name)")
+_register("negative", 1, P.neg, "all reals", "-x (NumPy's ufunc name)")
+_register("positive", 1, lambda g, x: x, "all reals", "+x (NumPy's ufunc name)")
+_TIE = "a tie splits the derivative 0.5/0.5, as autograd and JAX"
+for _name, _op in (("maximum", Op.MAX), ("minimum", Op.MIN)):
+    _register(_name, 2, _applies(_op), "all reals",
+              f"{_op}(a, b) elementwise (NumPy's ufunc name); NaN if either is NaN", kinks=_TIE)
+    _register(f"f{_op}", 2, lambda g, a, b, op=_op: _ignoring_nan(g, op, a, b), "all reals",
+              f"{_op}(a, b) elementwise, the other operand where one is NaN (np.f{_op})",
+              kinks=f"{_TIE}; a NaN operand gets derivative 0")
+
+
+def _ignoring_nan(g: Graph, op: Op, a: int, b: int) -> int:
+    """np.fmax/np.fmin: ``op(a, b)``, or the operand that is not NaN (x != x only for NaN)."""
+    both = P.emit(g, op, a, b)
+    return P.where(g, P.cmp(g, Op.NE, b, b), P.broadcast_to(g, a, g.nodes[both].shape),
+                   P.where(g, P.cmp(g, Op.NE, a, a),
+                           P.broadcast_to(g, b, g.nodes[both].shape), both))
+
+
+def _logaddexp2(g: Graph, a: int, b: int) -> int:
+    """log2(2**a + 2**b) as NumPy computes it: the larger operand plus
+    softplus((smaller - larger)·ln 2)/ln 2. Both branches are the same smooth function, so
+    every derivative is right at a tie too; each keeps the small derivative accurate."""
+    shape = P.broadcast_shapes("logaddexp2", g.nodes[a].shape, g.nodes[b].shape)
+    a, b = P.broadcast_to(g, a, shape), P.broadcast_to(g, b, shape)
+    ln2 = math.log(2.0)
+
+    def above(top: int, low: int) -> int:
+        t = P.scale(g, ln2, P.sub(g, low, top))
+        return P.add(g, top, P.scale(g, 1.0 / ln2, P.unary(g, Op.SOFTPLUS, t)))
+    return P.where(g, P.cmp(g, Op.GE, a, b), above(a, b), above(b, a))
+
+
+_register("logaddexp2", 2, _logaddexp2, "all reals",
+          "log2(2**a + 2**b) without overflow (NumPy's)")
 
 
 def _size(g: Graph, x: int) -> int:
@@ -145,11 +187,19 @@ def dot(g: Graph, a: int, b: int) -> int:
     return P.matmul(g, a, b)
 
 
-def trace(g: Graph, m: int) -> int:
-    """Sum of the diagonal of a square matrix."""
-    P.square(g, m)
-    n = g.nodes[m].shape[0]
-    return P.sum_all(g, P.mul(g, m, g.const(np.eye(n))))
+def trace(g: Graph, a: int, offset: object) -> int:
+    """NumPy's ``trace(a, offset=0)``: the sum of diagonal ``offset`` of the first two axes
+    (shape ``a.shape[2:]``)."""
+    shape = g.nodes[a].shape
+    if len(shape) == 2:
+        return P.sum_all(g, A.diagonal(g, a, offset))
+    if len(shape) < 2:
+        raise ShapeError(f"trace takes a tensor of rank >= 2, got shape {shape}")
+    rows, cols, rest = shape[0], shape[1], shape[2:]
+    key, length = A.diagonal_key(rows, cols, A.static_int(offset, "the offset"))
+    flat = P.reshape(g, a, (rows * cols, *rest))
+    full = tuple(("s", 0, n, 1) for n in rest)
+    return P.sum_axes(g, P.index(g, flat, key + full, (length, *rest)), (0,))
 
 
 def _mean(g: Graph, x: int) -> int:
@@ -165,7 +215,6 @@ _register("mean", 1, _mean, "non-empty tensors", "mean of all elements")
 _register("dot", 2, dot, "vectors (matrices: matrix product)", "dot product")
 _register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
           kinks="derivative 0 at the zero vector (every order, every operation), as PyTorch")
-_register("trace", 1, trace, "square matrices", "sum of the diagonal")
 _register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
 _register("det", 1, L.det, "square matrices, or stacks of them (..., n, n)",
           "determinant (one per matrix of a stack)",
@@ -283,11 +332,77 @@ _register_signature("cumsum", Signature((_A, _AXIS)), R.cumsum, "tensors",
                     "running sum along an axis (None: of the flattened value)")
 _register_signature("cumprod", Signature((_A, _AXIS)), R.cumprod, "tensors",
                     "running product along an axis (None: flattened); exact at zeros")
-_register_signature("logsumexp", Signature((_A, _AXIS, _KEEPDIMS)), R.logsumexp, "tensors",
-                    "log(sum(exp(a))) over axes (None: all), computed stably as scipy.special")
+_register_signature("logsumexp", Signature((_A, _AXIS, Param("b", default=None), _KEEPDIMS)),
+                    R.logsumexp, "tensors; weights b broadcast with a",
+                    "log(sum(b*exp(a))) over axes (None: all; b=None: weights 1), computed "
+                    "stably as scipy.special; NaN where the weighted sum is negative",
+                    kinks="where the weighted sum is 0 the value is -inf")
 _register_signature("softmax", Signature((Param("x"), _AXIS)), R.softmax, "tensors",
                     "exp(x) / sum(exp(x)) over axis; default axis=None (the whole value), as "
                     "scipy.special.softmax (jax.nn.softmax's default is -1: write axis=-1)")
+class _NoValue:
+    """The default of a parameter that may be left out and may also be given as None."""
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_NO_VALUE: Any = _NoValue()
+
+
+def _one_sided(g: Graph, a: int, lo: int | None, hi: int | None) -> int:
+    """``a`` limited to [lo, hi]; a bound that is None is no bound."""
+    if lo is not None and hi is not None:
+        return P.emit(g, Op.CLIP, a, lo, hi)
+    if lo is None and hi is None:
+        return a
+    # One bound: the op's convention (at the bound the derivative goes to a).
+    bound, beyond = (lo, Op.LT) if lo is not None else (hi, Op.GT)
+    assert bound is not None
+    shape = P.broadcast_shapes("clip", g.nodes[a].shape, g.nodes[bound].shape)
+    a, bound = P.broadcast_to(g, a, shape), P.broadcast_to(g, bound, shape)
+    return P.where(g, P.cmp(g, beyond, a, bound), bound, a)
+
+
+def _clip(g: Graph, a: int, a_min: Any, a_max: Any, **bounds: Any) -> int:
+    """NumPy's ``clip(a, a_min, a_max)``: both positional bounds (each may be None), or NumPy
+    2.1's keywords ``min=`` and ``max=`` instead (either may be left out)."""
+    keywords = [k for k in ("min", "max") if bounds[k] is not _NO_VALUE]
+    if a_min is _NO_VALUE and a_max is _NO_VALUE and keywords:
+        return _one_sided(g, a, *(None if bounds[k] is _NO_VALUE else bounds[k]
+                                  for k in ("min", "max")))
+    if keywords:
+        raise ArityError("clip() takes its bounds as a_min, a_max or as min=, max=, not both",
+                         loc=("body", "expression"))
+    missing = [k for k, v in (("a_min", a_min), ("a_max", a_max)) if v is _NO_VALUE]
+    if missing:
+        raise ArityError(f"clip() is missing {' and '.join(map(repr, missing))} (NumPy's "
+                         "clip(a, a_min, a_max); one bound: None for the other, or min=/max=)",
+                         loc=("body", "expression"))
+    return _one_sided(g, a, a_min, a_max)
+
+
+def _clamp(g: Graph, a: int, min: Any, max: Any) -> int:
+    """torch.clamp(input, min=None, max=None): at least one bound."""
+    if min is None and max is None:
+        raise ArityError("clamp() needs min or max (torch.clamp)", loc=("body", "expression"))
+    return _one_sided(g, a, min, max)
+
+
+_CLIP = PRIMITIVES[Op.CLIP].doc
+assert _CLIP is not None
+_register_signature(
+    "clip", Signature((_A, Param("a_min", default=_NO_VALUE), Param("a_max", default=_NO_VALUE),
+                       Param("min", default=_NO_VALUE, keyword_only=True),
+                       Param("max", default=_NO_VALUE, keyword_only=True))),
+    _clip, _CLIP.domain, "a limited to [a_min, a_max]; a bound given as None is no bound; "
+    "min=/max= as NumPy 2.1", _CLIP.kinks)
+_register_signature("clamp", Signature((_A, Param("min", default=None),
+                                        Param("max", default=None))),
+                    _clamp, _CLIP.domain, "a limited to [min, max] (torch.clamp; at least "
+                    "one bound)", _CLIP.kinks)
+
+
 _register_signature("reshape", Signature((_A, Param("shape", Kind.STATIC, variadic=True))),
                     lambda g, a, shape: A.reshape(g, a, shape), "tensors",
                     "the entries in C order with a new shape (one entry may be -1)")
@@ -303,6 +418,9 @@ _register_signature("diag", Signature((Param("v"), _OFFSET)), A.diag, "vectors o
 _register_signature("diagonal", Signature((_A, Param("offset", Kind.STATIC, 0))),
                     lambda g, a, offset: A.diagonal(g, a, offset), "matrices",
                     "the diagonal at offset as a vector (M.diagonal())")
+_register_signature("trace", Signature((_A, Param("offset", Kind.STATIC, 0))), trace,
+                    "tensors of rank >= 2", "sum of the diagonal at offset of the first two "
+                    "axes (np.trace)")
 _register_signature("triu", Signature((Param("m"), _OFFSET)), A.triu, "matrices",
                     "upper triangle from diagonal k, zeros below")
 _register_signature("tril", Signature((Param("m"), _OFFSET)), A.tril, "matrices",

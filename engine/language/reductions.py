@@ -174,15 +174,21 @@ def _shifted(g: Graph, a: int, axes: tuple[int, ...]) -> tuple[int, int]:
     return P.sub(g, a, P.broadcast_to(g, P.reshape(g, top, _kept(shape, axes)), shape)), top
 
 
-def logsumexp(g: Graph, a: int, axis: Any, keepdims: Any) -> int:
-    """scipy's ``logsumexp(a, axis=None, keepdims=False)``: m + log Σ exp(a − m), m the
-    maximum."""
+def logsumexp(g: Graph, a: int, axis: Any, b: int | None, keepdims: Any) -> int:
+    """scipy's ``logsumexp(a, axis=None, b=None, keepdims=False)``: m + log Σ b·exp(a − m),
+    m the maximum of a (weights b broadcast with a)."""
+    if b is not None:
+        shape = P.broadcast_shapes("logsumexp", g.nodes[a].shape, g.nodes[b].shape)
+        a, b = P.broadcast_to(g, a, shape), P.broadcast_to(g, b, shape)
     shape = g.nodes[a].shape
     axes = axes_of(axis, len(shape))
-    if not axes:
-        return a
     shifted, top = _shifted(g, a, axes)
-    y = P.add(g, P.unary(g, Op.LOG, P.sum_axes(g, P.unary(g, Op.EXP, shifted), axes)), top)
+    terms = P.unary(g, Op.EXP, shifted)
+    if b is not None:
+        terms = P.mul(g, b, terms)
+    elif not axes:
+        return a
+    y = P.add(g, P.unary(g, Op.LOG, P.sum_axes(g, terms, axes)), top)
     return _finish(g, y, shape, axes, keepdims)
 
 

@@ -1,11 +1,12 @@
 """Signatures of the functions that take keyword or static arguments, and binding calls to them.
 
-A parameter is a tensor (lowered to a graph node), a list of tensors (``concatenate([a, b])``:
-the list literal's entries are lowered one by one, so they may differ in shape) or static (an
-axis, a flag, an offset, a shape): static arguments are read from the call's literals, never
-computed. Binding follows Python: positional arguments fill the parameters in order, keywords
-by name, a parameter given twice or not at all is an error, and an unknown keyword is refused
-at its column with the keywords the function takes.
+A parameter is a tensor (lowered to a graph node), a list or tuple of tensors
+(``concatenate([a, b])``, ``np.concatenate((a, b))``: the literal's entries are lowered one by
+one, so they may differ in shape) or static (an axis, a flag, an offset, a shape): static
+arguments are read from the call's literals, never computed. Binding follows Python: positional
+arguments fill the parameters in order, keywords by name, a parameter given twice or not at all
+is an error, and an unknown keyword is refused at its column with the keywords the function
+takes.
 """
 
 from __future__ import annotations
@@ -162,11 +163,13 @@ def _bind(name: str, sig: Signature, call: Call) -> Bound:
             static[p.name] = (tuple(literal(v, p.name) for v in value)
                               if isinstance(value, tuple) else literal(value, p.name))
         elif p.kind is Kind.TENSORS:
-            if not isinstance(value, ListLit):
-                raise InputError(f"{name}() takes a list such as [a, b] as {p.name!r}",
+            if not isinstance(value, ListLit | TupleLit):
+                raise InputError(f"{name}() takes a list [a, b] or a tuple (a, b) as {p.name!r}",
                                  loc=("body", "expression"), column=col)
             tensors.extend(value.items)
             layout.append((p.name, len(value.items)))
+        elif isinstance(value, Name) and value.name == "None" and p.default is not REQUIRED:
+            static[p.name] = None  # an optional tensor given as None: clip(a, None, 1)
         else:
             assert not isinstance(value, tuple)
             tensors.append(value)

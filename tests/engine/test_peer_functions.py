@@ -309,6 +309,194 @@ def test_logaddexp_is_stable() -> None:
     assert out["value"] == 3.0 and out["gradient"]["a"] == 0.0 and out["gradient"]["b"] == 1.0
 
 
+def mp_logaddexp2(a: Any, b: Any) -> Any:
+    return mp.log(mp.power(2, a) + mp.power(2, b), 2)
+
+
+@pytest.mark.parametrize(("a", "b"), LOGADDEXP_POINTS)
+def test_logaddexp2(a: float, b: float) -> None:
+    """autograd's test_logaddexp2 (binary_ufunc_check on [-2, 2]), jet's points, the far ends."""
+    value, grad, hess = _binary_reference(mp_logaddexp2, a, b)
+    for spelling in ("logaddexp2(a, b)", "np.logaddexp2(a, b)"):
+        out = engine.hessian(expression=spelling, point={"a": a, "b": b})
+        close(out["value"], value)
+        close(out["gradient"], grad)
+        close(out["hessian"], hess)
+    got = engine.taylor(expression="logaddexp2(a + 0.7*t, b - 1.3*t)", point={"t": 0.0},
+                        constants={"a": a, "b": b}, order=ORDER)
+    ref = mp_taylor(lambda t: mp_logaddexp2(a + mp.mpf(0.7) * t, b - mp.mpf(1.3) * t), 0.0)
+    series_close([c["coefficient"] for c in got["coefficients"]], ref)
+
+
+# ---------------------------------------------------------------- NumPy's ufunc names
+
+UFUNCS: dict[str, tuple[Mp, tuple[float, float], tuple[float, float]]] = {
+    "np.add": (lambda a, b: a + b, (-2.0, 2.0), (-2.0, 2.0)),
+    "np.subtract": (lambda a, b: a - b, (-2.0, 2.0), (-2.0, 2.0)),
+    "np.multiply": (lambda a, b: a * b, (-2.0, 2.0), (-2.0, 2.0)),
+    "np.divide": (lambda a, b: a / b, (-2.0, 2.0), (0.3, 2.0)),
+    "np.true_divide": (lambda a, b: a / b, (-2.0, 2.0), (-0.3, -2.0)),
+    "np.float_power": (lambda a, b: mp.power(a, b), (0.7, 2.0), (-2.0, 2.0)),
+}
+
+
+@pytest.mark.parametrize("name", UFUNCS)
+def test_numpy_ufunc_names_of_the_operators(name: str) -> None:
+    """autograd's test_add, test_true_divide(_neg), test_op_* and test_op_pow domains."""
+    f, lims_a, lims_b = UFUNCS[name]
+    for seed, (a, b) in enumerate(autograd_binary(lims_a, lims_b, 11)):
+        value, grad, hess = _binary_reference(f, a, b)
+        out = engine.hessian(expression=f"{name}(a, b)", point={"a": a, "b": b})
+        close(out["value"], value)
+        close(out["gradient"], grad)
+        close(out["hessian"], hess)
+        if seed < 2:
+            series_close(engine_taylor(f"{name}(x, {b!r})", a),
+                         mp_taylor(lambda x, b=b: f(x, mp.mpf(b)), a))
+
+
+def test_negative_and_positive() -> None:
+    v = jet_points((-2.0, 2.0), 4)
+    out = engine.jacobian(expression="np.negative(v) + 2*np.positive(v)", point={"v": v})
+    close(out["value"], v)
+    close(out["jacobian"], np.eye(6))
+
+
+def _extremum_reference(pick: Callable[[Any, Any], Any], a: np.ndarray, b: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value, and the gradients of sum(w*pick(a, b)) for weights w: each output goes to the
+    operand it took (no ties among random draws), summed over the axes it was broadcast along."""
+    value = pick(a, b)
+    w = np.arange(1.0, value.size + 1).reshape(value.shape)
+    took_a = np.broadcast_to(a, value.shape) == value
+    grad_a = np.where(took_a, w, 0.0)
+    grad_b = np.where(took_a, 0.0, w)
+    return value, _sum_to(grad_a, a.shape), _sum_to(grad_b, b.shape)
+
+
+def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    return g.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
+
+
+MAXIMUM_SHAPES = [(1,), (1, 4), (3, 4)]
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum", "fmax", "fmin"])
+@pytest.mark.parametrize("shape_a", MAXIMUM_SHAPES, ids=str)
+@pytest.mark.parametrize("shape_b", MAXIMUM_SHAPES, ids=str)
+def test_maximum_and_minimum_broadcast(name: str, shape_a: tuple[int, ...],
+                                       shape_b: tuple[int, ...]) -> None:
+    """autograd's test_maximum/test_minimum: every pair of the shapes (1,), (1, 4), (3, 4)."""
+    rng = np.random.default_rng(len(shape_a) * 7 + len(shape_b))
+    a, b = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
+    pick = np.maximum if name in ("maximum", "fmax") else np.minimum
+    value, grad_a, grad_b = _extremum_reference(pick, a, b)
+    w = np.arange(1.0, value.size + 1).reshape(value.shape)
+    out = engine.gradient(expression=f"sum(w * np.{name}(a, b))",
+                          point={"a": a.tolist(), "b": b.tolist()}, constants={"w": w.tolist()})
+    close(out["value"], float(np.sum(w * value)))
+    close(out["gradient"]["a"], grad_a)
+    close(out["gradient"]["b"], grad_b)
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum", "fmax", "fmin"])
+def test_maximum_and_minimum_split_a_tie(name: str) -> None:
+    out = engine.hessian(expression=f"{name}(a, b)", point={"a": 0.25, "b": 0.25})
+    assert out["value"] == 0.25
+    close(out["gradient"], [0.5, 0.5])
+    close(out["hessian"], np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize(("name", "ref"), [("fmax", np.fmax), ("fmin", np.fmin),
+                                           ("maximum", np.maximum), ("minimum", np.minimum)])
+def test_fmax_and_fmin_take_the_operand_that_is_not_nan(name: str, ref: Mp) -> None:
+    """log of a negative number is NaN: fmax/fmin take the other operand and its derivative
+    (NumPy's values); maximum/minimum propagate the NaN."""
+    for a, b in ((-1.0, 2.0), (3.0, -1.0), (2.0, 3.0)):
+        out = engine.gradient(expression=f"{name}(log(a), log(b))", point={"a": a, "b": b})
+        with np.errstate(invalid="ignore"):
+            want = ref(np.log(a), np.log(b))
+        assert np.array_equal(np.float64(out["value"]), want, equal_nan=True)
+        if not np.isnan(want):
+            takes_a = want == math.log(a) if a > 0 else False
+            close([out["gradient"]["a"], out["gradient"]["b"]],
+                  [1 / a if takes_a else 0.0, 0.0 if takes_a else 1 / b])
+
+
+# ---------------------------------------------------------------- trace, logsumexp's weights
+
+@pytest.mark.parametrize("shape", [(5, 5), (4, 5), (5, 4)], ids=str)
+@pytest.mark.parametrize("offset", [-1, 0, 1])
+def test_trace_with_offset(shape: tuple[int, int], offset: int) -> None:
+    """autograd's test_trace: square and oblong matrices, offsets -1, 0 and 1."""
+    m = np.random.default_rng(shape[0] * 10 + shape[1]).standard_normal(shape)
+    for spelling in (f"trace(M, offset={offset})", f"np.trace(M, {offset})"):
+        out = engine.hessian(expression=spelling, point={"M": m.tolist()})
+        close(out["value"], float(sum(m[i, i + offset] for i in range(shape[0])
+                                      if 0 <= i + offset < shape[1])))
+        close(np.reshape(out["gradient"], shape), np.eye(*shape, k=offset))
+        assert not np.any(out["hessian"])
+
+
+@pytest.mark.parametrize("offset", [-5, -2, 0, 3, 5])
+def test_trace_of_a_tensor_sums_the_first_two_axes(offset: int) -> None:
+    """autograd's test_trace_extradims: a 5×6×4×3 tensor, offsets in [-5, 6): shape (4, 3)."""
+    x = np.random.default_rng(offset + 10).standard_normal((5, 6, 4, 3))
+    weights = np.arange(1.0, 13.0).reshape(4, 3)
+    out = engine.gradient(expression=f"sum(w * np.trace(x, offset={offset}))",
+                          point={"x": x.tolist()}, constants={"w": weights.tolist()})
+    close(out["value"], float(np.sum(weights * np.trace(x, offset=offset))))
+    want = np.zeros_like(x)
+    for i in range(5):
+        if 0 <= i + offset < 6:
+            want[i, i + offset] = weights
+    close(out["gradient"]["x"], want)
+
+
+def mp_weighted_logsumexp(a: list[float], b: list[float]) -> tuple[float, list[float],
+                                                                   list[float], list[list[float]]]:
+    """log Σ b·exp(a), its gradients in a and in b, and its Hessian in a, at 50 digits."""
+    with mp.workdps(DPS):
+        e = [mp.mpf(bi) * mp.exp(ai) for ai, bi in zip(a, b, strict=True)]
+        s = mp.fsum(e)
+        p = [ei / s for ei in e]
+        in_b = [mp.exp(ai) / s for ai in a]
+        hess = [[float((p[i] if i == j else 0) - p[i] * p[j]) for j in range(len(a))]
+                for i in range(len(a))]
+        return float(mp.log(s)), [float(x) for x in p], [float(x) for x in in_b], hess
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ([1.0, 2.0, -0.5], [0.5, 0.0, 2.0]),
+    (list(np.linspace(-3.0, 4.0, 7)), list(np.linspace(3.0, 0.25, 7))),
+    ([1000.0, 1000.5, 999.0], [1.0, 2.0, 3.0]),        # overflow without the shift
+    ([-1000.0, -1001.0], [0.1, 10.0])])
+def test_logsumexp_with_weights(a: list[float], b: list[float]) -> None:
+    """scipy's logsumexp(a, b=b): value and gradients in a and b, Hessian in a, against mpmath."""
+    value, in_a, in_b, hess = mp_weighted_logsumexp(a, b)
+    out = engine.gradient(expression="logsumexp(a, b=b)", point={"a": a, "b": b})
+    close(out["value"], value)
+    close(out["gradient"]["a"], in_a)
+    close(out["gradient"]["b"], in_b)
+    out = engine.hessian(expression="logsumexp(a, None, w)", point={"a": a},
+                         constants={"w": b})
+    close(out["hessian"], hess)
+
+
+def test_logsumexp_weights_broadcast_along_an_axis() -> None:
+    m = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -2.0]])
+    w = np.array([0.25, 1.0, 3.0])
+    out = engine.evaluate(expression="logsumexp(M, axis=1, b=w, keepdims=True)",
+                          point={"M": m.tolist(), "w": w.tolist()})
+    want = [[mp_weighted_logsumexp(list(row), list(w))[0]] for row in m]
+    close(out["value"], want)
+    with np.errstate(invalid="ignore"):
+        negative = engine.evaluate(expression="logsumexp(v, b=w)",
+                                   point={"v": [0.0, 1.0], "w": [1.0, -3.0]})
+    assert np.isnan(negative["value"]) and negative["warnings"]
+
+
 # ---------------------------------------------------------------- logit, expit edges
 
 def test_logit_near_one_half_and_at_the_ends() -> None:
@@ -458,9 +646,39 @@ def test_clip_value_gradient_hessian(spelling: str) -> None:
 def test_clip_of_a_matrix_as_autograd() -> None:
     """test_numpy.py test_clip: np.clip(x, a_min=0.1, a_max=1.1) of a 5×5 randn matrix."""
     m = np.random.default_rng(13).standard_normal((5, 5))
-    out = engine.gradient(expression="sum(clip(M, 0.1, 1.1) * M)", point={"M": m})
     inside = (m >= 0.1) & (m <= 1.1)
-    close(out["gradient"]["M"], np.where(inside, 2 * m, np.clip(m, 0.1, 1.1)))
+    for spelling in ("clip(M, 0.1, 1.1)", "np.clip(M, a_min=0.1, a_max=1.1)",
+                     "np.clip(M, min=0.1, max=1.1)", "torch.clamp(M, min=0.1, max=1.1)"):
+        out = engine.gradient(expression=f"sum({spelling} * M)", point={"M": m})
+        close(out["gradient"]["M"], np.where(inside, 2 * m, np.clip(m, 0.1, 1.1)))
+
+
+@pytest.mark.parametrize(("spelling", "lo", "hi"), [
+    ("clip(M, 0.1, None)", 0.1, None), ("np.clip(M, None, 1.1)", None, 1.1),
+    ("np.clip(M, min=0.1)", 0.1, None), ("np.clip(M, max=1.1)", None, 1.1),
+    ("torch.clamp(M, 0.1)", 0.1, None), ("torch.clamp(M, max=1.1)", None, 1.1),
+    ("clip(M, None, None)", None, None)])
+def test_clip_with_one_bound(spelling: str, lo: float | None, hi: float | None) -> None:
+    """A bound left out (None, or the keyword not given) is no bound, as np.clip; at the bound
+    the derivative goes to the operand, as with both bounds."""
+    m = np.array([[0.05, 0.1, 0.5], [1.1, 2.0, -3.0]])
+    out = engine.jacobian(expression=spelling, point={"M": m})
+    close(out["value"], np.clip(m, lo, hi))
+    moves = np.ones_like(m, dtype=bool)
+    if lo is not None:
+        moves &= m >= lo
+    if hi is not None:
+        moves &= m <= hi
+    close(out["jacobian"], np.diag(moves.ravel().astype(float)))
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("clip(M, 0.1)", "missing 'a_max'"), ("clip(M)", "missing 'a_min' and 'a_max'"),
+    ("clip(M, 0.1, 1.1, min=0.0)", "not both"), ("torch.clamp(M)", "needs min or max")])
+def test_clip_needs_its_bounds(expression: str, message: str) -> None:
+    with pytest.raises(ArityError, match=message) as err:
+        engine.evaluate(expression=expression, point={"M": [[0.5]]})
+    assert err.value.column == 1
 
 
 @pytest.mark.parametrize(("x", "lo", "hi"), CLIP_POINTS)
@@ -508,7 +726,9 @@ def test_the_function_table_states_the_conventions() -> None:
     assert "round(0.5) = 0" in table["round"]["derivative_at_kinks"]
     assert "-floor_divide(a, b)" in table["mod"]["derivative_at_kinks"]
     assert "torch.clamp" in table["clip"]["derivative_at_kinks"]
-    assert table["clip"]["arity"] == 3 and table["logaddexp"]["arity"] == 2
+    assert table["clip"]["description"].startswith("clip(a, a_min=<no value>, a_max=<no value>, *,"
+                                                   " min=<no value>, max=<no value>)")
+    assert table["logaddexp"]["arity"] == 2
 
 
 def test_formulas_of_the_new_functions_parse_back_and_are_right() -> None:

@@ -248,6 +248,15 @@ NUMPY_EXTRAS = [
     Case("power(x, y)", lambda x, y: x**y, XY),
     Case("sinc(x * y)", lambda x, y: sp.sin(sp.pi * x * y) / (sp.pi * x * y),
          pts(x=[1.3, 0.4, -0.45], y=[0.7, 2.0, 3.1])),
+    Case("clip(x, None, hi) + clip(x, lo, None) * x", lambda x, lo, hi: (
+        sp.Min(x, hi) + sp.Max(x, lo) * x), CLIP_POINTS[:3]),
+    Case("logaddexp2(x, y)", lambda x, y: sp.log(2**x + 2**y, 2), XY),
+    Case("add(x, y) * subtract(x, y) + multiply(x, y) / divide(x, y) - true_divide(y, x)",
+         lambda x, y: (x + y) * (x - y) + y**2 - y / x, XY),
+    Case("negative(x) * positive(y) + float_power(x, y)", lambda x, y: -x * y + x**y, XY),
+    Case("maximum(x, y) * minimum(x * y, y)", lambda x, y: sp.Max(x, y) * sp.Min(x * y, y),
+         XY),
+    Case("fmax(x, y) + fmin(x, y**2)", lambda x, y: sp.Max(x, y) + sp.Min(x, y**2), XY),
 ]
 
 _SYMPY_COMPARE = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
@@ -430,6 +439,9 @@ WITH_KEYWORDS = [
     Case("cumsum(v)[3]", lambda v: v[0] + v[1] + v[2] + v[3], V5),
     Case("cumprod(v)[2]", lambda v: v[0] * v[1] * v[2], V5),
     Case("logsumexp(v)", lambda v: sp.log(total([sp.exp(e) for e in v])), V5),
+    Case("logsumexp(v, b=v**2)", lambda v: sp.log(total([e**2 * sp.exp(e) for e in v])), V5),
+    Case("trace(M, offset=1) * trace(M)", lambda M: (M[0, 1] + M[1, 2]) * (M[0, 0] + M[1, 1]),
+         M23),
     Case("softmax(v)[1]", lambda v: sp.exp(v[1]) / total([sp.exp(e) for e in v]), V5),
     Case("reshape(M, (3, 2))[2, 0]", lambda M: M[1, 1], M23),
     Case("concatenate([v, v])[6]", lambda v: v[1], V5),
@@ -466,7 +478,9 @@ FUNCTIONS_EXERCISED = [
     "floor", "ceil", "round", "floor_divide", "mod", "clip", "logit", "logaddexp", "sinc",
     "square", "rsqrt", "reciprocal", "exp2", "deg2rad", "rad2deg", "arcsin", "arccos", "arctan",
     "arcsinh", "arccosh", "arctanh", "arctan2", "absolute", "fabs", "power", "expit",
-    "remainder", "clamp", "radians", "degrees",
+    "remainder", "clamp", "radians", "degrees", "logaddexp2", "add", "subtract", "multiply",
+    "divide", "true_divide", "negative", "positive", "float_power", "maximum", "minimum", "fmax",
+    "fmin",
     "amax", "amin", "var", "std", "cumsum", "cumprod", "logsumexp", "softmax", "reshape",
     "concatenate", "stack", "outer", "inner", "diag", "diagonal", "triu", "tril", "flip",
     "flipud", "fliplr",

@@ -101,7 +101,7 @@ def test_a_function_without_keywords_refuses_one() -> None:
     ("sum(M, axis=x)", InputError, 13, "must be a literal"),
     ("sum(M, axis=2)", ShapeError, 1, "axis 2 is out of bounds"),
     ("sum(M, axis=(0, 0))", ShapeError, 1, "repeated axis"),
-    ("concatenate(v)", InputError, 13, "takes a list such as [a, b]"),
+    ("concatenate(v)", InputError, 13, "takes a list [a, b] or a tuple (a, b)"),
     ("max(v, v, axis=0)", InputError, 1, "elementwise and takes no axis"),
     ("(1, 2)", ExpressionError, 3, "unexpected ','"),
     ("sin((1, 2))", InputError, 5, "a tuple such as (0, 1) is only"),
