@@ -7,6 +7,7 @@ recursively).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine.errors import (
@@ -71,6 +72,11 @@ class _Frame:
         self.params = params
         self.site = site
         self.parent = parent
+
+
+def _new_axis(item: Expr | Slice) -> bool:
+    """``None`` or ``np.newaxis`` in a subscript: a new axis of length 1."""
+    return isinstance(item, Name) and item.name in ("None", "newaxis")
 
 
 class Lowering:
@@ -407,18 +413,53 @@ class Lowering:
         raise ShapeError(f"{what} must be an integer literal such as 0, -1 or 2")
 
     def _index(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
+        items = self._without_ellipsis(node, items)
         lists = [j for j, item in enumerate(items) if isinstance(item, ListLit)]
+        if any(_new_axis(item) for item in items):
+            if lists:
+                raise ShapeError("a new axis (None) and an index list in one subscript are not "
+                                 "supported (index in two steps: x[[0, 2]][:, None])")
+            return self._index_new_axes(node, items)
         if lists:
             return self._index_list(node, items, lists)
         return self._basic_index(node, items)
+
+    def _without_ellipsis(self, node: int, items: tuple[Expr | Slice, ...]
+                          ) -> tuple[Expr | Slice, ...]:
+        """``x[..., 0]``: the ellipsis becomes as many full slices as the rank leaves."""
+        at = [j for j, item in enumerate(items) if isinstance(item, Name) and item.name == "..."]
+        if not at:
+            return items
+        if len(at) > 1:
+            raise ShapeError("an index can only have a single ellipsis ('...')")
+        j = at[0]
+        rank = len(self.g.nodes[node].shape)
+        used = sum(1 for item in items if not _new_axis(item)) - 1
+        if used > rank:
+            raise ShapeError(f"too many indices ({used}) for a value of shape "
+                             f"{self.g.nodes[node].shape}")
+        full = tuple(Slice(None, None, None, items[j].col) for _ in range(rank - used))
+        return (*items[:j], *full, *items[j + 1:])
+
+    def _index_new_axes(self, node: int, items: tuple[Expr | Slice, ...]) -> int:
+        """``v[:, None]``, ``x[None]``: basic indexing, then an axis of length 1 where each
+        ``None`` (``np.newaxis``) stands."""
+        out = self._basic_index(node, tuple(item for item in items if not _new_axis(item)))
+        kept = iter(self.g.nodes[out].shape)
+        shape: list[int] = []
+        for item in items:
+            if _new_axis(item):
+                shape.append(1)
+            elif isinstance(item, Slice):
+                shape.append(next(kept))
+        return P.reshape(self.g, out, (*shape, *kept))
 
     def _index_list(self, node: int, items: tuple[Expr | Slice, ...], lists: list[int]
                     ) -> int:
         """``x[[0, 2]]``, ``M[:, [1, -1]]``: one integer-list index, taken along its axis after
         the other (basic) entries are applied."""
         if len(lists) > 1:
-            raise ShapeError("only one integer-list index per subscript is supported "
-                             "(index in two steps: x[[0, 1]][:, [2, 3]])")
+            return self._index_lists(node, items, lists)
         j = lists[0]
         entry = items[j]
         assert isinstance(entry, ListLit)
@@ -438,6 +479,46 @@ class Lowering:
         base = self._basic_index(node, rest)
         axis = j - sum(1 for i in ints if i < j)
         return A.pick(self.g, base, axis, picks)
+
+    def _index_lists(self, node: int, items: tuple[Expr | Slice, ...], lists: list[int]
+                     ) -> int:
+        """``M[[0, 1], [2, 0]]``: several integer lists (and integers) pick entries together,
+        as NumPy's advanced indexing: the lists broadcast (equal lengths, or length 1), and the
+        picked axis replaces them where they are adjacent, else comes first."""
+        shape = self.g.nodes[node].shape
+        if len(items) > len(shape):
+            raise ShapeError(f"too many indices ({len(items)}) for a value of shape {shape}")
+        picks: dict[int, list[int]] = {}
+        for j, item in enumerate(items):
+            if isinstance(item, ListLit):
+                picks[j] = [self._at(e.col, self._list_entry, e, j, shape) for e in item.items]
+            elif not isinstance(item, Slice):
+                picks[j] = [self._at(item.col, self._list_entry, item, j, shape)]
+        lengths = {len(p) for j, p in picks.items() if j in lists}
+        if len(lengths - {1}) > 1 or 0 in lengths:
+            sizes = ", ".join(str(len(picks[j])) for j in lists)
+            raise ShapeError(f"index lists of lengths {sizes} do not broadcast together (each "
+                             "must have the same length, or length 1)")
+        length = max(lengths)
+        rows = [[p[0] if len(p) == 1 else p[r] for p in picks.values()] for r in range(length)]
+        axes = sorted(picks)
+        if axes != list(range(axes[0], axes[-1] + 1)):
+            # Not adjacent: NumPy puts the picked axis first, a stack of basic indexings.
+            return P.stack(self.g, [self._basic_index(node, tuple(
+                Num(float(row[axes.index(j)]), 0) if j in picks else item
+                for j, item in enumerate(items))) for row in rows])
+        # Adjacent: merge those axes (C order) and pick the flat positions along the merged one.
+        first, merged = axes[0], shape[axes[0]:axes[-1] + 1]
+        whole = tuple(Slice(None, None, None, 0) if j in picks else item
+                      for j, item in enumerate(items))
+        base = self._basic_index(node, whole)
+        kept = self.g.nodes[base].shape
+        at = first - sum(1 for j, item in enumerate(items[:first]) if not isinstance(item, Slice))
+        flat = P.reshape(self.g, base, (*kept[:at], math.prod(merged),
+                                        *kept[at + len(merged):]))
+        strides = [math.prod(merged[m + 1:]) for m in range(len(merged))]
+        return A.pick(self.g, flat, at, [sum(i * st for i, st in zip(row, strides, strict=True))
+                                         for row in rows])
 
     def _list_entry(self, e: Expr, axis: int, shape: tuple[int, ...]) -> int:
         """One entry of an integer-list index, checked against its axis (negative allowed)."""

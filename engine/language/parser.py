@@ -469,12 +469,15 @@ class _Parser:
         return self._expr(0, depth)
 
     def _index_item(self, depth: int) -> Expr | Slice:
-        """``i`` or a slice ``start:stop:step`` with any part absent."""
+        """``i``, a slice ``start:stop:step`` with any part absent, or ``...``."""
         tokens = self.tokens
         col = tokens[self.pos].col
         start: Expr | None = None
         stop: Expr | None = None
         step: Expr | None = None
+        if [t.text for t in tokens[self.pos:self.pos + 3]] == [".", ".", "."]:
+            self.pos += 3  # NumPy's Ellipsis: as many full slices as the rank needs
+            return Name("...", col)
         if tokens[self.pos].text != ":":
             start = self._expr(0, depth)
             if tokens[self.pos].text != ":":

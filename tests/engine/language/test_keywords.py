@@ -107,7 +107,10 @@ def test_a_function_without_keywords_refuses_one() -> None:
     ("sin((1, 2))", InputError, 5, "a tuple such as (0, 1) is only"),
     ("v[[0, 3]]", ShapeError, 7, "index 3 is out of bounds for axis 0 with size 3"),
     ("M[:, [-4]]", ShapeError, 7, "index -4 is out of bounds for axis 1"),
-    ("M[[0, 1], [0, 1]]", ShapeError, 2, "only one integer-list index"),
+    ("M[[0, 1], [0, 1, 1]]", ShapeError, 2, "lengths 2, 3 do not broadcast together"),
+    ("M[..., 0, ...]", ShapeError, 2, "a single ellipsis"),
+    ("M[0, 1, 2, ...]", ShapeError, 2, "too many indices (3)"),
+    ("M[None, [0]]", ShapeError, 2, "a new axis (None) and an index list"),
     ("v[[x]]", ShapeError, 4, "must be an integer literal"),
     ("M.reshape(4, 2)", ShapeError, 3, "cannot reshape a value of shape (2, 3)"),
 ])
