@@ -18,6 +18,7 @@ from engine.ir.ops import PRIMITIVES, Op
 from engine.ir.special import bessel, polygamma
 from engine.language import arrays as A
 from engine.language import linalg as L
+from engine.language import rearrange as Q
 from engine.language import reductions as R
 from engine.language.signatures import Kind, Param, Signature
 
@@ -215,7 +216,6 @@ _register("mean", 1, _mean, "non-empty tensors", "mean of all elements")
 _register("dot", 2, dot, "vectors (matrices: matrix product)", "dot product")
 _register("norm", 1, P.norm, "tensors", "Euclidean (Frobenius) norm",
           kinks="derivative 0 at the zero vector (every order, every operation), as PyTorch")
-_register("transpose", 1, P.transpose, "tensors of rank ≤ 2", "matrix transpose")
 _register("det", 1, L.det, "square matrices, or stacks of them (..., n, n)",
           "determinant (one per matrix of a stack)",
           kinks="derivatives through the cofactors up to 4x4, exact at singular M (the "
@@ -403,6 +403,42 @@ _register_signature("clamp", Signature((_A, Param("min", default=None),
                     "one bound)", _CLIP.kinks)
 
 
+_AXES = Param("axes", Kind.STATIC, None)
+_register_signature("transpose", Signature((_A, _AXES)), Q.transpose,
+                    "tensors (without axes: rank ≤ 2)",
+                    "axes permuted as axes says (None: matrix transpose, as .T)")
+_register_signature("swapaxes", Signature((_A, Param("axis1", Kind.STATIC),
+                                           Param("axis2", Kind.STATIC))), Q.swapaxes,
+                    "tensors", "two axes interchanged")
+_register_signature("moveaxis", Signature((_A, Param("source", Kind.STATIC),
+                                           Param("destination", Kind.STATIC))), Q.moveaxis,
+                    "tensors", "axes moved to new positions, the others keeping their order")
+for _name in ("ravel", "flatten"):
+    _register_signature(_name, Signature((_A,)), Q.ravel, "tensors",
+                        "the entries as a vector, in C order")
+_register_signature("squeeze", Signature((_A, _AXIS)), Q.squeeze, "tensors",
+                    "axes of length 1 removed (None: all of them)")
+_register_signature("expand_dims", Signature((_A, Param("axis", Kind.STATIC))), Q.expand_dims,
+                    "tensors", "axes of length 1 inserted at axis (the result's numbering)")
+_register_signature("repeat", Signature((_A, Param("repeats", Kind.STATIC), _AXIS)), Q.repeat,
+                    "tensors", "each entry repeated along axis (None: flattened first); "
+                    "repeats an integer or one per entry")
+_register_signature("roll", Signature((_A, Param("shift", Kind.STATIC), _AXIS)), Q.roll,
+                    "tensors", "entries shifted cyclically along axis (None: flattened, "
+                    "then reshaped back)")
+_register_signature("rot90", Signature((Param("m"), Param("k", Kind.STATIC, 1),
+                                        Param("axes", Kind.STATIC, (0, 1)))), Q.rot90,
+                    "tensors of rank ≥ 2", "k quarter turns in the plane of axes")
+_register_signature("append", Signature((Param("arr"), Param("values"), _AXIS)), Q.append,
+                    "tensors", "values joined after arr (None: both flattened first)")
+_register_signature("tensordot", Signature((_A, Param("b"), Param("axes", Kind.STATIC, 2))),
+                    Q.tensordot, "tensors",
+                    "sum over the last axes of a and the first of b (axes=N), or over the "
+                    "axis pairs axes=((a axes), (b axes))")
+for _name in ("array", "asarray"):
+    _register_signature(_name, Signature((Param("object"),)), lambda g, object: object,
+                        "a tensor or a list literal", "the value itself (a list literal is "
+                        "already an array)")
 _register_signature("reshape", Signature((_A, Param("shape", Kind.STATIC, variadic=True))),
                     lambda g, a, shape: A.reshape(g, a, shape), "tensors",
                     "the entries in C order with a new shape (one entry may be -1)")

@@ -308,6 +308,7 @@ class _Parser:
             return self._name(tok, depth)
         text = tok.text
         if text == "(":
+            self.tuple_ok = tuple_ok  # a tuple may hold tuples: axes=((0, 1), (2, 0))
             inner = self._expr(0, depth + 1)
             close = self.tokens[self.pos]
             if close.text == "," and tuple_ok:
@@ -421,6 +422,7 @@ class _Parser:
             self.pos += 1
             if tokens[self.pos].text == ")":
                 break  # (0,) is a one-tuple, as in Python
+            self.tuple_ok = True
             items.append(self._expr(0, depth))
         close = tokens[self.pos]
         if close.text != ")":

@@ -13,6 +13,7 @@ the symmetric part (mp.diff at 40 digits).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 import engine
+from engine.errors import EngineError
 
 RTOL = 1e-12
 RNG = np.random.default_rng(7)
@@ -89,10 +91,44 @@ LINEAR: list[tuple[str, Callable[[np.ndarray], np.ndarray], tuple[int, ...]]] = 
     ("triu(x, k=2)", lambda x: np.triu(x, k=2), (5, 5)),
     ("tril(x, k=2)", lambda x: np.tril(x, k=2), (5, 5)),
     ("x.diagonal()", np.diagonal, (4, 4)),
+    ("np.transpose(x, (1, 0, 2))", lambda x: np.transpose(x, (1, 0, 2)), (5, 6, 4)),
+    ("x.transpose((2, 0, 1))", lambda x: x.transpose((2, 0, 1)), (5, 6, 4)),
+    ("np.swapaxes(x, 0, 2)", lambda x: np.swapaxes(x, 0, 2), (5, 6, 4)),
+    ("np.moveaxis(x, (0, 1), (2, 0))", lambda x: np.moveaxis(x, (0, 1), (2, 0)), (5, 6, 4)),
+    ("x.ravel()", np.ravel, (5, 6, 4)),
+    ("np.ravel(x)", np.ravel, (5, 6, 4)),
+    ("x.flatten()", np.ravel, (5, 6, 4)),
+    ("np.squeeze(x)", np.squeeze, (5, 1, 4)),
+    ("x.squeeze(axis=1)", lambda x: x.squeeze(axis=1), (5, 1, 4)),
+    ("np.expand_dims(x, 2)", lambda x: np.expand_dims(x, 2), (5, 1, 4)),
+    ("np.expand_dims(x, (0, -1))", lambda x: np.expand_dims(x, (0, -1)), (5, 6)),
+    ("np.repeat(x, 2, axis=1)", lambda x: np.repeat(x, 2, axis=1), (5, 3, 4)),
+    ("np.repeat(x, 1, axis=1)", lambda x: np.repeat(x, 1, axis=1), (5, 3, 4)),
+    ("np.repeat(x, 2, axis=0)", lambda x: np.repeat(x, 2, axis=0), (5, 3)),
+    ("np.repeat(x, 2, axis=0)", lambda x: np.repeat(x, 2, axis=0), (5,)),
+    ("np.repeat(x, 1, axis=0)", lambda x: np.repeat(x, 1, axis=0), (5, 1)),
+    ("np.repeat(x, 3)", lambda x: np.repeat(x, 3), (2, 3)),
+    ("np.repeat(x, (1, 0, 3), axis=1)", lambda x: np.repeat(x, (1, 0, 3), axis=1), (5, 3, 4)),
+    ("np.roll(x, 2, axis=1)", lambda x: np.roll(x, 2, axis=1), (4, 5)),
+    ("np.roll(x, -7)", lambda x: np.roll(x, -7), (4, 5)),
+    ("np.roll(x, (1, 2), axis=(0, 2))", lambda x: np.roll(x, (1, 2), axis=(0, 2)), (5, 6, 4)),
+    ("np.rot90(x)", np.rot90, (10, 11)),
+    ("np.rot90(x, 2)", lambda x: np.rot90(x, 2), (10, 11)),
+    ("np.rot90(x, -1, axes=(1, 2))", lambda x: np.rot90(x, -1, axes=(1, 2)), (5, 6, 4)),
+    ("np.append(x, x[0])", lambda x: np.append(x, x[0]), (3, 2)),
+    ("np.append(x, x, axis=0)", lambda x: np.append(x, x, axis=0), (3, 2)),
+    ("np.array([x, x * 1.0, x + 0])", lambda x: np.array([x, x * 1.0, x + 0]), ()),
+    ("np.array([[x, 2 * x], [x, x]])", lambda x: np.array([[x, 2 * x], [x, x]]), (3, 2)),
+    ("np.asarray(x)", np.asarray, (3, 2)),
+    ("np.tensordot(x, w, axes=([1], [0]))", lambda x: np.tensordot(x, W11, axes=([1], [0])),
+     (2, 11)),
+    ("np.tensordot(x, T, axes=((0, 1), (1, 0)))",
+     lambda x: np.tensordot(x, T342, axes=((0, 1), (1, 0))), (4, 3)),
     ("outer(x, w)", lambda x: np.outer(x, W11), (11,)),
     ("inner(x, w)", lambda x: np.inner(x, W11), (11,)),
 ]
 B564 = RNG.standard_normal((5, 6, 4))
+T342 = RNG.standard_normal((3, 4, 2))
 W11 = RNG.standard_normal(11)
 
 
@@ -106,7 +142,7 @@ def _b3(axis: int) -> np.ndarray:
 def test_linear_functions_on_the_peers_shapes(expression: str, fn: Any,
                                               shape: tuple[int, ...]) -> None:
     x = RNG.standard_normal(shape)
-    constants = {"B": B564, "w": W11}
+    constants = {"B": B564, "w": W11, "T": T342}
     used = {k: v for k, v in constants.items() if k in expression.replace("x.", "")}
     value = engine.evaluate(expression=expression, point={"x": x}, constants=used or None)
     affine = fn(x) + (_b3(1 if "axis=1" in expression or ", 1)" in expression else 0)
@@ -117,6 +153,31 @@ def test_linear_functions_on_the_peers_shapes(expression: str, fn: Any,
     if np.ndim(affine) == 0:
         h = engine.hessian(expression=expression, point={"x": x}, constants=used or None)
         close(h["hessian"], np.zeros((x.size, x.size)))
+
+
+def test_tensordot_of_a_tensor_with_itself() -> None:
+    """autograd's test_tensordot_kwargs_by_position, at a point: tensordot(x, x, 2) = Σ x²."""
+    x = RNG.standard_normal((4, 3))
+    out = engine.hessian(expression="np.tensordot(x, x, 2)", point={"x": x})
+    close(out["value"], np.sum(x * x))
+    close(out["gradient"], 2 * x.ravel())
+    close(out["hessian"], 2 * np.eye(12))
+    out = engine.jacobian(expression="np.tensordot(x, x, 0)", point={"x": x[0]})
+    close(out["value"], np.multiply.outer(x[0], x[0]))
+
+
+@pytest.mark.parametrize(("expression", "says"), [
+    ("np.transpose(x, (0, 0, 1))", "not a permutation"), ("np.squeeze(x, axis=0)",
+                                                          "cannot squeeze axis 0"),
+    ("np.repeat(x, (1, 2), axis=0)", "repeats has 2 entries"),
+    ("np.repeat(x, -1)", "non-negative"), ("np.moveaxis(x, (0, 1), 2)", "as many distinct"),
+    ("np.rot90(x, 1, (0, 0))", "two different axes"),
+    ("np.tensordot(x, x, axes=([0], [1]))", "shape mismatch"),
+    ("np.tensordot(x, x, 4)", "axes=4"), ("np.roll(x, (1, 2), axis=(0, 1, 2))",
+                                          "as many shifts as axes")])
+def test_rearranging_errors_say_what_is_wrong(expression: str, says: str) -> None:
+    with pytest.raises(EngineError, match=re.escape(says)):
+        engine.evaluate(expression=expression, point={"x": np.ones((3, 4, 5))})
 
 
 @pytest.mark.parametrize(("expression", "pick", "axis", "keepdims"), [
