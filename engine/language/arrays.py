@@ -174,6 +174,16 @@ def diagonal(g: Graph, a: int, offset: Any) -> int:
     return P.index(g, flatten(g, a), key, (length,))
 
 
+def stacked_diagonal(g: Graph, a: int, offset: Any) -> int:
+    """Diagonal ``offset`` of the last two axes, shape (..., length): a strided slice of
+    them flattened."""
+    shape = g.nodes[a].shape
+    *rest, rows, cols = shape
+    key, length = diagonal_key(rows, cols, static_int(offset, "the offset k"))
+    flat = P.reshape(g, a, (*rest, rows * cols))
+    return P.index(g, flat, (*_full(tuple(rest)), *key), (*rest, length))
+
+
 def diag(g: Graph, v: int, k: Any) -> int:
     """NumPy's ``diag(v, k=0)``: a vector becomes the matrix with it on diagonal ``k``; a
     matrix gives its diagonal ``k``."""

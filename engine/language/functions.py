@@ -451,9 +451,12 @@ _register_signature("inner", _PAIR, L.inner, "tensors of rank ≤ 2",
                     "sum product over the last axes")
 _register_signature("diag", Signature((Param("v"), _OFFSET)), A.diag, "vectors or matrices",
                     "vector: the matrix with it on diagonal k; matrix: its diagonal k")
-_register_signature("diagonal", Signature((_A, Param("offset", Kind.STATIC, 0))),
-                    lambda g, a, offset: A.diagonal(g, a, offset), "matrices",
-                    "the diagonal at offset as a vector (M.diagonal())")
+_register_signature("diagonal", Signature((_A, Param("offset", Kind.STATIC, 0),
+                                           Param("axis1", Kind.STATIC, 0),
+                                           Param("axis2", Kind.STATIC, 1))),
+                    Q.diagonal, "tensors of rank >= 2",
+                    "the diagonal at offset as a vector (M.diagonal()); for rank > 2 the "
+                    "diagonals of the planes (axis1, axis2), along a last axis (NumPy's)")
 _register_signature("trace", Signature((_A, Param("offset", Kind.STATIC, 0))), trace,
                     "tensors of rank >= 2", "sum of the diagonal at offset of the first two "
                     "axes (np.trace)")

@@ -224,3 +224,19 @@ def tensordot(g: Graph, a: int, b: int, axes: Any) -> int:
                       (inner, math.prod(sb[j] for j in free_b)))
     return P.reshape(g, P.matmul(g, left, right),
                      (*(sa[i] for i in free_a), *(sb[j] for j in free_b)))
+
+
+def diagonal(g: Graph, a: int, offset: Any, axis1: Any, axis2: Any) -> int:
+    """NumPy's ``diagonal(a, offset=0, axis1=0, axis2=1)``: for rank > 2 the diagonals of the
+    planes (axis1, axis2), along a last axis."""
+    rank = len(g.nodes[a].shape)
+    if rank < 2:
+        raise ShapeError(f"diagonal takes a tensor of rank >= 2, got shape {g.nodes[a].shape}")
+    i, j = A.axis_of(axis1, rank, "axis1"), A.axis_of(axis2, rank, "axis2")
+    if i == j:
+        raise ShapeError("diagonal needs two different axes (axis1 and axis2)")
+    if rank == 2 and (i, j) == (0, 1):
+        return A.diagonal(g, a, offset)
+    order = (*(k for k in range(rank) if k not in (i, j)), i, j)
+    return A.stacked_diagonal(g, permute(g, a, order), offset)
+
