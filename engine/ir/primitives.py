@@ -351,7 +351,8 @@ def _scatter_forward(params: tuple[Any, Shape], x: np.ndarray) -> np.ndarray:
     key, full = params
     pykey = py_key(key)
     ref = np.empty(full)[pykey]
-    out = np.zeros(_prefix(x, ref.ndim) + full)
+    # x's own dtype: Taylor mode runs this on object arrays at extended precision too.
+    out = np.zeros(_prefix(x, ref.ndim) + full, dtype=np.result_type(x, np.float64))
     out[pykey] = x
     return out
 

@@ -38,10 +38,11 @@ SUPPORTED = frozenset({
     Op.SIGMOID, Op.SOFTPLUS, Op.ABS, Op.SIGN, Op.RELU, Op.POWC, Op.NEG, Op.ADD, Op.SUB, Op.MUL,
     Op.DIV, Op.POW, Op.ATAN2, Op.MAX, Op.MIN, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE,
     Op.WHERE, Op.BROADCAST, Op.RESHAPE, Op.SUM, Op.INDEX, Op.STACK, Op.TRANSPOSE, Op.MATMUL,
-    Op.NORM})
+    Op.NORM, Op.FLOOR, Op.CEIL, Op.ROUND, Op.FLOOR_DIVIDE, Op.MOD, Op.CLIP, Op.AMAX, Op.AMIN,
+    Op.MAXSHIFT, Op.SCATTER, Op.LOGIT, Op.LOGADDEXP})
 """Ops whose rules are known to run on object arrays without a float64 buffer in between,
-listed one by one so that a new op is refused until its rule is checked (scatter builds such a
-buffer, inv and det call LAPACK)."""
+listed one by one so that a new op is refused until its rule is checked (inv and det call
+LAPACK)."""
 
 COST = 400.0
 """Extended-precision work per float64 element operation (an mpmath operation takes

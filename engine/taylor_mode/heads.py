@@ -80,3 +80,12 @@ def fraction(numerator: int, denominator: int, like: Any) -> Any:
 def dtype_of(*arrays: Any) -> Any:
     """object if any argument is an object array, else float64."""
     return object if is_extended(*arrays) else np.float64
+
+
+def isfinite(x: Any) -> Any:
+    """np.isfinite, elementwise on object arrays too (mpmath numbers)."""
+    if not is_extended(x):
+        return np.isfinite(x)
+    ctx = CONTEXT.get()
+    return np.vectorize(lambda v: bool(ctx.isfinite(v)), otypes=[bool])(x)
+

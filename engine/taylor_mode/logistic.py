@@ -7,6 +7,7 @@ import numpy as np
 from scipy import special
 
 from engine.taylor_mode.gathers import Series
+from engine.taylor_mode.heads import head, register
 from engine.taylor_mode.series import (
     broadcast,
     deriv,
@@ -16,22 +17,25 @@ from engine.taylor_mode.series import (
     reciprocal,
 )
 
+register(special.logit, lambda ctx, x: ctx.log(x / (1 - x)))
+register(np.logaddexp, lambda ctx, a, b: ctx.log(ctx.exp(a) + ctx.exp(b)))
+
 
 def logit_series(x: Series) -> Series:
     """logit(x) = log(x/(1 − x)) from logit' = 1/(x·(1 − x))."""
     order = len(x) - 1
     if not order:
-        return special.logit(x)
+        return head(special.logit, x)
     xs = x[:order]
     u = xs - mul_series(xs, xs)
     u[0] = xs[0] * (1.0 - xs[0])
-    return integrate(special.logit(x[0]), mul_series(reciprocal(u), deriv(x)))
+    return integrate(head(special.logit, x[0]), mul_series(reciprocal(u), deriv(x)))
 
 
 def _sigmoid(d: Series) -> Series:
     """expit(d(t)) from s' = s·(1 − s)·d', its first slope s0·expit(−d0) without cancellation."""
-    s0 = special.expit(d[0])
-    return quadratic_ode(d, s0, s0 * special.expit(-d[0]), 1.0, -1.0)
+    s0 = head(special.expit, d[0])
+    return quadratic_ode(d, s0, s0 * head(special.expit, -d[0]), 1.0, -1.0)
 
 
 def logaddexp_series(a: Series, b: Series) -> Series:
@@ -39,7 +43,7 @@ def logaddexp_series(a: Series, b: Series) -> Series:
     a, b = broadcast(a, b)
     order = len(a) - 1
     if not order:
-        return np.logaddexp(a, b)
+        return head(np.logaddexp, a, b)
     d = a - b
     slope = deriv(b) + mul_series(_sigmoid(d[:order]), deriv(d))
-    return integrate(np.logaddexp(a[0], b[0]), slope)
+    return integrate(head(np.logaddexp, a[0], b[0]), slope)

@@ -13,23 +13,32 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.taylor_mode.gathers import Series
+from engine.taylor_mode.heads import head, register
 from engine.taylor_mode.series import broadcast, constant
+
+# The constant terms at extended precision. The integers fit float64 exactly, so the constant
+# series stay float64; mpmath's nint rounds halves to even, as np.round.
+register(np.floor, lambda ctx, x: ctx.floor(x))
+register(np.ceil, lambda ctx, x: ctx.ceil(x))
+register(np.round, lambda ctx, x: ctx.nint(x))
+register(np.floor_divide, lambda ctx, a, b: ctx.floor(a / b))
+register(np.mod, lambda ctx, a, b: a - ctx.floor(a / b) * b)
 
 
 def constant_rule(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[Series], Series]:
     """The rule of a unary op that is constant between jumps: ``[f(x0), 0, 0, …]``."""
-    return lambda x: constant(f(x[0]), x)
+    return lambda x: constant(head(f, x[0]), x)
 
 
 def floor_divide_series(a: Series, b: Series) -> Series:
     a, b = broadcast(a, b)
-    return constant(np.floor_divide(a[0], b[0]), a)
+    return constant(head(np.floor_divide, a[0], b[0]), a)
 
 
 def mod_series(a: Series, b: Series) -> Series:
     a, b = broadcast(a, b)
-    y = a - np.floor_divide(a[0], b[0]) * b
-    y[0] = np.mod(a[0], b[0])
+    y = a - head(np.floor_divide, a[0], b[0]) * b
+    y[0] = head(np.mod, a[0], b[0])
     return y
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.taylor_mode.gathers import Series
+from engine.taylor_mode.heads import isfinite
 
 
 def extremum_series(x: Series, *, axes: tuple[int, ...], largest: bool) -> Series:
@@ -34,5 +35,5 @@ def shift_series(x: Series, *, axes: tuple[int, ...]) -> Series:
     so a dominant entry's series does not have to cancel in the logarithm's recurrence.
     """
     y = extremum_series(x, axes=axes, largest=True)
-    finite = np.isfinite(y[0])
+    finite = isfinite(y[0])
     return np.where(finite, y, 0.0)
