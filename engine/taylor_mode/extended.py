@@ -39,7 +39,8 @@ SUPPORTED = frozenset({
     Op.DIV, Op.POW, Op.ATAN2, Op.MAX, Op.MIN, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE,
     Op.WHERE, Op.BROADCAST, Op.RESHAPE, Op.SUM, Op.INDEX, Op.STACK, Op.TRANSPOSE, Op.MATMUL,
     Op.NORM, Op.FLOOR, Op.CEIL, Op.ROUND, Op.FLOOR_DIVIDE, Op.MOD, Op.CLIP, Op.AMAX, Op.AMIN,
-    Op.MAXSHIFT, Op.SCATTER, Op.LOGIT, Op.LOGADDEXP})
+    Op.MAXSHIFT, Op.SCATTER, Op.LOGIT, Op.LOGADDEXP, Op.GAMMA, Op.LGAMMA, Op.DIGAMMA,
+    Op.POLYGAMMA, Op.BETA, Op.ERFINV, Op.ERFCINV, Op.BESSEL_J, Op.BESSEL_Y, Op.BESSEL_I})
 """Ops whose rules are known to run on object arrays without a float64 buffer in between,
 listed one by one so that a new op is refused until its rule is checked (inv and det call
 LAPACK)."""

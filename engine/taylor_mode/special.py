@@ -16,6 +16,11 @@ Two constructions, chosen per function for accuracy at high order:
 
 Poles (gamma and its family at non-positive integers, Y_n at 0) give non-finite coefficients,
 never an exception.
+
+At extended precision (object arrays of mpmath numbers) the coefficients about x0 come from
+mpmath itself: ψ⁽ᵐ⁾ by ``psi`` (which reflects for x0 < 0), the Bessel functions' derivatives by
+``besselj``/``besseli``/``bessely`` with their ``derivative`` argument; the ODEs run unchanged
+on the object arrays from mpmath's constant terms.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from engine.taylor_mode.gathers import Series
+from engine.taylor_mode.heads import CONTEXT, dtype_of, head, is_extended, register
 from engine.taylor_mode.series import (
     broadcast,
     deriv,
@@ -66,11 +73,47 @@ def compose_at(x: Series, c: Series) -> Series:
     while len(powers) <= m:
         powers.append(mul_series(powers[-1], h))
     baby = np.stack(powers[:m])
-    y = np.zeros(c.shape)
+    y = np.zeros(c.shape, dtype=dtype_of(c, h))
     for start in range(m * ((n - 1) // m), -1, -m):
         block = c[start:start + m]
         y = mul_series(y, powers[m]) + np.einsum("i...,ik...->k...", block, baby[:len(block)])
     return y
+
+
+def _extended_coefficients(x0: np.ndarray, terms: int, f: Callable[..., object]
+                           ) -> Series:
+    """``f(ctx, k, x)`` for k < ``terms`` at every entry of the object array ``x0``, stacked
+    along a new leading axis; a pole (mpmath raises) or a complex value is NaN, as in float64."""
+    ctx = CONTEXT.get()
+    c = np.empty((terms, *x0.shape), dtype=object)
+    for idx in np.ndindex(x0.shape):
+        for k in range(terms):
+            try:
+                v = f(ctx, k, x0[idx])
+            except (ValueError, ZeroDivisionError):
+                v = ctx.nan
+            c[(k, *idx)] = ctx.nan if isinstance(v, ctx.mpc) else v
+    return c
+
+
+def _psi_over_factorial(n: int) -> Callable[..., object]:
+    """ψ⁽ⁿ⁺ᵏ⁾(x)/k! (mpmath's psi reflects at negative x itself)."""
+    return lambda ctx, k, x: ctx.psi(n + k, x) / ctx.factorial(k)
+
+
+def _log_abs_gamma(ctx: Any, k: int, x: Any) -> Any:
+    """log|Γ(x)| at k = 0, then ψ⁽ᵏ⁻¹⁾(x)/k!."""
+    if k == 0:
+        return ctx.log(abs(ctx.gamma(x)))
+    return ctx.psi(k - 1, x) / ctx.factorial(k)
+
+
+register(special.gamma, lambda ctx, x: ctx.gamma(x))
+register(special.beta, lambda ctx, a, b: ctx.beta(a, b))
+register(special.erfinv, lambda ctx, x: ctx.erfinv(x))
+# mpmath has no erfcinv: Newton's method on erfc from float64's root converges in a few steps.
+register(special.erfcinv, lambda ctx, x: ctx.findroot(lambda y: ctx.erfc(y) - x,
+                                                      float(special.erfcinv(float(x)))))
 
 
 def _zeta_terms(x0: np.ndarray, first: int, count: int) -> np.ndarray:
@@ -155,40 +198,48 @@ def polygamma_coefficients(n: int, x0: np.ndarray, terms: int) -> Series:
 
 def lgamma_series(x: Series) -> Series:
     """log|Γ(x)|."""
+    if is_extended(x):
+        return compose_at(x, _extended_coefficients(x[0], len(x), _log_abs_gamma))
     return compose_at(x, _lgamma_coefficients(x[0], len(x)))
-
-
-def digamma_series(x: Series) -> Series:
-    """ψ(x)."""
-    return compose_at(x, polygamma_coefficients(0, x[0], len(x)))
 
 
 def polygamma_rule(n: int) -> Callable[[Series], Series]:
     """ψ⁽ⁿ⁾(x) for a constant order n ≥ 0."""
-    return lambda x: compose_at(x, polygamma_coefficients(n, x[0], len(x)))
+    def rule(x: Series) -> Series:
+        if is_extended(x):
+            return compose_at(x, _extended_coefficients(x[0], len(x), _psi_over_factorial(n)))
+        return compose_at(x, polygamma_coefficients(n, x[0], len(x)))
+    return rule
+
+
+digamma_series = polygamma_rule(0)
+"""ψ(x)."""
 
 
 def gamma_series(x: Series) -> Series:
     """Γ(x) = ±exp(lgamma(x)): y' = y·lgamma(x)', started at Γ(x0) (which carries the sign)."""
-    return exp_ode(deriv(lgamma_series(x)), special.gamma(x[0]))
+    return exp_ode(deriv(lgamma_series(x)), head(special.gamma, x[0]))
 
 
 def beta_series(a: Series, b: Series) -> Series:
     """B(a, b) = Γ(a)Γ(b)/Γ(a+b): y' = y·(lgamma(a) + lgamma(b) − lgamma(a + b))'."""
     a, b = pad(a, b)
     z = lgamma_series(a) + lgamma_series(b) - lgamma_series(a + b)
-    return exp_ode(deriv(z), special.beta(a[0], b[0]))
+    return exp_ode(deriv(z), head(special.beta, a[0], b[0]))
 
 
-def _inverse_erf_ode(x: Series, y0: np.ndarray, scale: float) -> Series:
-    """y with y' = scale·E·x' and E = exp(y²) (so E' = 2·y·y'·E)."""
+def _inverse_erf_ode(x: Series, y0: np.ndarray, sign: float) -> Series:
+    """y with y' = sign·(√π/2)·E·x' and E = exp(y²) (so E' = 2·y·y'·E)."""
     dx = deriv(x)
-    y = np.empty(x.shape)
-    e = np.empty(x.shape)
-    dy = np.empty(dx.shape)
-    two_y_dy = np.empty(dx.shape)
+    kind = dtype_of(x, y0)
+    scale = sign * (CONTEXT.get().sqrt(CONTEXT.get().pi) / 2 if kind is object
+                    else _HALF_SQRT_PI)
+    y = np.empty(x.shape, dtype=kind)
+    e = np.empty(x.shape, dtype=kind)
+    dy = np.empty(dx.shape, dtype=kind)
+    two_y_dy = np.empty(dx.shape, dtype=kind)
     y[0] = y0
-    e[0] = np.exp(y0 * y0)
+    e[0] = head(np.exp, y0 * y0)
     for k in range(1, len(x)):
         y[k] = scale * dot(dx[:k], e[k - 1::-1]) / k
         dy[k - 1] = k * y[k]
@@ -199,12 +250,12 @@ def _inverse_erf_ode(x: Series, y0: np.ndarray, scale: float) -> Series:
 
 def erfinv_series(x: Series) -> Series:
     """erf⁻¹(x): erfinv' = (√π/2)·exp(erfinv²)."""
-    return _inverse_erf_ode(x, special.erfinv(x[0]), _HALF_SQRT_PI)
+    return _inverse_erf_ode(x, head(special.erfinv, x[0]), 1.0)
 
 
 def erfcinv_series(x: Series) -> Series:
     """erfc⁻¹(x): erfcinv' = −(√π/2)·exp(erfcinv²)."""
-    return _inverse_erf_ode(x, special.erfcinv(x[0]), -_HALF_SQRT_PI)
+    return _inverse_erf_ode(x, head(special.erfcinv, x[0]), -1.0)
 
 
 # ---------------------------------------------------------------- Bessel functions
@@ -223,11 +274,20 @@ def _derivative_weights(terms: int, signed: bool) -> np.ndarray:
     return w
 
 
+def _bessel_over_factorial(name: str, n: float) -> Callable[..., object]:
+    """f_n⁽ᵏ⁾(x)/k! by mpmath's ``besselj``/``besseli``/``bessely`` (their ``derivative``)."""
+    return lambda ctx, k, x: getattr(ctx, name)(n, x, k) / ctx.factorial(k)
+
+
 def _entire_bessel_rule(n: float, f: Callable[[np.ndarray, np.ndarray], np.ndarray],
                         signed: bool) -> Callable[[Series], Series]:
     def rule(x: Series) -> Series:
         terms = len(x)
         x0 = x[0]
+        if is_extended(x):
+            name = "besselj" if signed else "besseli"
+            return compose_at(x, _extended_coefficients(x0, terms, _bessel_over_factorial(
+                name, n)))
         orders = np.arange(n - terms + 1, n + terms, dtype=np.float64)
         values = f(orders.reshape((-1,) + (1,) * x0.ndim), x0[None])
         c = np.tensordot(_derivative_weights(terms, signed), values, axes=1)
@@ -253,6 +313,9 @@ def yv_rule(n: float) -> Callable[[Series], Series]:
     def rule(x: Series) -> Series:
         terms = len(x)
         x0 = x[0]
+        if is_extended(x):
+            return compose_at(x, _extended_coefficients(x0, terms, _bessel_over_factorial(
+                "bessely", n)))
         a = np.zeros((terms + 2, *x0.shape))  # two leading zeros stand for a_(-2), a_(-1)
         a[2] = special.yv(n, x0)
         if terms > 1:

@@ -461,6 +461,18 @@ WITH_KEYWORDS = [
                                                   / M[0, 0]), SPD22),
     Case("matmul(M, M.mT)[0, 1]", lambda M: total([M[0, j] * M[1, j] for j in range(3)]), M23),
     Case("matrix_transpose(M)[2, 1]", lambda M: M[1, 2], M23),
+    Case("transpose(M, (1, 0))[2, 1] * swapaxes(M, 0, 1)[0, 1]", lambda M: M[1, 2] * M[1, 0],
+         M23),
+    Case("moveaxis(M, 0, 1)[1, 0] + ravel(M)[4] + M.flatten()[5]",
+         lambda M: M[0, 1] + M[1, 1] + M[1, 2], M23),
+    Case("squeeze(expand_dims(M, 0))[1, 2] * M[:1].squeeze(axis=0)[1]",
+         lambda M: M[1, 2] * M[0, 1], M23),
+    Case("repeat(M, 2, axis=1)[1, 3] * roll(M, 1, axis=1)[0, 0]",
+         lambda M: M[1, 1] * M[0, 2], M23),
+    Case("rot90(M)[0, 1] + append(M, v)[6]", lambda M, v: M[1, 2] + v[0], M23,
+         constants={"v": [0.5, -1.5]}),
+    Case("tensordot(M, M, 2) + sum(array([M[0], M[1]])) * asarray(M)[0, 0]",
+         lambda M: total([e * e for e in M]) + total(list(M)) * M[0, 0], M23),
 ]
 
 CASES: list[Case] = [*_unary_cases(), *BINARY, *COMPARISONS, *NUMBERS, *LINALG,
@@ -484,7 +496,9 @@ FUNCTIONS_EXERCISED = [
     "amax", "amin", "var", "std", "cumsum", "cumprod", "logsumexp", "softmax", "reshape",
     "concatenate", "stack", "outer", "inner", "diag", "diagonal", "triu", "tril", "flip",
     "flipud", "fliplr",
-    "solve", "slogdet", "cholesky", "matmul", "matrix_transpose",
+    "solve", "slogdet", "cholesky", "matmul", "matrix_transpose", "swapaxes", "moveaxis", "ravel",
+    "flatten", "squeeze", "expand_dims", "repeat", "roll", "rot90", "append", "tensordot",
+    "array", "asarray",
 ]
 """Every function of the language; each is called in at least one case of CASES (checked below,
 and against engine.functions.FUNCTIONS in test_primitive_table.py)."""

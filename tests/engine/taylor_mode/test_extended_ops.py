@@ -1,7 +1,8 @@
 """Extended precision through the piecewise ops, the reductions with a tie convention, scatter,
-logit and logaddexp: ``"precision": 50`` is correctly rounded with 45 correct digits, against
-mpmath's own functions differentiated at 80 digits (the piecewise parts are their closed forms
-between the jumps), and ``"auto"`` recomputes what float64 loses without a warning."""
+logit, logaddexp and the special functions (gamma family, inverse error functions, Bessel):
+``"precision": 50`` is correctly rounded with 45 correct digits, against mpmath's own functions
+differentiated at 80 digits (the piecewise parts are their closed forms between the jumps), and
+``"auto"`` recomputes what float64 loses without a warning."""
 
 from __future__ import annotations
 
@@ -34,6 +35,23 @@ CASES: list[tuple[str, float, int, Callable[[M], M]]] = [
     ("sum(diag([t, exp(t)]))", 0.6, 8, lambda t: t + mp.exp(t)),
     ("logit(t/2)", 0.6, 10, lambda t: mp.log((t / 2) / (1 - t / 2))),
     ("logaddexp(t, sin(3*t))", 0.6, 10, lambda t: mp.log(mp.exp(t) + mp.exp(mp.sin(3 * t)))),
+    ("gamma(t)", 0.6, 10, mp.gamma),
+    ("gamma(t)", -1.3, 8, mp.gamma),
+    ("lgamma(t)", 2.5, 12, mp.loggamma),
+    ("lgamma(t)", -2.5, 10, lambda t: mp.log(abs(mp.gamma(t)))),
+    ("digamma(t)", 0.6, 10, mp.digamma),
+    ("digamma(t)", -0.4, 9, mp.digamma),
+    ("polygamma(2, t)", 1.7, 8, lambda t: mp.psi(2, t)),
+    ("beta(t, 2.5)", 0.6, 9, lambda t: mp.beta(t, mp.mpf(2.5))),
+    ("erfinv(t)", 0.6, 10, mp.erfinv),
+    ("erfcinv(t)", 0.6, 10, lambda t: mp.erfinv(1 - t)),
+    ("erfcinv(t)", 1e-10, 3, lambda t: mp.findroot(lambda y: mp.erfc(y) - t, 4.5)),
+    ("j0(t)", 0.6, 12, lambda t: mp.besselj(0, t)),
+    ("j1(3*t)", 2.0, 10, lambda t: mp.besselj(1, 3 * t)),
+    ("jv(2.5, t)", 0.6, 10, lambda t: mp.besselj(mp.mpf(2.5), t)),
+    ("y0(t)", 0.6, 10, lambda t: mp.bessely(0, t)),
+    ("y1(t)", 4.0, 12, lambda t: mp.bessely(1, t)),
+    ("i1(t)", 0.6, 10, lambda t: mp.besseli(1, t)),
 ]
 
 
