@@ -40,10 +40,10 @@ SUPPORTED = frozenset({
     Op.WHERE, Op.BROADCAST, Op.RESHAPE, Op.SUM, Op.INDEX, Op.STACK, Op.TRANSPOSE, Op.MATMUL,
     Op.NORM, Op.FLOOR, Op.CEIL, Op.ROUND, Op.FLOOR_DIVIDE, Op.MOD, Op.CLIP, Op.AMAX, Op.AMIN,
     Op.MAXSHIFT, Op.SCATTER, Op.LOGIT, Op.LOGADDEXP, Op.GAMMA, Op.LGAMMA, Op.DIGAMMA,
-    Op.POLYGAMMA, Op.BETA, Op.ERFINV, Op.ERFCINV, Op.BESSEL_J, Op.BESSEL_Y, Op.BESSEL_I})
+    Op.POLYGAMMA, Op.BETA, Op.ERFINV, Op.ERFCINV, Op.BESSEL_J, Op.BESSEL_Y, Op.BESSEL_I,
+    Op.INV, Op.DET, Op.SOLVE, Op.CHOLESKY, Op.LOGABSDET, Op.DETSIGN})
 """Ops whose rules are known to run on object arrays without a float64 buffer in between,
-listed one by one so that a new op is refused until its rule is checked (inv and det call
-LAPACK)."""
+listed one by one so that a new op is refused until its rule is checked."""
 
 COST = 400.0
 """Extended-precision work per float64 element operation (an mpmath operation takes

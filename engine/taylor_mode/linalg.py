@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.taylor_mode import extended_linalg as X
 from engine.taylor_mode.gathers import Series, series_bilinear
+from engine.taylor_mode.heads import dtype_of, is_extended
 from engine.taylor_mode.rules import inv_series
 from engine.taylor_mode.series import deriv, integrate
 
@@ -19,6 +21,8 @@ from engine.taylor_mode.series import deriv, integrate
 def safe_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Batched ``solve(a, b)`` for matrix right-hand sides; a singular (or non-finite) matrix
     gives NaN for its system instead of an exception."""
+    if is_extended(a, b):
+        return X.solve(a, b)
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     a = np.broadcast_to(a, (*shape, *a.shape[-2:]))
     b = np.broadcast_to(b, (*shape, *b.shape[-2:]))
@@ -46,7 +50,7 @@ def solve_series(a: Series, b: Series, *, vector: bool) -> Series:
     order = max(len(a), len(b))
     a0 = a[0]
     x = np.empty((order, *np.broadcast_shapes(a.shape[1:-2], b.shape[1:-2]),
-                  a.shape[-1], b.shape[-1]))
+                  a.shape[-1], b.shape[-1]), dtype=dtype_of(a, b))
     for k in range(order):
         rhs = b[k] if k < len(b) else np.zeros(b.shape[1:])
         for j in range(1, min(k, len(a) - 1) + 1):
@@ -81,6 +85,8 @@ def nan_where_it_fails(factor: Callable[[np.ndarray], np.ndarray], a: np.ndarray
 
 def safe_cholesky(a: np.ndarray) -> np.ndarray:
     """Batched lower Cholesky factor; a matrix that is not positive definite gives NaN."""
+    if is_extended(a):
+        return X.cholesky(a)
     return nan_where_it_fails(np.linalg.cholesky, a)
 
 
@@ -90,7 +96,7 @@ def cholesky_series(a: Series) -> Series:
     R_k = S_k − Σ_{j=1..k−1} L_j L_{k−j}ᵀ; its lower-triangular solution is
     L_k = L_0 Φ(L_0⁻¹ R_k L_0⁻ᵀ), Φ the strict lower triangle plus half the diagonal."""
     s = 0.5 * (a + np.swapaxes(a, -1, -2))
-    lower = np.empty(s.shape)
+    lower = np.empty(s.shape, dtype=dtype_of(s))
     l0 = safe_cholesky(s[0])
     lower[0] = l0
     eye = np.broadcast_to(np.eye(s.shape[-1]), l0.shape)
@@ -110,7 +116,7 @@ def _trace_of_product(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def logabsdet_series(a: Series) -> Series:
     """log |det A| from (log |det A|)' = tr(A⁻¹ A')."""
     order = len(a) - 1
-    y0 = np.linalg.slogdet(a[0])[1]
+    y0 = (X.slogdet if is_extended(a) else np.linalg.slogdet)(a[0])[1]
     if not order:
         return y0[None]
     return integrate(y0, series_bilinear(inv_series(a[:order]), deriv(a), _trace_of_product))
@@ -119,5 +125,5 @@ def logabsdet_series(a: Series) -> Series:
 def detsign_series(a: Series) -> Series:
     """The sign of det A: piecewise constant, so its series is the constant one."""
     out = np.zeros((len(a), *a.shape[1:-2]))
-    out[0] = np.linalg.slogdet(a[0])[0]
+    out[0] = (X.slogdet if is_extended(a) else np.linalg.slogdet)(a[0])[0]
     return out

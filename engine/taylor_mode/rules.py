@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import special
 
+from engine.taylor_mode import extended_linalg as X
 from engine.taylor_mode.gathers import (
     COS,
     COSH,
@@ -34,7 +35,7 @@ from engine.taylor_mode.gathers import (
     rows_to_visit,
     series_bilinear,
 )
-from engine.taylor_mode.heads import fraction, head, register
+from engine.taylor_mode.heads import dtype_of, fraction, head, is_extended, register
 from engine.taylor_mode.series import (
     broadcast,
     constant,
@@ -313,11 +314,14 @@ def inv_series(a: Series) -> Series:
     are what this rule spends its time on.
     """
     a0 = a[0]
-    _, logdet = np.linalg.slogdet(a0)
-    singular = ~np.isfinite(logdet)
-    y = np.empty(a.shape)
-    y0 = np.linalg.inv(np.where(singular[..., None, None], np.eye(a.shape[-1]), a0))
-    y0[singular] = np.nan
+    y = np.empty(a.shape, dtype=dtype_of(a))
+    if is_extended(a):
+        y0 = X.inv(a0)
+    else:
+        _, logdet = np.linalg.slogdet(a0)
+        singular = ~np.isfinite(logdet)
+        y0 = np.linalg.inv(np.where(singular[..., None, None], np.eye(a.shape[-1]), a0))
+        y0[singular] = np.nan
     y[0] = y0
     terms = rows_to_visit(a, y0)
     terms = terms[terms > 0]
@@ -340,8 +344,9 @@ def det_series(a: Series) -> Series:
     and gets NaN above.
     """
     order = len(a) - 1
+    det = X.det if is_extended(a) else np.linalg.det
     if not order:
-        return np.linalg.det(a)
+        return det(a)
     n = a.shape[-1]
     if n <= 4:
         total = np.zeros(a.shape[:-2])
@@ -350,10 +355,10 @@ def det_series(a: Series) -> Series:
             for i in range(1, n):
                 term = mul_series(term, a[..., i, perm[i]])
             total = total + _permutation_sign(perm) * term
-        total[0] = np.linalg.det(a[0])
+        total[0] = det(a[0])
         return total
     log_det_slope = series_bilinear(inv_series(a[:order]), deriv(a), _trace_of_product)
-    return exp_ode(log_det_slope, np.linalg.det(a[0]))
+    return exp_ode(log_det_slope, det(a[0]))
 
 
 def _permutation_sign(perm: tuple[int, ...]) -> float:

@@ -1,5 +1,6 @@
 """Extended precision through the piecewise ops, the reductions with a tie convention, scatter,
-logit, logaddexp and the special functions (gamma family, inverse error functions, Bessel):
+logit, logaddexp, the special functions (gamma family, inverse error functions, Bessel) and the
+linear algebra (det, inv, solve, slogdet, cholesky):
 ``"precision": 50`` is correctly rounded with 45 correct digits, against mpmath's own functions
 differentiated at 80 digits (the piecewise parts are their closed forms between the jumps), and
 ``"auto"`` recomputes what float64 loses without a warning."""
@@ -16,6 +17,17 @@ import pytest
 import engine
 
 M = Any
+
+TRIDIAGONAL = ("[[t, 1, 0, 0, 0], [1, t, 1, 0, 0], [0, 1, t**2, 1, 0], [0, 0, 1, t, 1], "
+               "[0, 0, 0, 1, exp(t)]]")
+"""A 5×5 matrix: det beyond the cofactor sizes runs the inverse's recurrence."""
+
+
+def _tridiagonal(t: M) -> M:
+    d = [t, t, t**2, t, mp.exp(t)]
+    return mp.matrix([[d[i] if i == j else (1 if abs(i - j) == 1 else 0) for j in range(5)]
+                      for i in range(5)])
+
 
 CASES: list[tuple[str, float, int, Callable[[M], M]]] = [
     ("floor(3*t)*exp(t)", 0.6, 10, lambda t: mp.exp(t)),              # floor(1.8) = 1
@@ -52,6 +64,14 @@ CASES: list[tuple[str, float, int, Callable[[M], M]]] = [
     ("y0(t)", 0.6, 10, lambda t: mp.bessely(0, t)),
     ("y1(t)", 4.0, 12, lambda t: mp.bessely(1, t)),
     ("i1(t)", 0.6, 10, lambda t: mp.besseli(1, t)),
+    ("det([[t, 1], [2, t**2]])", 0.6, 2, lambda t: t**3 - 2),
+    ("det(" + TRIDIAGONAL + ")", 0.6, 4, lambda t: mp.det(_tridiagonal(t))),
+    ("inv([[t, 1], [2, t**2]])[0, 0]", 0.6, 10, lambda t: t**2 / (t**3 - 2)),
+    ("solve([[t, 1], [2, t**2]], [1, t])[0]", 0.6, 10, lambda t: (t**2 - t) / (t**3 - 2)),
+    ("slogdet([[t, 1], [2, t**2]])[1]", 0.6, 10, lambda t: mp.log(abs(t**3 - 2))),
+    ("slogdet([[t, 1], [2, t**2]])[0] * exp(t)", 0.6, 6, lambda t: -mp.exp(t)),
+    ("cholesky([[t + 2, 1], [1, t**2 + 2]])[1, 1]", 0.6, 10,
+     lambda t: mp.sqrt(t**2 + 2 - 1 / (t + 2))),
 ]
 
 
