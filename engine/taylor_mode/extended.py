@@ -41,7 +41,8 @@ SUPPORTED = frozenset({
     Op.NORM, Op.FLOOR, Op.CEIL, Op.ROUND, Op.FLOOR_DIVIDE, Op.MOD, Op.CLIP, Op.AMAX, Op.AMIN,
     Op.MAXSHIFT, Op.SCATTER, Op.LOGIT, Op.LOGADDEXP, Op.GAMMA, Op.LGAMMA, Op.DIGAMMA,
     Op.POLYGAMMA, Op.BETA, Op.ERFINV, Op.ERFCINV, Op.BESSEL_J, Op.BESSEL_Y, Op.BESSEL_I,
-    Op.INV, Op.DET, Op.SOLVE, Op.CHOLESKY, Op.LOGABSDET, Op.DETSIGN})
+    Op.INV, Op.DET, Op.SOLVE, Op.CHOLESKY, Op.LOGABSDET, Op.DETSIGN, Op.SINC,
+    Op.TANH_SLOPE, Op.SIGMOID_SLOPE})
 """Ops whose rules are known to run on object arrays without a float64 buffer in between,
 listed one by one so that a new op is refused until its rule is checked."""
 

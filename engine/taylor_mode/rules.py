@@ -109,7 +109,7 @@ def tanh_slope_series(x: Series) -> Series:
     """1 − tanh(x)², the constant term without cancellation (as in ``tanh_series``)."""
     y = tanh_series(x)
     s = -mul_series(y, y)
-    e = np.exp(-2.0 * np.abs(x[0]))
+    e = head(np.exp, -2.0 * np.abs(x[0]))
     s[0] = 4.0 * e / (1.0 + e) ** 2
     return s
 
@@ -118,7 +118,7 @@ def sigmoid_slope_series(x: Series) -> Series:
     """σ(x)·(1 − σ(x)) with 1 − σ's constant term σ(−x0) (no cancellation)."""
     y = sigmoid_series(x)
     z = -y
-    z[0] = special.expit(-x[0])
+    z[0] = head(special.expit, -x[0])
     return mul_series(y, z)
 
 

@@ -11,6 +11,10 @@ The normalized coefficients a_j = sinc⁽ʲ⁾(x0)/j! come from one of two stabl
 
 A rule then composes those coefficients with the input series (directly for a linear input,
 the common x0 + t·e, else by Horner's scheme on series).
+
+At extended precision the coefficients come from the power series sinc(x) = Σ_m (−1)^m
+(πx)^{2m}/(2m+1)! re-expanded about x0, summed with the digits its cancellation costs
+(about π|x0|/ln 10) added, and sinc(x0) itself from mpmath (exactly 0 at the integers).
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import functools
 import math
 from collections.abc import Callable
 
+import mpmath
 import numpy as np
 
 from engine.taylor_mode.gathers import Series
+from engine.taylor_mode.heads import CONTEXT, is_extended
 from engine.taylor_mode.series import mul_series
+from engine.taylor_mode.special import compose_at
 
 _CHUNK = 1 << 20
 """Most (node × element) entries one quadrature pass holds."""
@@ -149,6 +156,37 @@ def _compose(c: np.ndarray, e: Series) -> Series:
     return y
 
 
+def _extended_coefficients(x0: np.ndarray, count: int) -> np.ndarray:
+    """sinc⁽ʲ⁾(x0)/j! for j < ``count`` at every entry of the object array ``x0``."""
+    ctx = CONTEXT.get()
+    out = np.empty((count, *x0.shape), dtype=object)
+    for idx in np.ndindex(x0.shape):
+        x = x0[idx]
+        if not ctx.isfinite(x):
+            for j in range(count):
+                out[(j, *idx)] = ctx.nan
+            continue
+        work = mpmath.MPContext()
+        work.dps = ctx.dps + int(math.pi * abs(float(x)) / math.log(10)) + 10
+        xw, pi2 = work.mpf(x), work.pi ** 2
+        c = [work.zero] * count
+        a = work.one  # (−1)^m π^{2m}/(2m+1)!
+        m = 0
+        tiny = work.mpf(10) ** (-work.dps)
+        while True:
+            bound = abs(a) * (abs(xw) + 1) ** (2 * m)
+            if m >= count and bound < tiny:
+                break
+            for j in range(min(2 * m, count - 1) + 1):
+                c[j] += a * work.binomial(2 * m, j) * xw ** (2 * m - j)
+            m += 1
+            a = -a * pi2 / ((2 * m) * (2 * m + 1))
+        c[0] = work.sincpi(xw)
+        for j in range(count):
+            out[(j, *idx)] = ctx.mpf(c[j])
+    return out
+
+
 def sinc_rule(n: int) -> Callable[[Series], Series]:
     """The Taylor rule of the n-th derivative of sinc.
 
@@ -160,6 +198,12 @@ def sinc_rule(n: int) -> Callable[[Series], Series]:
     def rule(x: Series) -> Series:
         terms = len(x)
         x0 = x[0]
+        if is_extended(x):
+            d = _extended_coefficients(x0, n + terms)
+            # sinc⁽ⁿ⁾(x0 + s) = Σ_j sinc⁽ⁿ⁺ʲ⁾(x0)/j! sʲ = Σ_j d_{n+j}·(n+j)!/j! sʲ
+            scale = np.array([math.factorial(n + j) // math.factorial(j) for j in range(terms)],
+                             dtype=object).reshape((terms,) + (1,) * x0.ndim)
+            return compose_at(x, d[n:] * scale)
         if terms == 1:
             return sinc_coefficients(x0, n + 1)[n:] * float(math.factorial(n))
         h = np.where(x[1] != 0, np.abs(x[1]), 1.0)

@@ -1,6 +1,6 @@
 """Extended precision through the piecewise ops, the reductions with a tie convention, scatter,
-logit, logaddexp, the special functions (gamma family, inverse error functions, Bessel) and the
-linear algebra (det, inv, solve, slogdet, cholesky):
+logit, logaddexp, sinc, the special functions (gamma family, inverse error functions, Bessel)
+and the linear algebra (det, inv, solve, slogdet, cholesky):
 ``"precision": 50`` is correctly rounded with 45 correct digits, against mpmath's own functions
 differentiated at 80 digits (the piecewise parts are their closed forms between the jumps), and
 ``"auto"`` recomputes what float64 loses without a warning."""
@@ -64,6 +64,11 @@ CASES: list[tuple[str, float, int, Callable[[M], M]]] = [
     ("y0(t)", 0.6, 10, lambda t: mp.bessely(0, t)),
     ("y1(t)", 4.0, 12, lambda t: mp.bessely(1, t)),
     ("i1(t)", 0.6, 10, lambda t: mp.besseli(1, t)),
+    ("sinc(t)", 0.6, 10, mp.sincpi),
+    ("sinc(t)", 0.0, 12, mp.sincpi),
+    ("sinc(t)", 2.0, 8, mp.sincpi),
+    ("sinc(t**2)", -7.3, 6, lambda t: mp.sincpi(t**2)),
+    ("tanh(3*t)", 0.6, 9, lambda t: mp.tanh(3 * t)),
     ("det([[t, 1], [2, t**2]])", 0.6, 2, lambda t: t**3 - 2),
     ("det(" + TRIDIAGONAL + ")", 0.6, 4, lambda t: mp.det(_tridiagonal(t))),
     ("inv([[t, 1], [2, t**2]])[0, 0]", 0.6, 10, lambda t: t**2 / (t**3 - 2)),
