@@ -12,9 +12,11 @@ The normalized coefficients a_j = sinc⁽ʲ⁾(x0)/j! come from one of two stabl
 A rule then composes those coefficients with the input series (directly for a linear input,
 the common x0 + t·e, else by Horner's scheme on series).
 
-At extended precision the coefficients come from the power series sinc(x) = Σ_m (−1)^m
+At extended precision, near 0 the coefficients come from the power series sinc(x) = Σ_m (−1)^m
 (πx)^{2m}/(2m+1)! re-expanded about x0, summed with the digits its cancellation costs
-(about π|x0|/ln 10) added, and sinc(x0) itself from mpmath (exactly 0 at the integers).
+(about π|x0|/ln 10) added; far from 0 from the recurrence above with guard digits (the power
+series would cost millions of digits at x0 = 10⁶); sinc(x0) itself from mpmath (exactly 0 at
+the integers).
 """
 
 from __future__ import annotations
@@ -166,25 +168,53 @@ def _extended_coefficients(x0: np.ndarray, count: int) -> np.ndarray:
             for j in range(count):
                 out[(j, *idx)] = ctx.nan
             continue
-        work = mpmath.MPContext()
-        work.dps = ctx.dps + int(math.pi * abs(float(x)) / math.log(10)) + 10
-        xw, pi2 = work.mpf(x), work.pi ** 2
-        c = [work.zero] * count
-        a = work.one  # (−1)^m π^{2m}/(2m+1)!
-        m = 0
-        tiny = work.mpf(10) ** (-work.dps)
-        while True:
-            bound = abs(a) * (abs(xw) + 1) ** (2 * m)
-            if m >= count and bound < tiny:
-                break
-            for j in range(min(2 * m, count - 1) + 1):
-                c[j] += a * work.binomial(2 * m, j) * xw ** (2 * m - j)
-            m += 1
-            a = -a * pi2 / ((2 * m) * (2 * m + 1))
-        c[0] = work.sincpi(xw)
+        if abs(math.pi * float(x)) >= count + 2:
+            c = _extended_recurrence(x, count, ctx)
+        else:
+            c = _extended_power_series(x, count, ctx)
         for j in range(count):
             out[(j, *idx)] = ctx.mpf(c[j])
     return out
+
+
+def _extended_recurrence(x: mpmath.mpf, count: int, ctx: mpmath.MPContext) -> list[mpmath.mpf]:
+    """The far form (see the module docstring) at the context's precision plus guard digits;
+    sin(πx0 + jπ/2) from mpmath's sinpi/cospi, which reduce exactly."""
+    work = mpmath.MPContext()
+    work.dps = ctx.dps + 10
+    xw = work.mpf(x)
+    u = work.pi * xw
+    sin_u, cos_u = work.sinpi(xw), work.cospi(xw)
+    cycle = (sin_u, cos_u, -sin_u, -cos_u)
+    c = [work.sincpi(xw)]
+    scale = work.one  # π^j/j!
+    for j in range(1, count):
+        scale = scale * work.pi / j
+        c.append((scale * cycle[j % 4] - work.pi * c[-1]) / u)
+    return c
+
+
+def _extended_power_series(x: mpmath.mpf, count: int,
+                           ctx: mpmath.MPContext) -> list[mpmath.mpf]:
+    """The near form: the power series about 0 re-expanded about x0 (|πx0| < count + 2, so the
+    digits its cancellation costs stay few)."""
+    work = mpmath.MPContext()
+    work.dps = ctx.dps + int(math.pi * abs(float(x)) / math.log(10)) + 10
+    xw, pi2 = work.mpf(x), work.pi ** 2
+    c = [work.zero] * count
+    a = work.one  # (−1)^m π^{2m}/(2m+1)!
+    m = 0
+    tiny = work.mpf(10) ** (-work.dps)
+    while True:
+        bound = abs(a) * (abs(xw) + 1) ** (2 * m)
+        if m >= count and bound < tiny:
+            break
+        for j in range(min(2 * m, count - 1) + 1):
+            c[j] += a * work.binomial(2 * m, j) * xw ** (2 * m - j)
+        m += 1
+        a = -a * pi2 / ((2 * m) * (2 * m + 1))
+    c[0] = work.sincpi(xw)
+    return c
 
 
 def sinc_rule(n: int) -> Callable[[Series], Series]:
