@@ -42,23 +42,28 @@ def compositions(total: int, parts: int) -> np.ndarray:
 def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...], exact: bool = False
                            ) -> np.ndarray:
     """Coefficients of every L_i(z), truncated to exponents ≤ ``top``: shape (R, *(top+1));
-    ``exact``: as an object array of Fractions."""
+    ``exact``: those of the numerators Π (d·z_v − m·|z|) alone, as Python ints (an object
+    array: Fractions at every step cost seconds for a few hundred rays), to be divided by
+    :func:`_denominators`."""
     n_rays, n = rays.shape
     kind = object if exact else np.float64
-    one = Fraction(1) if exact else 1.0
     poly = np.zeros((n_rays, *(t + 1 for t in top)), dtype=kind)
     if exact:
-        poly[...] = Fraction(0)
-    poly[(slice(None), *(0,) * n)] = one
+        poly[...] = 0
+    poly[(slice(None), *(0,) * n)] = 1
     # Factor number `step` of ray r is (d·z_v − m·|z|)/(i_v − m) for its step-th (v, m) pair.
     factors = [[(v, m) for v in range(n) for m in range(int(ray[v]))] for ray in rays]
     for step in range(d):
         alpha = np.empty((n_rays, n), dtype=kind)
         for r, pairs in enumerate(factors):
             v, m = pairs[step]
-            width = int(rays[r, v]) - m
-            alpha[r] = Fraction(-m, width) if exact else -m / width
-            alpha[r, v] += Fraction(d, width) if exact else d / width
+            if exact:
+                alpha[r] = -m
+                alpha[r, v] += d
+            else:
+                width = int(rays[r, v]) - m
+                alpha[r] = -m / width
+                alpha[r, v] += d / width
         new = np.zeros_like(poly)
         for u in range(n):
             dst = [slice(None)] * (n + 1)
@@ -68,6 +73,11 @@ def _lagrange_coefficients(rays: np.ndarray, d: int, top: tuple[int, ...], exact
             new[tuple(dst)] += alpha[:, u].reshape(shape) * poly[tuple(src)]
         poly = new
     return poly
+
+
+def _denominators(rays: np.ndarray) -> list[int]:
+    """Π_v Π_{m<i_v} (i_v − m) = Π_v i_v! for each ray: the denominators of L_i."""
+    return [math.prod(math.factorial(int(x)) for x in ray) for ray in rays]
 
 
 def table_size(n: int, d: int, targets: tuple[tuple[int, ...], ...]) -> tuple[int, int]:
@@ -102,9 +112,11 @@ def exact_weights(n: int, d: int, targets: tuple[tuple[int, ...], ...]) -> np.nd
     rays, _ = weights(n, d, targets)
     top = tuple(max(t[v] for t in targets) for v in range(n))
     poly = _lagrange_coefficients(rays, d, top, exact=True)
-    scale = [Fraction(math.prod(math.factorial(x) for x in t), d ** d) for t in targets]
+    dens = _denominators(rays)
     gamma = np.empty((len(rays), len(targets)), dtype=object)
     for j, t in enumerate(targets):
         key: tuple[Any, ...] = (slice(None), *t)
-        gamma[:, j] = poly[key] * scale[j]
+        scale = math.prod(math.factorial(x) for x in t)
+        gamma[:, j] = [Fraction(int(p) * scale, den * d ** d)
+                       for p, den in zip(poly[key], dens, strict=True)]
     return gamma

@@ -83,17 +83,28 @@ def compose_at(x: Series, c: Series) -> Series:
 def _extended_coefficients(x0: np.ndarray, terms: int, f: Callable[..., object]
                            ) -> Series:
     """``f(ctx, k, x)`` for k < ``terms`` at every entry of the object array ``x0``, stacked
-    along a new leading axis; a pole (mpmath raises) or a complex value is NaN, as in float64."""
+    along a new leading axis; a pole (mpmath raises) or a complex value is NaN, as in float64.
+
+    Each distinct value is computed once: the rays of a mixed partial or a multivariate Taylor
+    expansion all start at the same point, and mpmath's psi costs milliseconds."""
     ctx = CONTEXT.get()
     c = np.empty((terms, *x0.shape), dtype=object)
+    seen: dict[Any, list[Any]] = {}
     for idx in np.ndindex(x0.shape):
-        for k in range(terms):
-            try:
-                v = f(ctx, k, x0[idx])
-            except (ValueError, ZeroDivisionError):
-                v = ctx.nan
-            c[(k, *idx)] = ctx.nan if isinstance(v, ctx.mpc) else v
+        x = x0[idx]
+        column = seen.get(x)
+        if column is None:
+            column = seen[x] = [_mp_or_nan(ctx, f, k, x) for k in range(terms)]
+        c[(slice(None), *idx)] = column
     return c
+
+
+def _mp_or_nan(ctx: Any, f: Callable[..., object], k: int, x: Any) -> Any:
+    try:
+        v = f(ctx, k, x)
+    except (ValueError, ZeroDivisionError):
+        return ctx.nan
+    return ctx.nan if isinstance(v, ctx.mpc) else v
 
 
 def _psi_over_factorial(n: int) -> Callable[..., object]:

@@ -19,6 +19,7 @@ import sympy as sp
 import engine
 from engine.errors import LimitError
 from engine.taylor_mode.interpolation import compositions, table_size, weights
+from engine.taylor_mode.interpolation import exact_weights as engine_exact
 
 # γ are float64 values of rationals computed in floating point by a d-step product of
 # polynomials with O(d^n) terms; each step costs a few ulps, so 1e-13 relative (to the largest
@@ -131,6 +132,18 @@ def test_weights_solve_the_exact_system(target: tuple[int, ...]) -> None:
     scale = max(abs(float(w)) for w in exact.values())
     for r, g in zip(ray_list, gamma[:, 0], strict=True):
         assert abs(g - float(exact[r])) <= WEIGHT_RTOL * scale, (r, g, exact[r])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_exact_weights_are_the_rationals_of_the_exact_system(target: tuple[int, ...]) -> None:
+    # the Fractions extended precision contracts with: equal, not close, to the solved system
+    n, d = len(target), sum(target)
+    rays, _ = weights(n, d, (target,))
+    ray_list = [tuple(r) for r in rays.tolist()]
+    support = [r for r in map(tuple, compositions(d, n).tolist())
+               if all(r[v] == 0 or target[v] > 0 for v in range(n))]
+    exact = dict(zip(support, exact_weights(support, target), strict=True))
+    assert list(engine_exact(n, d, (target,))[:, 0]) == [exact[r] for r in ray_list]
 
 
 def test_several_targets_share_the_rays() -> None:
