@@ -367,9 +367,10 @@ def http(s: Session) -> list[Row]:
             return engine.hessian(expression=ROSENBROCK, point={"x": next(cycle_e)},
                                   sparse=True, limits=BIG)
 
-        with floor_server(len(received)) as url, httpx.Client(base_url=url, timeout=60) as bare:
+        with floor_server() as url, httpx.Client(base_url=url, timeout=60) as bare:
             def run_floor() -> bytes:
-                return bare.post("/v1/hessian", content=next(cycle_h), headers=headers).content
+                return bare.post(f"/{len(received)}", content=next(cycle_h),
+                                 headers=headers).content
 
             timings = measure({"HTTP": run_http, "HTTP + decode": run_http_decoded,
                                "decode": decode, "engine": run_engine,

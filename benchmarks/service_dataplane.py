@@ -43,6 +43,7 @@ from benchmarks.service_common import (
     percentile,
     run_wrk,
 )
+from benchmarks.transport_floor import floor_server
 
 GROUP = "dataplane"
 XY = "x**3*y**2 + sin(x*y)"
@@ -142,17 +143,18 @@ def _time_cases(server: Server, cases: dict[str, Case], repeats: int) -> dict[st
     """Median HTTP and engine seconds of every case, interleaved, after one untimed round that
     also checks every answer."""
     out: dict[str, dict[str, Any]] = {}
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    headers = {"Content-Type": "application/json"}
+    with (httpx.Client(base_url=server.url, timeout=60) as client, floor_server() as url,
+          httpx.Client(base_url=url, timeout=60) as bare):
         def post(case: Case) -> httpx.Response:
-            return client.post(f"/v1/{case.operation}", content=case.content,
-                               headers={"Content-Type": "application/json"})
+            return client.post(f"/v1/{case.operation}", content=case.content, headers=headers)
 
         for key, case in cases.items():
             r = post(case)
             ok = r.status_code == 200 and case.check(r.json())
             detail = "" if ok else f"{r.status_code}: {r.text[:160]}"
             case.call()
-            out[key] = {"http": [], "engine": [], "ok": ok, "detail": detail,
+            out[key] = {"http": [], "engine": [], "floor": [], "ok": ok, "detail": detail,
                         "sizes": (len(case.content), len(r.content))}
         for i in range(repeats):
             order = list(cases)[i % len(cases):] + list(cases)[:i % len(cases)]
@@ -165,6 +167,9 @@ def _time_cases(server: Server, cases: dict[str, Case], repeats: int) -> dict[st
                 t0 = time.perf_counter()
                 case.call()
                 o["engine"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                _ = bare.post(f"/{o['sizes'][1]}", content=case.content, headers=headers).content
+                o["floor"].append(time.perf_counter() - t0)
     return out
 
 
@@ -172,8 +177,10 @@ def _ratio_row(key: str, title: str, result: dict[str, Any], limit: float | None
     h, e = median(result["http"]), median(result["engine"])
     ratio = h / e
     sent, got = result["sizes"]
+    floor = median(result["floor"])
     note = (f"HTTP best {ms(min(result['http']))}, engine best {ms(min(result['engine']))}; "
-            f"{sent / 1e6:.2f} MB sent, {got / 1e6:.2f} MB received")
+            f"{sent / 1e6:.2f} MB sent, {got / 1e6:.2f} MB received; transport floor (the same "
+            f"bytes, nothing computed) {ms(floor)} = {floor / e:.2f}× the engine")
     if not result["ok"]:
         note = f"NOT ANSWERED ({result['detail']}); {note}"
     ok = None if limit is None else (result["ok"] and ratio <= limit)
