@@ -233,20 +233,26 @@ class Lowering:
         stack: list[tuple[int, Any, _Frame | None, int]] = [(_VISIT, root, None, 0)]
         e: Any = root
         frame: _Frame | None = None
+        # Bound once: this loop runs once per syntax node of every inlined body.
+        children_of, combine, functions = self._children, self._combine, self.functions
+        pop, push = stack.pop, stack.append
         try:
             while stack:
-                kind, e, frame, n = stack.pop()
+                kind, e, frame, n = pop()
                 if kind == _VISIT:
-                    children = self._children(e)
-                    stack.append((_BUILD, e, frame, len(children)))
-                    stack.extend((_VISIT, c, frame, 0) for c in reversed(children))
+                    children = children_of(e)
+                    if not children and type(e) is not Call:  # a leaf is built at once
+                        values.append(combine(e, [], frame))
+                        continue
+                    push((_BUILD, e, frame, len(children)))
+                    stack.extend([(_VISIT, c, frame, 0) for c in reversed(children)])
                 elif kind == _BUILD:
                     args = values[len(values) - n:] if n else []
                     del values[len(values) - n:]
-                    if type(e) is Call and e.func in self.functions:
+                    if type(e) is Call and e.func in functions:
                         self._inline(e, frame, args, stack, values)
                     else:
-                        values.append(self._combine(e, args, frame))
+                        values.append(combine(e, args, frame))
                 else:
                     self.calls[e] = values[-1]
         except EngineError as err:
