@@ -116,6 +116,14 @@ TARGETS = [
 ]
 
 
+def solved_system(target: tuple[int, ...]) -> dict[tuple[int, ...], Fraction]:
+    """The exact weight of every ray of degree |target| inside the target's support."""
+    n, d = len(target), sum(target)
+    support = [r for r in map(tuple, compositions(d, n).tolist())
+               if all(r[v] == 0 or target[v] > 0 for v in range(n))]
+    return dict(zip(support, exact_weights(support, target), strict=True))
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_weights_solve_the_exact_system(target: tuple[int, ...]) -> None:
     n, d = len(target), sum(target)
@@ -124,9 +132,7 @@ def test_weights_solve_the_exact_system(target: tuple[int, ...]) -> None:
     # rays have degree d and no component where the target has none
     assert all(sum(r) == d for r in ray_list)
     assert all(r[v] == 0 for r in ray_list for v in range(n) if target[v] == 0)
-    support = [r for r in map(tuple, compositions(d, n).tolist())
-               if all(r[v] == 0 or target[v] > 0 for v in range(n))]
-    exact = dict(zip(support, exact_weights(support, target), strict=True))
+    exact = solved_system(target)
     # dropped rays are exactly the zero-weight ones
     assert set(ray_list) == {r for r, w in exact.items() if w != 0}
     scale = max(abs(float(w)) for w in exact.values())
@@ -139,11 +145,8 @@ def test_exact_weights_are_the_rationals_of_the_exact_system(target: tuple[int, 
     # the Fractions extended precision contracts with: equal, not close, to the solved system
     n, d = len(target), sum(target)
     rays, _ = weights(n, d, (target,))
-    ray_list = [tuple(r) for r in rays.tolist()]
-    support = [r for r in map(tuple, compositions(d, n).tolist())
-               if all(r[v] == 0 or target[v] > 0 for v in range(n))]
-    exact = dict(zip(support, exact_weights(support, target), strict=True))
-    assert list(engine_exact(n, d, (target,))[:, 0]) == [exact[r] for r in ray_list]
+    exact = solved_system(target)
+    assert list(engine_exact(n, d, (target,))[:, 0]) == [exact[tuple(r)] for r in rays.tolist()]
 
 
 def test_several_targets_share_the_rays() -> None:
