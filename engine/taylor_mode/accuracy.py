@@ -319,7 +319,6 @@ def _steps(g: Graph, plan: Plan) -> _Steps:
     return per_plan(_STEPS, g, plan, _Steps)
 
 
-@np.errstate(all="ignore")
 def propagate_bounded(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order: int,
                       prefix_rank: int) -> list[np.ndarray]:
     """Like :func:`engine.taylor_mode.propagation.propagate`, on stacked feeds

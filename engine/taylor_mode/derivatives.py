@@ -406,6 +406,7 @@ class _MixedSetup:
         self.plan = c.plan("value", lambda: [c.output])
         directions = _ray_directions(inp, distinct, self.rays)
         self.templates: list[tuple[str, int, np.ndarray]] = []
+        self.bounded: list[tuple[str, int, np.ndarray]] = []
         for name in inp.values:
             shape = inp.shapes[name]
             direction = directions.get(name)
@@ -414,6 +415,9 @@ class _MixedSetup:
                 tmpl[1] = direction
             tmpl.flags.writeable = False
             self.templates.append((name, c.inputs[name], tmpl))
+            stacked = bound_feed(tmpl)
+            stacked.flags.writeable = False
+            self.bounded.append((name, c.inputs[name], stacked))
 
     def feeds(self, c: Compiled, inp: Inputs) -> dict[int, np.ndarray]:
         """Input series x0 + t·direction for every ray (as :func:`_series_feeds`)."""
@@ -431,6 +435,25 @@ class _MixedSetup:
             feeds[nid] = series
         for name, arr in inp.constants.items():
             feeds[c.inputs[name]] = constant_series(arr.reshape((1, 1, *arr.shape)), self.order)
+        return feeds
+
+    def bounded_feeds(self, c: Compiled, inp: Inputs) -> dict[int, np.ndarray]:
+        """:meth:`feeds` stacked with their majorants (as :func:`bound_feed`), written straight
+        into the stacked templates: inputs are exact, so a majorant is the series' size."""
+        feeds = {}
+        values = inp.values
+        for name, nid, tmpl in self.bounded:
+            arr = values[name]
+            if arr.shape[0] == 1:
+                series = tmpl.copy()
+                series[0, 0] = arr
+                np.abs(arr, out=series[0, 1])
+                feeds[nid] = series
+            else:
+                feeds[nid] = bound_feed(self.feeds(c, inp)[nid])
+        for name, arr in inp.constants.items():
+            feeds[c.inputs[name]] = bound_feed(
+                constant_series(arr.reshape((1, 1, *arr.shape)), self.order))
         return feeds
 
 
@@ -486,8 +509,7 @@ def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
         return _contract(exact, s[d])
 
     def compute() -> Result:
-        feeds = {k: bound_feed(v) for k, v in setup.feeds(c, inp).items()}
-        (sm,) = propagate_bounded(c.graph, plan, feeds, d, 3)
+        (sm,) = propagate_bounded(c.graph, plan, setup.bounded_feeds(c, inp), d, 3)
         sm = _along_rays(sm, len(gamma), axis=3)
         s, m = sm[:, 0], sm[:, 1]
         out = base(c, inp, s[0, :, 0])

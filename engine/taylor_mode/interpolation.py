@@ -80,6 +80,7 @@ def _denominators(rays: np.ndarray) -> list[int]:
     return [math.prod(math.factorial(int(x)) for x in ray) for ray in rays]
 
 
+@lru_cache(maxsize=256)
 def table_size(n: int, d: int, targets: tuple[tuple[int, ...], ...]) -> tuple[int, int]:
     """Rays and entries of the polynomial table :func:`weights` would build, computed without
     building anything (callers check them against their limits first: C(39, 20) rays would

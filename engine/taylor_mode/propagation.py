@@ -90,10 +90,10 @@ class _Block:
         out = None
         # A non-finite leaf goes through the product rule, which keeps a constant factor's
         # zero terms out of 0·inf (extended precision's object arrays are finite).
-        if len(leaves[0]) > self.min_order and all(s.dtype == object or np.isfinite(s).all()
-                                                   for s in leaves):
+        if len(leaves[0]) > self.min_order:
             out = monomial_series(leaves, self.monomials)
-        if out is None:
+        # (every leaf coefficient reaches some output term, so a non-finite leaf shows there)
+        if out is None or (out.dtype != object and not np.isfinite(out).all()):
             local: dict[int, Any] = {}
             for nid, rule, args in self.fallback:
                 local[nid] = rule(*[local[a] if a in local else values[a] for a in args])
@@ -303,7 +303,7 @@ def _exact(values: dict[int, Any], args: tuple[int, ...]) -> bool:
 
 def not_moving(feeds: dict[int, np.ndarray]) -> set[int]:
     """The fed inputs whose series is constant."""
-    return {nid for nid, series in feeds.items() if not series[1:].any()}
+    return {nid for nid, series in feeds.items() if not np.count_nonzero(series[1:])}
 
 
 def propagate(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order: int,
