@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import vm
+from engine import undefined, vm
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError, check_keywords
 from engine.ir.evaluate import run
@@ -169,7 +169,7 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits) -> Job:
         grads, blocks = rest[:len(names)], rest[len(names):]
         out = base(c, inp, value[:, 0])
         flat = _flat_blocks(grads, inp, 1)[:, 0]
-        hess = _flat_blocks(blocks, inp, n)
+        hess = undefined.dense_hessian(flat, _flat_blocks(blocks, inp, n))
         out["gradient"] = flat[0] if inp.batch is None else flat
         out["hessian"] = hess[0] if inp.batch is None else hess
         out["columns"] = [lab for v in names for lab in labels(v, inp.shapes[v])]

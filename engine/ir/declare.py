@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.ir.emit import add, chain, emit, mul, zeros
+from engine.ir.emit import add, chain, emit, tangent_product, zeros
 from engine.ir.graph import Graph
 from engine.ir.ops import (
     PRIMITIVES,
@@ -69,7 +69,7 @@ def elementwise(name: Op, fwd: Forward, *partials: Callable[..., int | None],
             d = partial(g, *node.args, nid)
             if d is None:
                 continue
-            term = mul(g, d, t)
+            term = tangent_product(g, d, t)
             total = term if total is None else add(g, total, term)
         return total
 

@@ -16,10 +16,10 @@ from engine.ir.ops import PRIMITIVES, Op
 
 # Attribute access on an enum class costs ~0.2 µs on Python 3.11, and emission runs for every
 # node of every new expression: the ops it names are bound once, here.
-(_ABS, _ADD, _BROADCAST, _DIV, _INDEX, _MATMUL, _MUL, _NEG, _NORM, _POWC, _RESHAPE, _STACK, _SUB,
- _SUM, _TRANSPOSE, _WHERE) = (
+(_ABS, _ADD, _BROADCAST, _DIV, _INDEX, _MATMUL, _MUL, _NEG, _NORM, _POWC, _RESHAPE, _SMUL, _STACK,
+ _SUB, _SUM, _TRANSPOSE, _WHERE) = (
     Op.ABS, Op.ADD, Op.BROADCAST, Op.DIV, Op.INDEX, Op.MATMUL, Op.MUL, Op.NEG, Op.NORM, Op.POWC,
-    Op.RESHAPE, Op.STACK, Op.SUB, Op.SUM, Op.TRANSPOSE, Op.WHERE)
+    Op.RESHAPE, Op.SMUL, Op.STACK, Op.SUB, Op.SUM, Op.TRANSPOSE, Op.WHERE)
 
 
 def broadcast_shapes(op: str, a: Shape, b: Shape) -> Shape:
@@ -95,7 +95,7 @@ def scalar_value(g: Graph, nid: int) -> float | None:
     return g.uniform.get(nid)
 
 
-_SIMPLIFIABLE = frozenset({_NEG, _ADD, _SUB, _MUL, _DIV})
+_SIMPLIFIABLE = frozenset({_NEG, _ADD, _SUB, _MUL, _SMUL, _DIV})
 
 
 def _simplify(g: Graph, op: str, args: tuple[int, ...]) -> int | None:
@@ -116,7 +116,7 @@ def _simplify(g: Graph, op: str, args: tuple[int, ...]) -> int | None:
             return a
         if va == 0:
             return emit(g, _NEG, b)
-    elif op == _MUL:
+    elif op in (_MUL, _SMUL):  # a factor ±1 is finite: the strong zero changes nothing
         if vb == 1:
             return a
         if va == 1:
@@ -145,6 +145,11 @@ def sub(g: Graph, a: int, b: int) -> int:
 def mul(g: Graph, a: int, b: int) -> int:
     """a * b."""
     return emit(g, _MUL, a, b)
+
+
+def tangent_product(g: Graph, d: int, t: int) -> int:
+    """d·t for a partial ``d`` and a tangent ``t``: 0 where t is 0 (see ``Op.SMUL``)."""
+    return emit(g, _SMUL, d, t)
 
 
 def div(g: Graph, a: int, b: int) -> int:

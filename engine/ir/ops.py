@@ -54,6 +54,9 @@ class Op(StrEnum):
     ADD = "add"
     SUB = "sub"
     MUL = "mul"
+    SMUL = "smul"
+    """The product d·t of a partial and a tangent in forward mode: 0 where t is 0, even when
+    d is not finite (a variable that does not move contributes nothing)."""
     DIV = "div"
     POW = "pow"
     ATAN2 = "atan2"

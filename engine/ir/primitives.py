@@ -209,6 +209,21 @@ linear(Op.SUB, 2, lambda params, a, b: a - b, lambda g, nid, ct: [ct, neg(g, ct)
 elementwise(Op.MUL, lambda params, a, b: a * b, lambda g, a, b, y: b, lambda g, a, b, y: a,
              series=S.mul_series, symbol="*",
              scalar=lambda a, args, params: a.mul([(args[0], 1), (args[1], 1)]))
+
+
+def _tangent_product(params: tuple[Any, ...], d: Any, t: Any) -> Any:
+    """d·t, with 0 where t is 0 and the product is NaN (an infinite or NaN partial times a
+    tangent of 0); elsewhere exactly the product."""
+    out = d * t
+    lost = out != out
+    if np.any(lost):
+        out = np.where(lost & (t == 0), 0.0, out)
+    return out
+
+
+elementwise(Op.SMUL, _tangent_product, lambda g, a, b, y: b, lambda g, a, b, y: a,
+             series=S.mul_series,
+             scalar=lambda a, args, params: a.mul([(args[0], 1), (args[1], 1)]))
 elementwise(Op.DIV, lambda params, a, b: a / b,
              lambda g, a, b, y: div(g, const(g, 1.0), b),
              lambda g, a, b, y: neg(g, div(g, y, b)), series=S.div_series, symbol="/",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import undefined
 from engine.compiled import Compiled
 from engine.errors import InputError, LimitError
 from engine.ir.evaluate import run
@@ -284,7 +285,8 @@ def _plan_hessian(c: Compiled, inp: Inputs, limits: Limits, triangle: str,
         flat = np.broadcast_to(flat, (inp.n, flat.shape[-1]))
         out["gradient"] = flat[0] if inp.batch is None else flat
         values = _gathered(_concat(blocks, colors, shapes), s, inp) if s.colors else _empty(inp, s)
-        out["hessian"] = coo_answer(s, values)
+        out["hessian"] = coo_answer(s, undefined.sparse_hessian(out["gradient"], s.rows, s.cols,
+                                                                values))
         return out
     return Job(plan.elements * inp.n * colors, compute)
 

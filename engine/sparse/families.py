@@ -70,6 +70,7 @@ SECOND_ORDER: dict[str, tuple[tuple[int, int], ...]] = {
     **{op: () for op in PRIMITIVES if Group.LINEAR in PRIMITIVES[op].groups},
     **dict.fromkeys(("abs", "relu", "max", "min"), ()),
     "mul": ((0, 1),),
+    "smul": ((0, 1),),
     # d²(a/b)/da² = 0; the other two second partials are nonzero.
     "div": ((0, 1), (1, 1)),
     "pow": _ALL_PAIRS,

@@ -166,7 +166,7 @@ class _Propagation:
 
     def _local_elementwise(self, nid: int) -> list[tuple[int, Local]]:
         node = self.g.nodes[nid]
-        if node.op == "mul":
+        if node.op in ("mul", "smul"):
             a, b = node.args
             return self._var_args(nid, [self._nz(b), self._nz(a)])
         if node.op == "div":

@@ -268,10 +268,28 @@ def _powc(p: float) -> Majorant:
     return majorant
 
 
+_POW_PROBE = _probe(PRIMITIVES[Op.POW].taylor(()))
+
+
+def _pow(x: Series, y: Series) -> Series:
+    """x**y: the generic majorant, except that an integer exponent that does not move, on a
+    negative base, is not probed: x**y is only defined at that exponent, and exactly the
+    integer power there (probing it would leave the domain and call the power unbounded)."""
+    x, y = S.broadcast(x, y)
+    y0 = y[0, 0]
+    frozen = (x[0, 0] < 0) & (y0 == np.round(y0)) & ~np.any(y[1:, 0] != 0, axis=0)
+    if frozen.any():
+        y = y.copy()
+        y[:, 1] = np.where(frozen, 0.0, y[:, 1])
+    return _POW_PROBE(x, y)
+
+
 def majorant_rule(op: str, params: tuple[Any, ...]) -> Majorant:
     """The stacked rule of one node (see the module docstring)."""
     if op == Op.POWC:
         return _powc(params[0])
+    if op == Op.POW:
+        return _pow
     found = _MAJORANTS.get(op)
     if found is not None:
         return found
@@ -320,14 +338,16 @@ def _steps(g: Graph, plan: Plan) -> _Steps:
 
 
 def propagate_bounded(g: Graph, plan: Plan, feeds: dict[int, np.ndarray], order: int,
-                      prefix_rank: int) -> list[np.ndarray]:
+                      prefix_rank: int, lanes: bool = False) -> list[np.ndarray]:
     """Like :func:`engine.taylor_mode.propagation.propagate`, on stacked feeds
-    ``(K+1, 2, *prefix, *shape)``: the outputs' series and majorants, stacked."""
+    ``(K+1, 2, *prefix, *shape)``: the outputs' series and majorants, stacked. ``lanes``: keep
+    each node constant in the lanes where its inputs are (see ``run_steps``)."""
     program = _steps(g, plan)
     values: dict[int, Any] = dict(feeds)
     if program.consts:
         values.update(program.constants(order, prefix_rank))
-    run_steps(program.steps, values, g, not_moving(feeds) | program.const_ids, _lift_bounded)
+    run_steps(program.steps, values, g, not_moving(feeds) | program.const_ids, _lift_bounded,
+              (0, 1) if lanes else ())
     return [values[o].copy() if o in program.const_ids else values[o] for o in plan.outputs]
 
 

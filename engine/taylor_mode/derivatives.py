@@ -470,20 +470,43 @@ def _check_table(n: int, d: int, targets: tuple[tuple[int, ...], ...], limits: L
                          what=f"the interpolation table of order-{d} partials in {n} variables")
 
 
-def _contract(gamma: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Σ_r γ_r · c(ray r): (R, T) or (R,) weights against (B, R, *shape)."""
-    if top.ndim == 2 and gamma.ndim == 1:
-        return top @ gamma
-    return np.tensordot(gamma, top, axes=([0], [1]))
+def _contract(gamma: np.ndarray, top: np.ndarray, masked: bool = False) -> np.ndarray:
+    """Σ_r γ_r · c(ray r): (R, T) or (R,) weights against (B, R, *shape). ``masked`` (for
+    coefficients that are not all finite, and exact ones): a ray whose weight is 0 takes no
+    part, so 0·inf does not reach the targets that do not use it."""
+    if not masked and top.dtype != object:
+        if top.ndim == 2 and gamma.ndim == 1:
+            return top @ gamma
+        return np.tensordot(gamma, top, axes=([0], [1]))
+    if gamma.ndim == 1:
+        used = gamma != 0
+        return np.tensordot(gamma[used], top[:, used], axes=([0], [1]))
+    parts = []
+    for t in range(gamma.shape[1]):
+        used = gamma[:, t] != 0
+        parts.append(np.tensordot(gamma[used, t], top[:, used], axes=([0], [1])))
+    return np.stack(parts)
 
 
-def _interpolated_bound(gamma: np.ndarray, s: np.ndarray, m: np.ndarray, factor: float
-                        ) -> np.ndarray:
+def _propagate_rays(c: Compiled, plan: Plan, feeds: dict[int, np.ndarray], order: int
+                    ) -> tuple[np.ndarray, bool]:
+    """Series and majorants of the output along every ray, (K+1, 2, N|1, R|1, *shape), and
+    whether they hold a non-finite number. Then they are run again keeping the inputs that
+    stand still in a ray constant there (the common case pays one sum for it)."""
+    (sm,) = propagate_bounded(c.graph, plan, feeds, order, 3)
+    if math.isfinite(sm.sum()):
+        return sm, False
+    (sm,) = propagate_bounded(c.graph, plan, feeds, order, 3, lanes=True)
+    return sm, True
+
+
+def _interpolated_bound(gamma: np.ndarray, s: np.ndarray, m: np.ndarray, factor: float,
+                        masked: bool) -> np.ndarray:
     """The error bound of Σ_r γ_r c_r: each ray's bound weighted by |γ_r|, plus the rounding
     of the weighted sum itself."""
     g = np.abs(gamma)
     rays = gamma.shape[0]
-    return _contract(g, m * factor + EPS * (rays + 1) * np.abs(s))
+    return _contract(g, m * factor + EPS * (rays + 1) * np.abs(s), masked)
 
 
 def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
@@ -509,12 +532,12 @@ def _plan_mixed(c: Compiled, inp: Inputs, limits: Limits, entries: list[Entry],
         return _contract(exact, s[d])
 
     def compute() -> Result:
-        (sm,) = propagate_bounded(c.graph, plan, setup.bounded_feeds(c, inp), d, 3)
+        sm, masked = _propagate_rays(c, plan, setup.bounded_feeds(c, inp), d)
         sm = _along_rays(sm, len(gamma), axis=3)
         s, m = sm[:, 0], sm[:, 1]
         out = base(c, inp, s[0, :, 0])
-        value = _contract(gamma, s[d])
-        bound = _interpolated_bound(gamma, s[d], m[d], factor)
+        value = _contract(gamma, s[d], masked)
+        bound = _interpolated_bound(gamma, s[d], m[d], factor, masked)
         _answer(out, "derivative", value, bound, inp, c, mode, limits, work, missing,
                 recompute)
         return out
@@ -578,9 +601,10 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
     scales = [np.array([math.prod(math.factorial(x) for x in t) for t in targets], dtype=float)
               for _, targets, _, _ in blocks]
 
-    def terms(s: np.ndarray, m: np.ndarray | None, exact: bool, digits: int = 0
-              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Coefficients (B, *shape) in output order, and their bounds (float64 only)."""
+    def terms(s: np.ndarray, m: np.ndarray | None, exact: bool, digits: int = 0,
+              masked: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Coefficients (B, *shape) in output order, and their bounds (float64 only);
+        ``masked`` as in :func:`_contract`."""
         values, bounds = [s[0, :, 0]], [] if m is None else [m[0, :, 0] * factors[0]]
         start = 0
         ctx = context(digits) if exact else None
@@ -592,10 +616,10 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
                               for row in exact_weights(n, d, targets)], dtype=object)
                 derivs = _contract(g, cd)
             else:
-                derivs = _contract(gamma, cd)
+                derivs = _contract(gamma, cd, masked)
             if m is not None:
                 md = m[d][:, start:start + len(rays)]
-                err = _interpolated_bound(gamma, cd, md, float(factors[d]))
+                err = _interpolated_bound(gamma, cd, md, float(factors[d]), masked)
             start += len(rays)
             for t in range(len(targets)):
                 values.append(derivs[t] / (int(scale[t]) if exact else scale[t]))
@@ -613,11 +637,11 @@ def plan_taylor(c: Compiled, inp: Inputs, limits: Limits, *, order: Any = None,
 
     def compute() -> Result:
         feeds = _series_feeds(c, inp, k, _ray_directions(inp, entries, all_rays), True)
-        (sm,) = propagate_bounded(c.graph, plan, feeds, k, 3)
+        sm, masked = _propagate_rays(c, plan, feeds, k)
         sm = _along_rays(sm, len(all_rays), axis=3)
         s, m = sm[:, 0], sm[:, 1]
         out = base(c, inp, s[0, :, 0])
-        values, bounds = terms(s, m, False)
+        values, bounds = terms(s, m, False, masked=masked)
         settled = _settle_terms(out, np.stack(values, axis=1), np.stack(bounds, axis=1), inp,
                                 c, mode, limits, work, missing, recompute)
         powers = [dict.fromkeys(names, 0)] + [dict(zip(names, t, strict=True))

@@ -277,22 +277,53 @@ def lift_constant(node: Any, args: list[np.ndarray]) -> np.ndarray:
 @np.errstate(all="ignore")  # the decorator form: half the cost of a ``with`` per call
 def run_steps(steps: list[tuple[int, Any, tuple[int, ...], tuple[int, ...]]],
               values: dict[int, Any], g: Graph, still: set[int],
-              lift: Lift = lift_constant) -> None:
-    """Run the rules in order; a node whose inputs are all in ``still`` does not move."""
+              lift: Lift = lift_constant, lanes: tuple[int, ...] = ()) -> None:
+    """Run the rules in order; a node whose inputs are all in ``still`` does not move.
+
+    With ``lanes`` (the leading axes of a series that are not lanes: the coefficient axis,
+    and the value/majorant axis of stacked series) an elementwise node is also kept constant
+    in each lane and element where its inputs are: rays and points in one array move different
+    inputs, and a rule run on a lane that does not move can still give 0/0 there (``sqrt`` at
+    0), which would reach lanes that a weight or a neighbour needs.
+    """
+    nodes = g.nodes
     for nid, rule, args, done in steps:
         if nid < 0:
             rule(values)
             if all(a in still for a in args):
                 still.update(rule.roots)
+            elif lanes:
+                for r in rule.roots:
+                    _keep_still_lanes(values, r, args, lanes)
         elif all(a in still for a in args) and not _exact(values, args):
-            values[nid] = lift(g.nodes[nid], [values[a] for a in args])
+            values[nid] = lift(nodes[nid], [values[a] for a in args])
             still.add(nid)
-        elif len(args) == 1:
-            values[nid] = rule(values[args[0]])
         else:
-            values[nid] = rule(*[values[a] for a in args])
+            if len(args) == 1:
+                values[nid] = rule(values[args[0]])
+            else:
+                values[nid] = rule(*[values[a] for a in args])
+            if lanes and PRIMITIVES[nodes[nid].op].elementwise:
+                _keep_still_lanes(values, nid, args, lanes)
         for a in done:
             del values[a]
+
+
+def _keep_still_lanes(values: dict[int, Any], nid: int, args: tuple[int, ...],
+                      axes: tuple[int, ...]) -> None:
+    """Zero the coefficients k ≥ 1 of ``nid`` where every input's are zero, when it has a
+    non-finite one (elsewhere the rules already give exact zeros there)."""
+    out = values[nid]
+    if out.dtype == object or np.isfinite(out).all():
+        return
+    still = None
+    for a in args:
+        here = ~np.any(values[a][1:] != 0, axis=axes)
+        still = here if still is None else still & here
+    if still is not None and still.any():
+        out = out.copy()
+        out[1:] = np.where(still, 0.0, out[1:])
+        values[nid] = out
 
 
 def _exact(values: dict[int, Any], args: tuple[int, ...]) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import undefined
 from engine.compiled import Compiled
 from engine.ir.evaluate import Plan
 from engine.ir.graph import Shape, size_of
@@ -61,6 +62,8 @@ class Entry:
         self._dense: Entry | None = None
         # Only a sparse entry keeps what its dense twin needs (the graph among it).
         self._layout = (c, plan, fed, outputs, shaper) if dense is not None else None
+        self.sparse = dense is not None
+        """Built skipping structural zeros (with a dense twin for when a guard fails)."""
         self.init = tape.init
         self.regs = tape.init.copy()
         self.lock = threading.Lock()
@@ -262,7 +265,8 @@ def _with_layout(c: Compiled, plan: Plan, tape: Tape, fed: list[tuple[int, Shape
         def hessian_answer(blocks: list[np.ndarray], n: int | None, variables: list[str]) -> Result:
             out = _base(fshape, _field(blocks[0], (), n), n, variables)
             grads = np.concatenate(blocks[1:1 + k]) if k else np.zeros((0, blocks[0].shape[1]))
-            hess = _square(blocks[1 + k:], width, grads.shape[1])
+            hess = undefined.dense_hessian(grads.T, _square(blocks[1 + k:], width,
+                                                            grads.shape[1]))
             out["gradient"] = grads[:, 0] if n is None else grads.T
             out["hessian"] = hess[0] if n is None else hess
             out["columns"] = list(columns)

@@ -26,14 +26,16 @@ from numba import njit  # after the cache directory is settled
 
 ADD, SUB, MUL, DIV, NEG = 0, 1, 2, 3, 4
 SQUARE, CUBE, FOURTH, RECIP, POW = 5, 6, 7, 8, 9
-SIN, COS, TAN, ASIN, ACOS, ATAN = 10, 11, 12, 13, 14, 15
-SINH, COSH, TANH, ASINH, ACOSH, ATANH = 16, 17, 18, 19, 20, 21
-EXP, EXPM1, LOG, LOG1P, SQRT, CBRT = 22, 23, 24, 25, 26, 27
-ABS, ERF, ERFC, SIGMOID, SOFTPLUS, RELU, SIGN = 28, 29, 30, 31, 32, 33, 34
-ATAN2, MAX, MIN = 35, 36, 37
-LT, LE, GT, GE, EQ, NE, WHERE = 38, 39, 40, 41, 42, 43, 44
-SIGMOID_SLOPE = 45
-SINCOS = 46
+SMUL = 10
+"""The forward-mode product d·t: 0 where t is 0 and d·t is NaN (the numpy path's rule)."""
+SIN, COS, TAN, ASIN, ACOS, ATAN = 11, 12, 13, 14, 15, 16
+SINH, COSH, TANH, ASINH, ACOSH, ATANH = 17, 18, 19, 20, 21, 22
+EXP, EXPM1, LOG, LOG1P, SQRT, CBRT = 23, 24, 25, 26, 27, 28
+ABS, ERF, ERFC, SIGMOID, SOFTPLUS, RELU, SIGN = 29, 30, 31, 32, 33, 34, 35
+ATAN2, MAX, MIN = 36, 37, 38
+LT, LE, GT, GE, EQ, NE, WHERE = 39, 40, 41, 42, 43, 44, 45
+SIGMOID_SLOPE = 46
+SINCOS = 47
 """sin of ``a`` into ``dst`` and its cos into ``c`` (a tape's pair of sin and cos, fused)."""
 
 _LOGE2 = math.log(2.0)
@@ -107,6 +109,10 @@ def execute(code: np.ndarray, regs: np.ndarray) -> None:
                 r = a + b
             elif op == MUL:
                 r = a * b
+            elif op == SMUL:
+                r = a * b
+                if r != r and b == 0.0:
+                    r = 0.0
             elif op == SUB:
                 r = a - b
             elif op == DIV:
@@ -234,6 +240,10 @@ def execute_block(code: np.ndarray, regs: np.ndarray, n: int, fast_trig: bool) -
         elif op == MUL:
             for p in range(n):
                 regs[d, p] = regs[a, p] * regs[b, p]
+        elif op == SMUL:
+            for p in range(n):
+                s = regs[a, p] * regs[b, p]
+                regs[d, p] = 0.0 if s != s and regs[b, p] == 0.0 else s
         elif op == SUB:
             for p in range(n):
                 regs[d, p] = regs[a, p] - regs[b, p]

@@ -32,9 +32,9 @@ _UNARY = {
 cbrt, erf, erfc — NumPy's SIMD (SVML) kernels and SciPy's erf differ from libm by up to 3 ulp
 there."""
 _BINARY = {
-    "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "div": K.DIV, "pow": K.POW, "atan2": K.ATAN2,
-    "max": K.MAX, "min": K.MIN, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE, "eq": K.EQ,
-    "ne": K.NE,
+    "add": K.ADD, "sub": K.SUB, "mul": K.MUL, "smul": K.SMUL, "div": K.DIV, "pow": K.POW,
+    "atan2": K.ATAN2, "max": K.MAX, "min": K.MIN, "lt": K.LT, "le": K.LE, "gt": K.GT, "ge": K.GE,
+    "eq": K.EQ, "ne": K.NE,
 }
 _POWC = {2.0: K.SQUARE, 3.0: K.CUBE, 4.0: K.FOURTH, -1.0: K.RECIP, 0.5: K.SQRT}
 """Exponents the numpy path (and NumPy's power loop, for 0.5) computes without ``pow``."""
@@ -135,6 +135,17 @@ class _Builder:
                 other = b if a == ZERO else a
                 if other != ZERO:
                     self.finite.add(other)
+                return ZERO
+            if a == ONE:
+                return b
+            if b == ONE:
+                return a
+        elif name == "smul":
+            a, b = regs
+            if b == ZERO:  # a tangent of 0: exactly 0 whatever the partial
+                return ZERO
+            if a == ZERO:
+                self.finite.add(b)
                 return ZERO
             if a == ONE:
                 return b

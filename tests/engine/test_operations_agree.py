@@ -83,12 +83,11 @@ def routes(expression: str, point: dict[str, float]) -> dict[str, dict[str, floa
     """Each first and second derivative of ``expression`` at ``point``, by every route that
     computes it: {entry: {route: value}}.
 
-    Routes that move every variable at once in one batch (``jvp`` along a unit vector, the
-    Hessian, a mixed ``derivative``, a two-variable ``taylor``) multiply the partials of the
-    variables that stand still by a tangent of 0, so an infinite partial there turns their
-    entries NaN (as in PyTorch's forward mode): they are compared only where every first
-    partial and every pure second partial is finite. Elsewhere the routes that move one
-    variable alone (reverse mode, ``derivative`` and ``taylor`` along it) are compared.
+    Every route is compared at every point. Those that move every variable at once (``jvp``
+    along a unit vector, the Hessian, a mixed ``derivative``, a two-variable ``taylor``) take a
+    variable that stands still as contributing nothing, even through an infinite partial; a
+    mixed partial of a variable whose first or pure second partial is not finite is NaN
+    (engine/undefined.py).
     """
     req: dict[str, Any] = {"expression": expression, "point": point}
     names = list(point)
@@ -101,8 +100,8 @@ def routes(expression: str, point: dict[str, float]) -> dict[str, dict[str, floa
     vjp = engine.vjp(cotangent=1.0, **req)["vjp"]
     hess = engine.hessian(**req)
     second = {v: engine.derivative(variable=v, order=2, **req)["derivative"] for v in names}
-    batched = all(math.isfinite(float(grad[v])) and math.isfinite(float(second[v]))
-                  for v in names)
+    both = engine.taylor(order=2, **req)["coefficients"]
+    joint = {tuple(c["powers"][w] for w in names): c["coefficient"] for c in both}
     for i, v in enumerate(names):
         alone = engine.taylor(order=2, variables=[v], **req)["coefficients"]
         coefficient = {c["powers"][v]: c["coefficient"] for c in alone}
@@ -110,21 +109,18 @@ def routes(expression: str, point: dict[str, float]) -> dict[str, dict[str, floa
         put(f"d{v}", "vjp", vjp[v])
         put(f"d{v}", "derivative", engine.derivative(variable=v, order=1, **req)["derivative"])
         put(f"d{v}", "taylor", coefficient[1])
-        if batched:
-            put(f"d{v}{v}", "hessian", hess["hessian"][i][i])
-            put(f"d{v}", "hessian.gradient", hess["gradient"][i])
+        put(f"d{v}", "hessian.gradient", hess["gradient"][i])
+        one_hot = {w: float(w == v) for w in names}
+        put(f"d{v}", "jvp", engine.jvp(tangent=one_hot, **req)["jvp"])
+        put(f"d{v}", "taylor in x and y", joint[tuple(int(w == v) for w in names)])
+        put(f"d{v}{v}", "hessian", hess["hessian"][i][i])
         put(f"d{v}{v}", "derivative", second[v])
         put(f"d{v}{v}", "taylor", 2.0 * coefficient[2])
-        if batched:
-            one_hot = {w: float(w == v) for w in names}
-            put(f"d{v}", "jvp", engine.jvp(tangent=one_hot, **req)["jvp"])
-    if batched:
-        both = engine.taylor(order=2, **req)["coefficients"]
-        mixed = next(c["coefficient"] for c in both if c["powers"] == {"x": 1, "y": 1})
-        put("dxdy", "hessian", hess["hessian"][0][1])
-        put("dxdy", "hessian transposed", hess["hessian"][1][0])
-        put("dxdy", "derivative", engine.derivative(wrt=["x", "y"], **req)["derivative"])
-        put("dxdy", "taylor", mixed)
+        put(f"d{v}{v}", "taylor in x and y", 2.0 * joint[tuple(2 * int(w == v) for w in names)])
+    put("dxdy", "hessian", hess["hessian"][0][1])
+    put("dxdy", "hessian transposed", hess["hessian"][1][0])
+    put("dxdy", "derivative", engine.derivative(wrt=["x", "y"], **req)["derivative"])
+    put("dxdy", "taylor", joint[(1, 1)])
     return out
 
 

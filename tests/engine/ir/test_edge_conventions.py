@@ -156,6 +156,50 @@ def test_a_variable_that_does_not_move_is_constant() -> None:
     assert got["derivative"] == 0.0
 
 
+def test_a_tangent_of_zero_contributes_nothing() -> None:
+    # f = sqrt(x) + y**2 at (0, 1): ∂f/∂y = 2y = 2 along (0, 1), although ∂f/∂x = +inf
+    # meets the tangent 0 of x (PyTorch's and JAX's forward mode give 0·inf = NaN)
+    req = {"expression": "sqrt(x) + y**2", "point": {"x": 0.0, "y": 1.0}}
+    assert engine.jvp(tangent={"x": 0.0, "y": 1.0}, **req)["jvp"] == 2.0
+    assert engine.jvp(tangent={"x": 1.0, "y": 0.0}, **req)["jvp"] == INF
+    assert engine.jvp(tangent={"x": 0.0, "y": 1.0}, points={"x": [0.0, 4.0], "y": [1.0, 1.0]},
+                      expression=req["expression"])["jvp"].tolist() == [2.0, 2.0]
+    # the Jacobian by forward mode, column by column: each column moves one variable
+    jac = engine.jacobian(expression="[sqrt(x) + y, y**2]", point={"x": 0.0, "y": 3.0})
+    assert jac["jacobian"].tolist() == [[INF, 1.0], [0.0, 6.0]]
+
+
+def test_mixed_partials_of_a_variable_with_an_infinite_partial_are_nan() -> None:
+    # sqrt(x) + y**2 at (0, 1): ∂²f/∂x² = -x^(-3/2)/4 → -inf, ∂²f/∂y² = 2; ∂f/∂x is +inf, so
+    # the mixed partials that differentiate it across y are undefined: NaN in both orders
+    # (the Hessian stays symmetric), as from Taylor mode's interpolation
+    req = {"expression": "sqrt(x) + y**2", "point": {"x": 0.0, "y": 1.0}}
+    h = engine.hessian(**req)["hessian"]
+    assert h[0][0] == -INF and h[1][1] == 2.0
+    assert math.isnan(h[0][1]) and math.isnan(h[1][0])
+    assert math.isnan(engine.derivative(wrt=["x", "y"], **req)["derivative"])
+    coefficients = {tuple(c["powers"].values()): c["coefficient"]
+                    for c in engine.taylor(order=2, **req)["coefficients"]}
+    assert coefficients == pytest.approx({(0, 0): 1.0, (1, 0): INF, (0, 1): 2.0, (2, 0): -INF,
+                                          (1, 1): math.nan, (0, 2): 1.0}, nan_ok=True)
+    # the other point of the batch keeps its closed-form Hessian [[-1/4, 0], [0, 2]]
+    both = engine.hessian(expression=req["expression"], points={"x": [0.0, 1.0], "y": [1.0, 1.0]})
+    assert np.isnan(both["hessian"][0, 0, 1]) and both["hessian"][1].tolist() == [[-0.25, 0.0],
+                                                                                   [0.0, 2.0]]
+
+
+def test_a_sparse_hessian_keeps_its_structural_zeros() -> None:
+    # the pattern of sqrt(x) + y**2 has no mixed entry: exactly 0 at every point, stored nowhere
+    got = engine.hessian(expression="sqrt(x) + y**2", point={"x": 0.0, "y": 1.0}, sparse=True)
+    assert got["hessian"]["rows"].tolist() == [0, 1] and got["hessian"]["cols"].tolist() == [0, 1]
+    assert got["hessian"]["values"].tolist() == [-INF, 2.0]
+    # a stored mixed entry follows the dense convention
+    got = engine.hessian(expression="sqrt(x) + x*y", point={"x": 0.0, "y": 1.0}, sparse=True)
+    h = dict(zip(zip(got["hessian"]["rows"].tolist(), got["hessian"]["cols"].tolist(),
+                     strict=True), got["hessian"]["values"].tolist(), strict=True))
+    assert h[(0, 0)] == -INF and math.isnan(h[(0, 1)]) and math.isnan(h[(1, 0)])
+
+
 def test_a_constant_factor_keeps_the_limit() -> None:
     assert_every_operation("0.5*sqrt(x)", 0.0, INF, -INF)
 

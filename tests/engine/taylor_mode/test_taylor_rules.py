@@ -127,6 +127,7 @@ BINARY: dict[str, tuple[Callable[[mp.mpf, mp.mpf], mp.mpf], tuple[tuple[float, f
     "add": (lambda a, b: a + b, ((-1.3, 0.9), (0.6, -2.0))),
     "sub": (lambda a, b: a - b, ((-1.3, 0.9), (0.6, -2.0))),
     "mul": (lambda a, b: a * b, ((-1.3, 0.9), (0.6, -2.0))),
+    "smul": (lambda a, b: a * b, ((-1.3, 0.9), (0.6, -2.0))),
     "div": (lambda a, b: a / b, ((-1.3, 0.9), (0.6, -2.0))),
     "pow": (mp.power, ((0.6, 0.9), (2.0, -2.0), (1.5, 3.0))),
     "atan2": (mp.atan2, ((0.6, -1.3), (-2.0, 0.9), (-0.5, -0.7), (1.0, 1e-3))),
