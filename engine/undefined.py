@@ -15,11 +15,18 @@ import math
 import numpy as np
 
 
+@np.errstate(all="ignore")  # an infinity or a NaN is what the sum looks for
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Whether every number of ``arrays`` is finite, by one sum each: a NaN or an infinity
+    makes it non-finite; a sum that overflows says False too, which costs a caller only its
+    exact check."""
+    return math.isfinite(sum(float(a.sum()) for a in arrays))
+
+
 def _undefined(gradient: np.ndarray, diagonal: np.ndarray) -> np.ndarray | None:
     """Per point and variable (N, n): whether its mixed partials are undefined; None if
-    none is (the common case, decided by one sum: a NaN or an infinity makes it non-finite,
-    and a sum that overflows only costs the exact check)."""
-    if math.isfinite(gradient.sum() + diagonal.sum()):
+    none is (the common case)."""
+    if all_finite(gradient, diagonal):
         return None
     bad = ~(np.isfinite(gradient) & np.isfinite(diagonal))
     return bad if bad.any() else None
@@ -46,7 +53,7 @@ def sparse_hessian(gradient: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     """The same for the stored entries ``values`` (N, nnz) at ``rows``, ``cols``: an entry
     off the diagonal is NaN when its row's or column's variable is undefined (a diagonal entry
     outside the pattern is a structural zero, finite)."""
-    if math.isfinite(gradient.sum() + values.sum()):
+    if all_finite(gradient, values):
         return values  # (the diagonal is among the values)
     n = gradient.shape[-1]
     diagonal = np.zeros((*values.shape[:-1], n))

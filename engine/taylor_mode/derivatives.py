@@ -43,6 +43,7 @@ from engine.taylor_mode.extended import (
 )
 from engine.taylor_mode.interpolation import compositions, exact_weights, table_size, weights
 from engine.taylor_mode.propagation import constant_series, propagate
+from engine.undefined import all_finite
 
 Entry = tuple[str, tuple[int, ...]]
 
@@ -478,14 +479,15 @@ def _contract(gamma: np.ndarray, top: np.ndarray, masked: bool = False) -> np.nd
         if top.ndim == 2 and gamma.ndim == 1:
             return top @ gamma
         return np.tensordot(gamma, top, axes=([0], [1]))
-    if gamma.ndim == 1:
-        used = gamma != 0
-        return np.tensordot(gamma[used], top[:, used], axes=([0], [1]))
-    parts = []
-    for t in range(gamma.shape[1]):
-        used = gamma[:, t] != 0
-        parts.append(np.tensordot(gamma[used, t], top[:, used], axes=([0], [1])))
-    return np.stack(parts)
+    with np.errstate(all="ignore"):  # the non-finite coefficients of the rays used stay so
+        if gamma.ndim == 1:
+            used = gamma != 0
+            return np.tensordot(gamma[used], top[:, used], axes=([0], [1]))
+        parts = []
+        for t in range(gamma.shape[1]):
+            used = gamma[:, t] != 0
+            parts.append(np.tensordot(gamma[used, t], top[:, used], axes=([0], [1])))
+        return np.stack(parts)
 
 
 def _propagate_rays(c: Compiled, plan: Plan, feeds: dict[int, np.ndarray], order: int
@@ -494,7 +496,7 @@ def _propagate_rays(c: Compiled, plan: Plan, feeds: dict[int, np.ndarray], order
     whether they hold a non-finite number. Then they are run again keeping the inputs that
     stand still in a ray constant there (the common case pays one sum for it)."""
     (sm,) = propagate_bounded(c.graph, plan, feeds, order, 3)
-    if math.isfinite(sm.sum()):
+    if all_finite(sm):
         return sm, False
     (sm,) = propagate_bounded(c.graph, plan, feeds, order, 3, lanes=True)
     return sm, True
