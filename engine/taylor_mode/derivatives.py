@@ -441,17 +441,15 @@ class _MixedSetup:
     def bounded_feeds(self, c: Compiled, inp: Inputs) -> dict[int, np.ndarray]:
         """:meth:`feeds` stacked with their majorants (as :func:`bound_feed`), written straight
         into the stacked templates: inputs are exact, so a majorant is the series' size."""
+        if inp.batch is not None:
+            return {nid: bound_feed(series) for nid, series in self.feeds(c, inp).items()}
         feeds = {}
-        values = inp.values
         for name, nid, tmpl in self.bounded:
-            arr = values[name]
-            if arr.shape[0] == 1:
-                series = tmpl.copy()
-                series[0, 0] = arr
-                np.abs(arr, out=series[0, 1])
-                feeds[nid] = series
-            else:
-                feeds[nid] = bound_feed(self.feeds(c, inp)[nid])
+            arr = inp.values[name]
+            series = tmpl.copy()
+            series[0, 0] = arr
+            np.abs(arr, out=series[0, 1])
+            feeds[nid] = series
         for name, arr in inp.constants.items():
             feeds[c.inputs[name]] = bound_feed(
                 constant_series(arr.reshape((1, 1, *arr.shape)), self.order))

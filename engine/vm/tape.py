@@ -129,23 +129,14 @@ class _Builder:
         ``x·1 = x`` is exact; the zero rules are exact up to the sign of a zero result (a
         structural zero stands for NumPy's ±0), with the guards recording what must be finite.
         """
-        if name == "mul":
+        if name in ("mul", "smul"):
             a, b = regs
+            if name == "smul" and b == ZERO:  # a tangent of 0: 0 whatever the partial
+                return ZERO
             if a == ZERO or b == ZERO:
                 other = b if a == ZERO else a
                 if other != ZERO:
                     self.finite.add(other)
-                return ZERO
-            if a == ONE:
-                return b
-            if b == ONE:
-                return a
-        elif name == "smul":
-            a, b = regs
-            if b == ZERO:  # a tangent of 0: exactly 0 whatever the partial
-                return ZERO
-            if a == ZERO:
-                self.finite.add(b)
                 return ZERO
             if a == ONE:
                 return b
