@@ -127,7 +127,10 @@ def test_the_model_gradient_and_hessian_against_sympy() -> None:
     # sympy differentiates once; mpmath evaluates its formulas at DPS digits (evalf with
     # substitutions of formulas this size takes minutes).
     grad = [sp.diff(f, s) for s in syms]
-    hess = [[sp.diff(g, s) for s in syms] for g in grad]
+    # the model is smooth, so its Hessian is symmetric: sympy forms the upper triangle only
+    upper = {(i, j): sp.diff(grad[i], syms[j])
+             for i in range(len(syms)) for j in range(i, len(syms))}
+    hess = [[upper[min(i, j), max(i, j)] for j in range(len(syms))] for i in range(len(syms))]
     at = sp.lambdify(syms, [f, grad, hess], modules="mpmath")
     rng = np.random.default_rng(20261204)
     for _ in range(3):
