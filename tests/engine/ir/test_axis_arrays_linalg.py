@@ -217,8 +217,9 @@ CASES: list[tuple[str, Any, dict[str, Any]]] = [
     # cholesky (of the symmetric part, as JAX and PyTorch)
     ("solve(A, b)", lambda A, b: A.LUsolve(b), {"A": A33, "b": V3}),
     ("np.linalg.solve(A, B)", lambda A, B: A.LUsolve(B), {"A": A33, "B": rand(3, 2)}),
+    # 2×2: sympy's Hessian of the 3×3 rational function takes 18 s
     ("sum(solve(A, b) ** 2)", lambda A, b: sum(e**2 for e in A.LUsolve(b)),
-     {"A": A33, "b": V3}),
+     {"A": [row[:2] for row in A33[:2]], "b": V3[:2]}),
     ("slogdet(M)[1]", lambda M: sp.log(sp.Abs(M.det())), {"M": A33}),
     ("np.linalg.slogdet(M)[1]", lambda M: sp.log(sp.Abs(M.det())),
      {"M": (-np.asarray(A33)).tolist()}),
